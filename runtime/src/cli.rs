@@ -1,0 +1,69 @@
+//! Command-line surface, the same as regsync's (CLI-1 … CLI-11): `once`,
+//! `check`, `server`, `config`, `version`, with `-c/--config`, `-v/--verbosity`
+//! and `--logopt` accepted before or after the command.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Utility for mirroring docker repositories.
+#[derive(Debug, Parser)]
+#[command(name = "regsync", about = "Utility for mirroring docker repositories", disable_version_flag = true)]
+pub struct Cli {
+    /// Log level (trace, debug, info, warn, error)
+    #[arg(short = 'v', long = "verbosity", global = true, default_value = "info")]
+    pub verbosity: String,
+    /// Log options (json)
+    #[arg(long = "logopt", global = true)]
+    pub logopt: Vec<String>,
+    /// Config file ("-" reads standard input)
+    #[arg(short = 'c', long = "config", global = true)]
+    pub config: Option<String>,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags shared by the commands that run sync steps.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RunFlags {
+    /// Stop processing on the first error
+    #[arg(long = "abort-on-error")]
+    pub abort_on_error: bool,
+}
+
+/// regsync's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// processes each sync command once, ignoring cron schedule
+    Once {
+        #[command(flatten)]
+        run: RunFlags,
+        /// Only copy tags that are missing on the target
+        #[arg(long)]
+        missing: bool,
+    },
+    /// processes each sync command once but skip actual copy
+    Check {
+        #[command(flatten)]
+        run: RunFlags,
+    },
+    /// run the regsync server
+    Server {
+        #[command(flatten)]
+        run: RunFlags,
+    },
+    /// show the processed config (defaults merged, templates expanded, secrets redacted)
+    Config,
+    /// Show the version
+    Version {
+        /// Format output with go template syntax
+        #[arg(long, default_value = "{{printPretty .}}")]
+        format: String,
+    },
+}
+
+impl Command {
+    /// True for commands that read a config file.
+    pub fn needs_config(&self) -> bool {
+        !matches!(self, Command::Version { .. })
+    }
+}

@@ -1,0 +1,507 @@
+//! Raw config to the loaded [`Config`]: defaults merged, templates expanded,
+//! and everything regsync would only find out at run time checked now
+//! (decisions.md): types, references, regexes, semver ranges, platforms,
+//! schedules, TLS values, negative intervals. Every problem is recorded.
+
+use super::defaults::{self, MIN_RETRY};
+use super::diagnostic::{Diagnostics, StepId};
+use super::expand::{self, RefField};
+use super::model::*;
+use super::raw::*;
+use super::yaml::Pos;
+use crate::duration::GoDuration;
+use crate::filter::{FilterIssue, RepoFilter, RepoFilterSpec, TagFilter, TagFilterSpec, TagSet};
+use crate::platform::Platform;
+use crate::reference::{self, DOCKER_HUB, DOCKER_HUB_HOST, Reference};
+use crate::schedule::Schedule;
+use crate::template::TemplateEngine;
+
+fn value<T: Clone>(f: &Field<T>) -> Option<T> {
+    f.as_ref().map(|s| s.value.clone())
+}
+
+fn text_of(f: &Field<String>) -> Option<&str> {
+    f.as_ref().map(|s| s.value.as_str())
+}
+
+fn pos_or(f: &Field<impl Clone>, fallback: Pos) -> Pos {
+    f.as_ref().map_or(fallback, |s| s.pos)
+}
+
+fn strings(list: &[Spanned<String>]) -> Vec<String> {
+    list.iter().map(|s| s.value.clone()).collect()
+}
+
+/// Resolves and validates everything; problems go to `diags`.
+pub(crate) fn compile(raw: RawConfig, engine: &TemplateEngine, diags: &mut Diagnostics) -> Config {
+    let version = match &raw.version {
+        Some(v) if v.value > 1 => {
+            diags.error(v.pos, "version", format!("unsupported config version {}", v.value));
+            v.value
+        }
+        Some(v) if v.value != 0 => v.value,
+        _ => 1,
+    };
+    let creds = raw.creds.iter().enumerate().map(|(i, h)| host(h, i, engine, diags)).collect();
+    let defaults = resolve_defaults(&raw.defaults, engine, diags);
+    let mut sync = Vec::with_capacity(raw.sync.len());
+    let mut hooks_seen = raw.defaults.common.hooks.as_ref().map(|h| h.pos);
+    for (index, step) in raw.sync.iter().enumerate() {
+        diags.set_step(Some(StepId { index, source: text_of(&step.source).unwrap_or("").to_string() }));
+        hooks_seen = hooks_seen.or(step.common.hooks.as_ref().map(|h| h.pos));
+        if let Some(s) = resolve_step(step, index, &defaults, engine, diags) {
+            sync.push(s);
+        }
+        diags.set_step(None);
+    }
+    if let Some(pos) = hooks_seen {
+        diags.warn(pos, "hooks", "hooks are accepted for compatibility but never run, as in regsync");
+    }
+    Config { version, creds, defaults, sync }
+}
+
+fn tls_mode(f: &Field<String>, path: &str, diags: &mut Diagnostics) -> TlsMode {
+    let Some(s) = f else { return TlsMode::Enabled };
+    match s.value.to_ascii_lowercase().as_str() {
+        "" | "enabled" => TlsMode::Enabled,
+        "insecure" => TlsMode::Insecure,
+        "disabled" => TlsMode::Disabled,
+        _ => {
+            diags.error(
+                s.pos,
+                format!("{path}.tls"),
+                format!("unknown TLS value \"{}\": use enabled, insecure or disabled", s.value),
+            );
+            TlsMode::Enabled
+        }
+    }
+}
+
+fn host(h: &RawHost, i: usize, engine: &TemplateEngine, diags: &mut Diagnostics) -> Host {
+    let path = format!("creds[{i}]");
+    let mut expand = |f: &Field<String>, key: &str| -> String {
+        let Some(s) = f else { return String::new() };
+        match expand::expand_host_field(engine, key, &s.value) {
+            Ok(v) => v,
+            Err(e) => {
+                diags.error(s.pos, format!("{path}.{key}"), e.to_string());
+                String::new()
+            }
+        }
+    };
+    let mut registry = expand(&h.registry, "registry");
+    let user = expand(&h.user, "user");
+    let pass = expand(&h.pass, "pass");
+    let regcert = expand(&h.regcert, "regcert");
+    let client_cert = expand(&h.client_cert, "clientCert");
+    let client_key = expand(&h.client_key, "clientKey");
+    // HOST-4, plus `index.docker.io`, which references already treat as Docker Hub.
+    let mut hostname = value(&h.hostname).unwrap_or_default();
+    if matches!(registry.as_str(), "docker.io" | "registry-1.docker.io" | "index.docker.io" | "https://index.docker.io/v1/") {
+        registry = DOCKER_HUB.to_string();
+        if hostname.is_empty() {
+            hostname = DOCKER_HUB_HOST.to_string();
+        }
+    }
+    if hostname.is_empty() {
+        hostname = registry.clone();
+    }
+    let tls = tls_mode(&h.tls, &path, diags);
+    if client_cert.is_empty() != client_key.is_empty() {
+        let pos = pos_or(&h.client_cert, pos_or(&h.client_key, h.pos));
+        diags.warn(pos, &path, "clientCert and clientKey must both be set for mTLS; neither is used");
+    }
+    let cred_expire = value(&h.cred_expire).unwrap_or(GoDuration::from_mins(60));
+    if let Some(c) = &h.cred_expire {
+        if c.value.is_negative() {
+            diags.error(c.pos, format!("{path}.credExpire"), "credExpire must not be negative");
+        }
+    }
+    let priority = match &h.priority {
+        Some(p) if p.value < 0 => {
+            diags.error(p.pos, format!("{path}.priority"), "priority must not be negative");
+            0
+        }
+        Some(p) => p.value as u64,
+        None => 0,
+    };
+    let req_concurrent = match &h.req_concurrent {
+        Some(r) if r.value < 0 => {
+            diags.error(r.pos, format!("{path}.reqConcurrent"), "reqConcurrent must not be negative (0 means no limit)");
+            3
+        }
+        Some(r) => r.value,
+        None => 3,
+    };
+    if let Some(r) = &h.req_per_sec {
+        if r.value < 0.0 {
+            diags.error(r.pos, format!("{path}.reqPerSec"), "reqPerSec must not be negative");
+        }
+    }
+    Host {
+        registry,
+        hostname,
+        user,
+        pass: Secret::new(pass),
+        token: Secret::new(value(&h.token).unwrap_or_default()),
+        cred_helper: value(&h.cred_helper).unwrap_or_default(),
+        cred_expire,
+        cred_host: value(&h.cred_host).unwrap_or_default(),
+        tls,
+        regcert,
+        client_cert,
+        client_key: Secret::new(client_key),
+        path_prefix: value(&h.path_prefix).unwrap_or_default().trim_matches('/').to_string(),
+        mirrors: h.mirrors.clone(),
+        priority,
+        repo_auth: h.repo_auth.unwrap_or(false),
+        api_opts: h.api_opts.clone(),
+        blob_chunk: value(&h.blob_chunk).unwrap_or(1 << 20),
+        blob_max: value(&h.blob_max).unwrap_or(-1),
+        req_per_sec: value(&h.req_per_sec).unwrap_or(0.0),
+        req_concurrent,
+        line: h.pos.line,
+    }
+}
+
+fn check_interval(f: &Field<GoDuration>, path: &str, diags: &mut Diagnostics) {
+    if let Some(i) = f {
+        if i.value.is_negative() {
+            diags.error(i.pos, path, format!("interval {} is negative", i.value));
+        }
+    }
+}
+
+fn check_schedule(f: &Field<String>, path: &str, diags: &mut Diagnostics) -> Option<Schedule> {
+    let s = f.as_ref().filter(|s| !s.value.is_empty())?;
+    match Schedule::parse_cron(&s.value) {
+        Ok(schedule) => Some(schedule),
+        Err(e) => {
+            diags.error(s.pos, path, format!("invalid schedule \"{}\": {e}", s.value));
+            None
+        }
+    }
+}
+
+fn warn_retry_floor(f: &Field<GoDuration>, path: &str, diags: &mut Diagnostics) {
+    if let Some(r) = f {
+        if !r.value.is_zero() && r.value < MIN_RETRY {
+            diags.warn(r.pos, path, format!("retry {} is below the 5m minimum and is raised to 5m0s", r.value));
+        }
+    }
+}
+
+fn check_media_types(list: &Option<Vec<Spanned<String>>>, path: &str, diags: &mut Diagnostics) {
+    for (i, mt) in list.iter().flatten().enumerate() {
+        if !KNOWN_MEDIA_TYPES.contains(&mt.value.as_str()) {
+            diags.warn(mt.pos, format!("{path}[{i}]"), format!("unknown manifest media type \"{}\"", mt.value));
+        }
+    }
+}
+
+/// Compiles a backup template and runs it once on sample data, so a misspelt
+/// field is reported now instead of at the first backup.
+fn check_backup(
+    template: &str,
+    pos: Pos,
+    path: &str,
+    spec: Option<&StepSpec>,
+    engine: &TemplateEngine,
+    diags: &mut Diagnostics,
+) -> Option<crate::template::CompiledTemplate> {
+    if template.is_empty() {
+        return None;
+    }
+    let compiled = match engine.compile("backup", template) {
+        Ok(c) => c,
+        Err(e) => {
+            diags.error(pos, path, e.to_string());
+            return None;
+        }
+    };
+    if let Some(spec) = spec {
+        let sample = Reference::parse("registry.example/repo:tag").expect("static reference parses");
+        if let Err(e) = compiled.render(&expand::backup_data(spec, &sample)) {
+            diags.error(pos, path, e.to_string());
+        }
+    }
+    Some(compiled)
+}
+
+fn resolve_defaults(raw: &RawDefaults, engine: &TemplateEngine, diags: &mut Diagnostics) -> Defaults {
+    let c = &raw.common;
+    check_interval(&c.interval, "defaults.interval", diags);
+    check_schedule(&c.schedule, "defaults.schedule", diags);
+    warn_retry_floor(&c.ratelimit.retry, "defaults.ratelimit.retry", diags);
+    check_media_types(&c.media_types, "defaults.mediaTypes", diags);
+    if let Some(b) = &c.backup {
+        check_backup(&b.value, b.pos, "defaults.backup", None, engine, diags);
+    }
+    if let Some(p) = &raw.parallel {
+        if p.value < 0 {
+            diags.warn(p.pos, "defaults.parallel", "parallel below 1 means one copy at a time");
+        }
+    }
+    Defaults {
+        parallel: value(&raw.parallel).unwrap_or(0),
+        interval: value(&c.interval).unwrap_or_default(),
+        schedule: value(&c.schedule).unwrap_or_default(),
+        ratelimit: RateLimit {
+            min: value(&c.ratelimit.min).unwrap_or(0),
+            retry: defaults::clamp_retry(value(&c.ratelimit.retry).unwrap_or_default()),
+        },
+        backup: value(&c.backup).unwrap_or_default(),
+        digest_tags: c.digest_tags.unwrap_or(false),
+        referrers: c.referrers.unwrap_or(false),
+        referrer_slow: c.referrer_slow.unwrap_or(false),
+        fast_check: c.fast_check.unwrap_or(false),
+        force_recursive: c.force_recursive.unwrap_or(false),
+        include_external: c.include_external.unwrap_or(false),
+        referrer_filters: c.referrer_filters.clone(),
+        referrer_source: value(&c.referrer_source).unwrap_or_default(),
+        referrer_target: value(&c.referrer_target).unwrap_or_default(),
+        media_types: defaults::media_types(c.media_types.as_ref().map(|l| strings(l)), &[]),
+        hooks: value(&c.hooks),
+        blob_limit: value(&raw.blob_limit).unwrap_or(0),
+        cache_count: value(&raw.cache_count).unwrap_or(0),
+        cache_time: value(&raw.cache_time).unwrap_or_default(),
+        skip_docker_config: raw.skip_docker_config.unwrap_or(false),
+        user_agent: value(&raw.user_agent).unwrap_or_default(),
+    }
+}
+
+fn sync_type(step: &RawStep, path: &str, diags: &mut Diagnostics) -> Option<SyncType> {
+    let Some(kind) = &step.kind else {
+        diags.error(step.pos, path, "type is required: one of image, repository or registry");
+        return None;
+    };
+    match kind.value.as_str() {
+        "image" => Some(SyncType::Image),
+        "repository" => Some(SyncType::Repository),
+        "registry" => Some(SyncType::Registry),
+        other => {
+            diags.error(
+                kind.pos,
+                format!("{path}.type"),
+                format!("unknown type \"{other}\": must be one of registry, repository, or image"),
+            );
+            None
+        }
+    }
+}
+
+fn tag_spec(raw: &RawTagSpec) -> TagFilterSpec {
+    TagFilterSpec { allow: strings(&raw.allow), deny: strings(&raw.deny), semver_range: strings(&raw.semver_range) }
+}
+
+fn report_filter_issues(raw: &RawTagSpec, path: &str, issues: Vec<FilterIssue>, diags: &mut Diagnostics) {
+    for issue in issues {
+        let list = match issue.field {
+            crate::filter::FilterField::Allow => &raw.allow,
+            crate::filter::FilterField::Deny => &raw.deny,
+            crate::filter::FilterField::SemverRange => &raw.semver_range,
+        };
+        let pos = list.get(issue.index).map_or(raw.pos, |s| s.pos);
+        diags.error(pos, format!("{path}.{}[{}]", issue.field.key(), issue.index), issue.error.to_string());
+    }
+}
+
+/// `tagSets` in order, then `tags` when it filters anything (REPO-2).
+fn tag_filter(step: &RawStep, path: &str, diags: &mut Diagnostics) -> TagFilter {
+    let mut sets = Vec::new();
+    let mut specs: Vec<(&RawTagSpec, String)> =
+        step.tag_sets.iter().enumerate().map(|(i, t)| (t, format!("{path}.tagSets[{i}]"))).collect();
+    if let Some(tags) = &step.tags {
+        if tag_spec(tags).is_active() {
+            specs.push((tags, format!("{path}.tags")));
+        }
+    }
+    for (raw, p) in specs {
+        match TagSet::compile(&tag_spec(raw)) {
+            Ok(set) => sets.push(set),
+            Err(issues) => report_filter_issues(raw, &p, issues, diags),
+        }
+    }
+    TagFilter::new(sets)
+}
+
+fn repo_filter(step: &RawStep, path: &str, diags: &mut Diagnostics) -> (RepoFilterSpec, RepoFilter) {
+    let Some(raw) = &step.repos else { return Default::default() };
+    let spec = RepoFilterSpec { allow: strings(&raw.allow), deny: strings(&raw.deny) };
+    match RepoFilter::compile(&spec) {
+        Ok(f) => (spec, f),
+        Err(issues) => {
+            report_filter_issues(raw, &format!("{path}.repos"), issues, diags);
+            (spec, RepoFilter::default())
+        }
+    }
+}
+
+fn check_platforms(step: &RawStep, path: &str, diags: &mut Diagnostics) {
+    if let Some(p) = step.platform.as_ref().filter(|p| !p.value.is_empty()) {
+        if let Err(e) = Platform::parse(&p.value) {
+            diags.error(p.pos, format!("{path}.platform"), e.to_string());
+        }
+    }
+    for (i, p) in step.platforms.iter().enumerate() {
+        if !p.value.is_empty() {
+            if let Err(e) = Platform::parse(&p.value) {
+                diags.error(p.pos, format!("{path}.platforms[{i}]"), e.to_string());
+            }
+        }
+    }
+    if step.platform.as_ref().is_some_and(|p| !p.value.is_empty()) && !step.platforms.is_empty() {
+        let pos = pos_or(&step.platform, step.pos);
+        diags.warn(pos, path, "platform and platforms are both set; platform picks one image and platforms is unused");
+    }
+}
+
+/// Parses the expanded references and checks they suit the step type (REF-7, REG-1).
+fn check_references(
+    spec: &StepSpec,
+    step: &RawStep,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> (Option<Reference>, Option<Reference>) {
+    let mut parsed = [None, None];
+    for (slot, (field, text, raw)) in
+        [(RefField::Source, &spec.source, &step.source), (RefField::Target, &spec.target, &step.target)]
+            .into_iter()
+            .enumerate()
+    {
+        let key = field.key();
+        let pos = pos_or(raw, step.pos);
+        let fpath = format!("{path}.{key}");
+        if text.is_empty() {
+            diags.error(pos, if raw.is_some() { fpath } else { path.to_string() }, format!("{key} is required"));
+            continue;
+        }
+        match spec.kind {
+            SyncType::Registry if field == RefField::Source => {
+                if let Err(e) = reference::parse_registry_host(text) {
+                    diags.error(pos, fpath, format!("{e}: a registry step needs a bare host[:port] source"));
+                }
+            }
+            SyncType::Registry => {
+                if let Err(e) = Reference::parse(&format!("{text}/repository")) {
+                    diags.error(pos, fpath, format!("invalid registry target \"{text}\": {e}"));
+                }
+            }
+            SyncType::Image | SyncType::Repository => match Reference::parse(text) {
+                Ok(r) if spec.kind == SyncType::Repository && r.has_explicit_tag_or_digest() => {
+                    diags.error(
+                        pos,
+                        fpath,
+                        format!("a repository {key} must not include a tag or digest: \"{text}\""),
+                    );
+                }
+                Ok(r) => parsed[slot] = Some(r),
+                Err(e) => diags.error(pos, fpath, e.to_string()),
+            },
+        }
+    }
+    for (field, text, raw) in [
+        (RefField::ReferrerSource, &spec.referrer_source, &step.common.referrer_source),
+        (RefField::ReferrerTarget, &spec.referrer_target, &step.common.referrer_target),
+    ] {
+        if !text.is_empty() {
+            if let Err(e) = Reference::parse(text) {
+                let p = if raw.is_some() { format!("{path}.{}", field.key()) } else { format!("{path}.{} (from defaults)", field.key()) };
+                diags.error(pos_or(raw, step.pos), p, e.to_string());
+            }
+        }
+    }
+    let [source, target] = parsed;
+    (source, target)
+}
+
+fn resolve_step(
+    step: &RawStep,
+    index: usize,
+    d: &Defaults,
+    engine: &TemplateEngine,
+    diags: &mut Diagnostics,
+) -> Option<SyncStep> {
+    let path = format!("sync[{index}]");
+    let c = &step.common;
+    let kind = sync_type(step, &path, diags);
+    check_interval(&c.interval, &format!("{path}.interval"), diags);
+    let own_schedule = check_schedule(&c.schedule, &format!("{path}.schedule"), diags);
+    warn_retry_floor(&c.ratelimit.retry, &format!("{path}.ratelimit.retry"), diags);
+    check_media_types(&c.media_types, &format!("{path}.mediaTypes"), diags);
+    check_platforms(step, &path, diags);
+    let tag_filter = tag_filter(step, &path, diags);
+    let (repos, repo_filter) = repo_filter(step, &path, diags);
+    let kind = kind?;
+    if kind == SyncType::Image && (step.tags.is_some() || !step.tag_sets.is_empty()) {
+        diags.warn(step.pos, &path, "tags and tagSets are ignored for type image");
+    }
+    if kind != SyncType::Registry && step.repos.is_some() {
+        let pos = step.repos.as_ref().map_or(step.pos, |r| r.pos);
+        diags.warn(pos, &path, "repos is only used by type registry");
+    }
+
+    let (schedule, interval) = defaults::schedule_and_interval(
+        text_of(&c.schedule),
+        value(&c.interval),
+        &d.schedule,
+        d.interval,
+    );
+    let mut spec = StepSpec {
+        source: value(&step.source).unwrap_or_default(),
+        target: value(&step.target).unwrap_or_default(),
+        kind,
+        tags: step.tags.as_ref().map(tag_spec).unwrap_or_default(),
+        tag_sets: step.tag_sets.iter().map(tag_spec).collect(),
+        repos,
+        platform: value(&step.platform).unwrap_or_default(),
+        platforms: strings(&step.platforms),
+        interval,
+        schedule,
+        backup: defaults::text(text_of(&c.backup), &d.backup),
+        ratelimit: defaults::rate_limit(value(&c.ratelimit.min), value(&c.ratelimit.retry), d.ratelimit),
+        digest_tags: defaults::flag(c.digest_tags, d.digest_tags),
+        referrers: defaults::flag(c.referrers, d.referrers),
+        referrer_slow: defaults::flag(c.referrer_slow, d.referrer_slow),
+        fast_check: defaults::flag(c.fast_check, d.fast_check),
+        force_recursive: defaults::flag(c.force_recursive, d.force_recursive),
+        include_external: defaults::flag(c.include_external, d.include_external),
+        referrer_filters: defaults::referrer_filters(c.referrer_filters.clone(), &d.referrer_filters),
+        referrer_source: defaults::text(text_of(&c.referrer_source), &d.referrer_source),
+        referrer_target: defaults::text(text_of(&c.referrer_target), &d.referrer_target),
+        media_types: defaults::media_types(c.media_types.as_ref().map(|l| strings(l)), &d.media_types),
+        hooks: defaults::hooks(value(&c.hooks), &d.hooks),
+    };
+
+    for (field, error) in expand::expand_step(&mut spec, engine) {
+        let raw = match field {
+            RefField::Source => &step.source,
+            RefField::Target => &step.target,
+            RefField::ReferrerSource => &c.referrer_source,
+            RefField::ReferrerTarget => &c.referrer_target,
+        };
+        diags.error(pos_or(raw, step.pos), format!("{path}.{}", field.key()), error.to_string());
+    }
+    let (source_ref, target_ref) = check_references(&spec, step, &path, diags);
+
+    let backup_pos = pos_or(&c.backup, step.pos);
+    let backup_path = if c.backup.is_some() { format!("{path}.backup") } else { format!("{path}.backup (from defaults)") };
+    let backup = check_backup(&spec.backup.clone(), backup_pos, &backup_path, Some(&spec), engine, diags);
+
+    // The step's own schedule was parsed above; one inherited from defaults is parsed
+    // here (its errors were reported once, at `defaults.schedule`).
+    let schedule = if !spec.schedule.is_empty() {
+        own_schedule.or_else(|| Schedule::parse_cron(&spec.schedule).ok())
+    } else if !spec.interval.is_zero() && !spec.interval.is_negative() {
+        Some(Schedule::every(spec.interval))
+    } else {
+        None
+    };
+
+    Some(SyncStep {
+        index,
+        line: step.pos.line,
+        spec,
+        compiled: CompiledStep { tag_filter, repo_filter, schedule, backup, source_ref, target_ref },
+    })
+}

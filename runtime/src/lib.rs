@@ -1,0 +1,16 @@
+//! regsync: mirror container images between registries and OCI layouts,
+//! reading regsync's YAML config unchanged.
+//!
+//! The library holds everything the `regsync` binary runs; see
+//! `ARCHITECTURE.md` at the repository root for the map.
+
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod filter;
+pub mod logging;
+pub mod platform;
+pub mod reference;
+pub mod schedule;
+pub mod template;
+pub mod version;
