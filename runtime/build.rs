@@ -22,9 +22,21 @@ fn main() {
     let rustc_version = run(&rustc, &["--version"]);
     println!("cargo:rustc-env=REGSYNC_VCS_COMMIT={commit}");
     println!("cargo:rustc-env=REGSYNC_VCS_TAG={tag}");
-    println!("cargo:rustc-env=REGSYNC_VCS_REF={}", if tag.is_empty() { branch } else { tag.clone() });
+    println!(
+        "cargo:rustc-env=REGSYNC_VCS_REF={}",
+        if tag.is_empty() { branch } else { tag.clone() }
+    );
     println!("cargo:rustc-env=REGSYNC_VCS_DATE={date}");
-    println!("cargo:rustc-env=REGSYNC_VCS_STATE={}", if commit.is_empty() { "" } else if dirty { "dirty" } else { "clean" });
+    println!(
+        "cargo:rustc-env=REGSYNC_VCS_STATE={}",
+        if commit.is_empty() {
+            ""
+        } else if dirty {
+            "dirty"
+        } else {
+            "clean"
+        }
+    );
     println!("cargo:rustc-env=REGSYNC_RUSTC_VERSION={rustc_version}");
     println!("cargo:rerun-if-changed=../.git/HEAD");
     println!("cargo:rerun-if-changed=../.git/refs");

@@ -35,7 +35,14 @@ fn run() -> anyhow::Result<ExitCode> {
     // Verbosity is checked before the config flag, as cobra's pre-run does (CLI-9).
     let level = logging::parse_verbosity(&cli.verbosity)?;
     let json = cli.logopt.iter().any(|o| o == "json");
-    logging::init(level, if json { LogFormat::Json } else { LogFormat::Text });
+    logging::init(
+        level,
+        if json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        },
+    );
     for opt in cli.logopt.iter().filter(|o| o.as_str() != "json") {
         tracing::warn!(logopt = opt.as_str(), "Unknown log option ignored");
     }
@@ -45,10 +52,15 @@ fn run() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let engine = TemplateEngine::default();
-    let loaded = if command.needs_config() { Some(load(&cli.config, &engine)?) } else { None };
+    let loaded = if command.needs_config() {
+        Some(load(&cli.config, &engine)?)
+    } else {
+        None
+    };
     match command {
         Command::Version { format } => {
-            let out = engine.render("version", &format, &VersionInfo::current().template_value())?;
+            let out =
+                engine.render("version", &format, &VersionInfo::current().template_value())?;
             std::io::stdout().write_all(out.as_bytes())?;
         }
         Command::Config => {
@@ -56,7 +68,9 @@ fn run() -> anyhow::Result<ExitCode> {
             print!("{}", config::to_yaml(&loaded.config));
         }
         Command::Once { .. } | Command::Check { .. } | Command::Server { .. } => {
-            bail!("the sync engine is not implemented yet: the config is valid, but nothing was copied");
+            bail!(
+                "the sync engine is not implemented yet: the config is valid, but nothing was copied"
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

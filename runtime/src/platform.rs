@@ -38,9 +38,9 @@ pub enum PlatformError {
 }
 
 const KNOWN_ARCHES: &[&str] = &[
-    "386", "amd64", "i386", "x86_64", "x86-64", "arm", "armhf", "armel", "arm64", "aarch64", "mips",
-    "mips64", "mips64le", "ppc", "ppc64", "ppc64le", "loong64", "riscv", "riscv64", "s390", "s390x",
-    "sparc", "sparc64", "wasm",
+    "386", "amd64", "i386", "x86_64", "x86-64", "arm", "armhf", "armel", "arm64", "aarch64",
+    "mips", "mips64", "mips64le", "ppc", "ppc64", "ppc64le", "loong64", "riscv", "riscv64", "s390",
+    "s390x", "sparc", "sparc64", "wasm",
 ];
 
 impl Platform {
@@ -74,7 +74,9 @@ impl Platform {
         let mut parts = Vec::new();
         for part in main.split('/') {
             if part.is_empty()
-                || !part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                || !part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
                 return Err(PlatformError::Component {
                     component: part.to_string(),
@@ -97,7 +99,12 @@ impl Platform {
         }
         for option in options.into_iter().flat_map(|o| o.split(',')) {
             match option.split_once('=') {
-                Some((k, v)) if matches!(k.trim().to_ascii_lowercase().as_str(), "osver" | "osversion") => {
+                Some((k, v))
+                    if matches!(
+                        k.trim().to_ascii_lowercase().as_str(),
+                        "osver" | "osversion"
+                    ) =>
+                {
                     p.os_version = v.trim().to_string();
                 }
                 _ => {
@@ -176,7 +183,9 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> String {
-        Platform::parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).to_string()
+        Platform::parse(s)
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .to_string()
     }
 
     #[test]

@@ -64,20 +64,20 @@ impl FilterField {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FilterError {
     /// Bad allow regex.
-    #[error("invalid allow pattern \"{pattern}\": {source}")]
+    #[error("invalid allow pattern \"{pattern}\": {reason}")]
     Allow {
         /// The pattern as written.
         pattern: String,
-        /// The regex error.
-        source: regex::Error,
+        /// What the regex parser said.
+        reason: String,
     },
     /// Bad deny regex.
-    #[error("invalid deny pattern \"{pattern}\": {source}")]
+    #[error("invalid deny pattern \"{pattern}\": {reason}")]
     Deny {
         /// The pattern as written.
         pattern: String,
-        /// The regex error.
-        source: regex::Error,
+        /// What the regex parser said.
+        reason: String,
     },
     /// Bad semver range.
     #[error("invalid semver range \"{range}\": {source}")]
@@ -117,13 +117,17 @@ fn compile_patterns(
     for (index, p) in patterns.iter().enumerate() {
         match pattern::compile_anchored(p) {
             Ok(re) => out.push(re),
-            Err(source) => {
+            Err(reason) => {
                 let pattern = p.clone();
                 let error = match field {
-                    FilterField::Deny => FilterError::Deny { pattern, source },
-                    _ => FilterError::Allow { pattern, source },
+                    FilterField::Deny => FilterError::Deny { pattern, reason },
+                    _ => FilterError::Allow { pattern, reason },
                 };
-                issues.push(FilterIssue { field, index, error });
+                issues.push(FilterIssue {
+                    field,
+                    index,
+                    error,
+                });
             }
         }
     }
@@ -145,14 +149,21 @@ impl TagSet {
                 Err(source) => issues.push(FilterIssue {
                     field: FilterField::SemverRange,
                     index,
-                    error: FilterError::Semver { range: range.clone(), source },
+                    error: FilterError::Semver {
+                        range: range.clone(),
+                        source,
+                    },
                 }),
             }
         }
         let allow = compile_patterns(&spec.allow, FilterField::Allow, &mut issues);
         let deny = compile_patterns(&spec.deny, FilterField::Deny, &mut issues);
         if issues.is_empty() {
-            Ok(TagSet { ranges, allow, deny })
+            Ok(TagSet {
+                ranges,
+                allow,
+                deny,
+            })
         } else {
             Err(issues)
         }
@@ -160,7 +171,10 @@ impl TagSet {
 
     /// Keeps the tags this set selects, in input order.
     pub fn apply<'a>(&self, tags: &'a [String]) -> Vec<&'a str> {
-        tags.iter().map(String::as_str).filter(|t| self.keeps(t)).collect()
+        tags.iter()
+            .map(String::as_str)
+            .filter(|t| self.keeps(t))
+            .collect()
     }
 
     fn keeps(&self, tag: &str) -> bool {
@@ -221,7 +235,11 @@ impl RepoFilter {
         let mut issues = Vec::new();
         let allow = compile_patterns(&spec.allow, FilterField::Allow, &mut issues);
         let deny = compile_patterns(&spec.deny, FilterField::Deny, &mut issues);
-        if issues.is_empty() { Ok(RepoFilter { allow, deny }) } else { Err(issues) }
+        if issues.is_empty() {
+            Ok(RepoFilter { allow, deny })
+        } else {
+            Err(issues)
+        }
     }
 
     /// True when a repository passes the filters.
@@ -245,7 +263,11 @@ mod tests {
     }
 
     fn spec(semver: &[&str], allow: &[&str], deny: &[&str]) -> TagFilterSpec {
-        TagFilterSpec { allow: strings(allow), deny: strings(deny), semver_range: strings(semver) }
+        TagFilterSpec {
+            allow: strings(allow),
+            deny: strings(deny),
+            semver_range: strings(semver),
+        }
     }
 
     /// regclient's TestFilterListVersionScheme table (TEST-C), every row.
@@ -253,46 +275,148 @@ mod tests {
     fn test_c_filter_list_version_scheme() {
         let v16 = ["v1", "v2", "v3", "v4", "v5", "v6"];
         let rows: Vec<(&str, TagFilterSpec, Vec<&str>, Vec<&str>)> = vec![
-            ("semver with multiple ranges and deny", spec(&[">=1.0.0 <2.0.0", ">=4.0.0"], &[], &[".*-rc.*"]),
-             vec!["1.0.0", "1.5.0-rc1", "2.0.0", "4.0.0", "4.1.0-rc2", "5.0.0"], vec!["1.0.0", "4.0.0", "5.0.0"]),
-            ("semver filters non-semver tags", spec(&[">=1.0.0"], &[], &[]),
-             vec!["latest", "dev", "1.0.0", "1.5.0", "main"], vec!["1.0.0", "1.5.0"]),
-            ("semver with allow/deny combination", spec(&[">=1.0.0 <3.0.0"], &[], &[".*-rc.*"]),
-             vec!["1.0.0", "1.5.0-rc1", "2.0.0", "2.1.0-rc2", "3.0.0"], vec!["1.0.0", "2.0.0"]),
-            ("no version range (backward compatibility)", spec(&[], &[r"v[0-9]+\.[0-9]+\.[0-9]+"], &[]),
-             vec!["v1.0.0", "v1.5.0", "latest", "dev"], vec!["v1.0.0", "v1.5.0"]),
-            ("empty result when no matches", spec(&[">=5.0.0"], &[], &[]),
-             vec!["1.0.0", "2.0.0", "3.0.0"], vec![]),
-            ("multiple ranges skip middle versions", spec(&[">=1.0.0 <1.20.0", ">=1.22.0"], &[], &[]),
-             vec!["1.0.0", "1.19.0", "1.20.0", "1.21.0", "1.22.0", "1.23.0"], vec!["1.0.0", "1.19.0", "1.22.0", "1.23.0"]),
-            ("version range with allow filter", spec(&[">=1.0.0"], &["v.*"], &[]),
-             vec!["1.0.0", "v1.5.0", "v2.0.0", "3.0.0"], vec!["v1.5.0", "v2.0.0"]),
-            ("empty version range array", spec(&[], &[], &[]),
-             vec!["1.0.0", "2.0.0"], vec!["1.0.0", "2.0.0"]),
-            ("semver with suffix alpine", spec(&[">=1.0.0 <2.0.0"], &[], &[]),
-             vec!["v1.2.3-alpine3.21", "v1.5.0-alpine3.20", "v2.0.0-alpine3.21", "v0.9.0-alpine3.19"],
-             vec!["v1.2.3-alpine3.21", "v1.5.0-alpine3.20", "v2.0.0-alpine3.21"]),
-            ("semver with suffix scratch", spec(&[">=5.0.0"], &[], &[]),
-             vec!["v5-scratch", "v4-scratch", "v6-scratch", "v5.1-scratch"], vec!["v6-scratch", "v5.1-scratch"]),
-            ("semver with suffix mixed", spec(&[">=1.0.0 <3.0.0"], &[], &[]),
-             vec!["v1.0.0", "v1.5.0-alpine", "v2.0.0-scratch", "v2.5.1-debian", "v3.0.0-alpine"],
-             vec!["v1.0.0", "v1.5.0-alpine", "v2.0.0-scratch", "v2.5.1-debian", "v3.0.0-alpine"]),
-            ("semver major version only", spec(&[">=2 <5"], &[], &[]), v16.to_vec(), vec!["v2", "v3", "v4"]),
-            ("semver major.minor only", spec(&[">=1.5 <2.0"], &[], &[]),
-             vec!["v1.4", "v1.5", "v1.6", "v1.9", "v2.0", "v2.1"], vec!["v1.5", "v1.6", "v1.9"]),
-            ("semver mixed version formats", spec(&[">=1.0.0 <3.0.0"], &[], &[]),
-             vec!["v1", "v1.5", "v1.5.0", "v2", "v2.0", "v2.0.0", "v3", "v3.0.0"],
-             vec!["v1", "v1.5", "v1.5.0", "v2", "v2.0", "v2.0.0"]),
-            ("semver with deny on suffixes", spec(&[">=1.0.0"], &[], &[".*-alpine.*"]),
-             vec!["v1.0.0", "v1.2.3-alpine3.21", "v2.0.0-scratch", "v2.5.0-alpine3.20"], vec!["v1.0.0", "v2.0.0-scratch"]),
-            ("semver + allow adds non-semver tags", spec(&[">=1.0.0 <2.0.0"], &["latest", "edge"], &[]),
-             vec!["0.9.0", "1.0.0", "1.5.0", "2.0.0", "latest", "edge", "dev"], vec![]),
-            ("semver + allow + deny combines all filters", spec(&[">=1.0.0"], &["latest", "stable"], &[".*-rc.*", "latest"]),
-             vec!["1.0.0", "1.5.0-rc1", "2.0.0", "latest", "stable", "dev"], vec![]),
-            ("allow without semver still works", spec(&[], &[r"v[0-9]+\.[0-9]+"], &[]),
-             vec!["v1.0", "v1.5", "v2.0", "latest", "edge"], vec!["v1.0", "v1.5", "v2.0"]),
-            ("semver + allow with overlapping matches", spec(&[">=1.0.0"], &[r"v[0-9]+\.[0-9]+\.[0-9]+"], &[]),
-             vec!["v1.0.0", "v1.5.0", "v2.0.0", "latest"], vec!["v1.0.0", "v1.5.0", "v2.0.0"]),
+            (
+                "semver with multiple ranges and deny",
+                spec(&[">=1.0.0 <2.0.0", ">=4.0.0"], &[], &[".*-rc.*"]),
+                vec!["1.0.0", "1.5.0-rc1", "2.0.0", "4.0.0", "4.1.0-rc2", "5.0.0"],
+                vec!["1.0.0", "4.0.0", "5.0.0"],
+            ),
+            (
+                "semver filters non-semver tags",
+                spec(&[">=1.0.0"], &[], &[]),
+                vec!["latest", "dev", "1.0.0", "1.5.0", "main"],
+                vec!["1.0.0", "1.5.0"],
+            ),
+            (
+                "semver with allow/deny combination",
+                spec(&[">=1.0.0 <3.0.0"], &[], &[".*-rc.*"]),
+                vec!["1.0.0", "1.5.0-rc1", "2.0.0", "2.1.0-rc2", "3.0.0"],
+                vec!["1.0.0", "2.0.0"],
+            ),
+            (
+                "no version range (backward compatibility)",
+                spec(&[], &[r"v[0-9]+\.[0-9]+\.[0-9]+"], &[]),
+                vec!["v1.0.0", "v1.5.0", "latest", "dev"],
+                vec!["v1.0.0", "v1.5.0"],
+            ),
+            (
+                "empty result when no matches",
+                spec(&[">=5.0.0"], &[], &[]),
+                vec!["1.0.0", "2.0.0", "3.0.0"],
+                vec![],
+            ),
+            (
+                "multiple ranges skip middle versions",
+                spec(&[">=1.0.0 <1.20.0", ">=1.22.0"], &[], &[]),
+                vec!["1.0.0", "1.19.0", "1.20.0", "1.21.0", "1.22.0", "1.23.0"],
+                vec!["1.0.0", "1.19.0", "1.22.0", "1.23.0"],
+            ),
+            (
+                "version range with allow filter",
+                spec(&[">=1.0.0"], &["v.*"], &[]),
+                vec!["1.0.0", "v1.5.0", "v2.0.0", "3.0.0"],
+                vec!["v1.5.0", "v2.0.0"],
+            ),
+            (
+                "empty version range array",
+                spec(&[], &[], &[]),
+                vec!["1.0.0", "2.0.0"],
+                vec!["1.0.0", "2.0.0"],
+            ),
+            (
+                "semver with suffix alpine",
+                spec(&[">=1.0.0 <2.0.0"], &[], &[]),
+                vec![
+                    "v1.2.3-alpine3.21",
+                    "v1.5.0-alpine3.20",
+                    "v2.0.0-alpine3.21",
+                    "v0.9.0-alpine3.19",
+                ],
+                vec![
+                    "v1.2.3-alpine3.21",
+                    "v1.5.0-alpine3.20",
+                    "v2.0.0-alpine3.21",
+                ],
+            ),
+            (
+                "semver with suffix scratch",
+                spec(&[">=5.0.0"], &[], &[]),
+                vec!["v5-scratch", "v4-scratch", "v6-scratch", "v5.1-scratch"],
+                vec!["v6-scratch", "v5.1-scratch"],
+            ),
+            (
+                "semver with suffix mixed",
+                spec(&[">=1.0.0 <3.0.0"], &[], &[]),
+                vec![
+                    "v1.0.0",
+                    "v1.5.0-alpine",
+                    "v2.0.0-scratch",
+                    "v2.5.1-debian",
+                    "v3.0.0-alpine",
+                ],
+                vec![
+                    "v1.0.0",
+                    "v1.5.0-alpine",
+                    "v2.0.0-scratch",
+                    "v2.5.1-debian",
+                    "v3.0.0-alpine",
+                ],
+            ),
+            (
+                "semver major version only",
+                spec(&[">=2 <5"], &[], &[]),
+                v16.to_vec(),
+                vec!["v2", "v3", "v4"],
+            ),
+            (
+                "semver major.minor only",
+                spec(&[">=1.5 <2.0"], &[], &[]),
+                vec!["v1.4", "v1.5", "v1.6", "v1.9", "v2.0", "v2.1"],
+                vec!["v1.5", "v1.6", "v1.9"],
+            ),
+            (
+                "semver mixed version formats",
+                spec(&[">=1.0.0 <3.0.0"], &[], &[]),
+                vec![
+                    "v1", "v1.5", "v1.5.0", "v2", "v2.0", "v2.0.0", "v3", "v3.0.0",
+                ],
+                vec!["v1", "v1.5", "v1.5.0", "v2", "v2.0", "v2.0.0"],
+            ),
+            (
+                "semver with deny on suffixes",
+                spec(&[">=1.0.0"], &[], &[".*-alpine.*"]),
+                vec![
+                    "v1.0.0",
+                    "v1.2.3-alpine3.21",
+                    "v2.0.0-scratch",
+                    "v2.5.0-alpine3.20",
+                ],
+                vec!["v1.0.0", "v2.0.0-scratch"],
+            ),
+            (
+                "semver + allow adds non-semver tags",
+                spec(&[">=1.0.0 <2.0.0"], &["latest", "edge"], &[]),
+                vec!["0.9.0", "1.0.0", "1.5.0", "2.0.0", "latest", "edge", "dev"],
+                vec![],
+            ),
+            (
+                "semver + allow + deny combines all filters",
+                spec(&[">=1.0.0"], &["latest", "stable"], &[".*-rc.*", "latest"]),
+                vec!["1.0.0", "1.5.0-rc1", "2.0.0", "latest", "stable", "dev"],
+                vec![],
+            ),
+            (
+                "allow without semver still works",
+                spec(&[], &[r"v[0-9]+\.[0-9]+"], &[]),
+                vec!["v1.0", "v1.5", "v2.0", "latest", "edge"],
+                vec!["v1.0", "v1.5", "v2.0"],
+            ),
+            (
+                "semver + allow with overlapping matches",
+                spec(&[">=1.0.0"], &[r"v[0-9]+\.[0-9]+\.[0-9]+"], &[]),
+                vec!["v1.0.0", "v1.5.0", "v2.0.0", "latest"],
+                vec!["v1.0.0", "v1.5.0", "v2.0.0"],
+            ),
         ];
         assert_eq!(rows.len(), 19);
         for (name, spec, input, expected) in rows {
@@ -304,7 +428,10 @@ mod tests {
     #[test]
     fn empty_range_entries_are_skipped_semver_3() {
         let set = TagSet::compile(&spec(&["", ""], &[], &[])).unwrap();
-        assert_eq!(set.apply(&strings(&["latest", "1.0"])), vec!["latest", "1.0"]);
+        assert_eq!(
+            set.apply(&strings(&["latest", "1.0"])),
+            vec!["latest", "1.0"]
+        );
     }
 
     #[test]
@@ -319,15 +446,36 @@ mod tests {
 
     #[test]
     fn every_bad_element_is_reported_filt_2() {
-        let issues = TagSet::compile(&spec(&[">= 1", "1.0", "1.x"], &["(", "fine"], &["["])).unwrap_err();
+        let issues =
+            TagSet::compile(&spec(&[">= 1", "1.0", "1.x"], &["(", "fine"], &["["])).unwrap_err();
         let found: Vec<(FilterField, usize)> = issues.iter().map(|i| (i.field, i.index)).collect();
         assert_eq!(
             found,
-            vec![(FilterField::SemverRange, 0), (FilterField::SemverRange, 2), (FilterField::Allow, 0), (FilterField::Deny, 0)]
+            vec![
+                (FilterField::SemverRange, 0),
+                (FilterField::SemverRange, 2),
+                (FilterField::Allow, 0),
+                (FilterField::Deny, 0)
+            ]
         );
-        assert!(issues[2].error.to_string().starts_with("invalid allow pattern \"(\": "));
-        assert!(issues[3].error.to_string().starts_with("invalid deny pattern \"[\": "));
-        assert!(issues[0].error.to_string().starts_with("invalid semver range \">= 1\": "));
+        assert!(
+            issues[2]
+                .error
+                .to_string()
+                .starts_with("invalid allow pattern \"(\": ")
+        );
+        assert!(
+            issues[3]
+                .error
+                .to_string()
+                .starts_with("invalid deny pattern \"[\": ")
+        );
+        assert!(
+            issues[0]
+                .error
+                .to_string()
+                .starts_with("invalid semver range \">= 1\": ")
+        );
     }
 
     #[test]

@@ -4,8 +4,23 @@
 use regex::Regex;
 
 /// Compiles one allow or deny pattern so it must match the whole name.
-pub fn compile_anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{})$", ascii_perl_classes(pattern)))
+/// The error is one line about the pattern as the user wrote it.
+pub fn compile_anchored(pattern: &str) -> Result<Regex, String> {
+    // Checking the pattern as written first keeps our rewrite out of error messages.
+    Regex::new(pattern).map_err(|e| one_line(&e))?;
+    Regex::new(&format!("^(?:{})$", ascii_perl_classes(pattern))).map_err(|e| one_line(&e))
+}
+
+/// `regex` errors draw the pattern with a caret over several lines; keep the reason.
+fn one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map_or_else(
+            || text.lines().last().unwrap_or_default().trim().to_string(),
+            str::to_string,
+        )
 }
 
 /// Rewrites `\d \w \s` (and their negations) to the ASCII sets Go's RE2 uses;
@@ -100,8 +115,11 @@ mod tests {
     }
 
     #[test]
-    fn invalid_pattern_is_an_error_filt_2() {
-        assert!(compile_anchored("(").is_err());
-        assert!(compile_anchored("[a-").is_err());
+    fn invalid_pattern_is_a_one_line_error_filt_2() {
+        assert_eq!(compile_anchored(r"3.(\d+").unwrap_err(), "unclosed group");
+        assert_eq!(
+            compile_anchored("[a-").unwrap_err(),
+            "unclosed character class"
+        );
     }
 }

@@ -62,15 +62,23 @@ pub struct TemplateEngine {
 
 impl std::fmt::Debug for TemplateEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateEngine").field("functions", &self.funcs.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("TemplateEngine")
+            .field("functions", &self.funcs.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
 impl Default for TemplateEngine {
     fn default() -> Self {
         let funcs = functions::builtins();
-        let owners = funcs.keys().map(|k| (k.clone(), "the built-in functions".to_string())).collect();
-        TemplateEngine { funcs: Arc::new(funcs), owners: Arc::new(owners) }
+        let owners = funcs
+            .keys()
+            .map(|k| (k.clone(), "the built-in functions".to_string()))
+            .collect();
+        TemplateEngine {
+            funcs: Arc::new(funcs),
+            owners: Arc::new(owners),
+        }
     }
 }
 
@@ -83,13 +91,20 @@ pub struct CompiledTemplate {
 
 impl TemplateEngine {
     /// Adds a provider's functions; a name already taken is an error.
-    pub fn add_provider(&mut self, provider: Arc<dyn FunctionProvider>) -> Result<(), TemplateError> {
+    pub fn add_provider(
+        &mut self,
+        provider: Arc<dyn FunctionProvider>,
+    ) -> Result<(), TemplateError> {
         let who = provider.provider_name();
         let mut funcs = (*self.funcs).clone();
         let mut owners = (*self.owners).clone();
         for name in provider.functions() {
             if let Some(existing) = owners.get(&name) {
-                return Err(TemplateError::NameClash { function: name, provider: who, existing: existing.clone() });
+                return Err(TemplateError::NameClash {
+                    function: name,
+                    provider: who,
+                    existing: existing.clone(),
+                });
             }
             if functions::RESERVED.contains(&name.as_str()) {
                 return Err(TemplateError::NameClash {
@@ -102,7 +117,9 @@ impl TemplateEngine {
             let fname = name.clone();
             let f: ValueFunc = Arc::new(move |args: &[Value]| {
                 let args: Vec<String> = args.iter().map(display).collect();
-                p.call(&fname, &args).map(|s| Value::String(Arc::from(s))).map_err(gotmpl::TemplateError::Exec)
+                p.call(&fname, &args)
+                    .map(|s| Value::String(Arc::from(s)))
+                    .map_err(gotmpl::TemplateError::Exec)
             });
             funcs.insert(name.clone(), f);
             owners.insert(name, who.clone());
@@ -127,7 +144,10 @@ impl TemplateEngine {
             methods::rewrite_list(&mut define.body);
             template = template.add_parse_tree(define.name.as_str(), define.body);
         }
-        Ok(CompiledTemplate { name: name.to_string(), template: Arc::new(template) })
+        Ok(CompiledTemplate {
+            name: name.to_string(),
+            template: Arc::new(template),
+        })
     }
 
     /// Renders `source` with `data`; text without `{{` is returned as is.
@@ -152,6 +172,7 @@ impl CompiledTemplate {
 fn clarify(e: gotmpl::TemplateError) -> String {
     match e {
         gotmpl::TemplateError::MissingKey { key } => format!("can't evaluate field {key}"),
+        gotmpl::TemplateError::Exec(message) => message,
         other => other.to_string(),
     }
 }
@@ -171,7 +192,8 @@ pub struct MapBuilder(BTreeMap<Arc<str>, Value>);
 impl MapBuilder {
     /// Adds a string field.
     pub fn str(mut self, key: &str, value: &str) -> Self {
-        self.0.insert(Arc::from(key), Value::String(Arc::from(value)));
+        self.0
+            .insert(Arc::from(key), Value::String(Arc::from(value)));
         self
     }
 
@@ -188,7 +210,10 @@ impl MapBuilder {
 
     /// Adds a list of strings.
     pub fn strs(self, key: &str, values: &[String]) -> Self {
-        let list: Vec<Value> = values.iter().map(|s| Value::String(Arc::from(s.as_str()))).collect();
+        let list: Vec<Value> = values
+            .iter()
+            .map(|s| Value::String(Arc::from(s.as_str())))
+            .collect();
         self.value(key, Value::List(list.into()))
     }
 
@@ -221,7 +246,10 @@ pub fn with_pretty_form(map: Value, pretty: String) -> Value {
     match map {
         Value::Map(m) => {
             let mut m = (*m).clone();
-            m.insert(Arc::from(functions::PRETTY_KEY), Value::String(Arc::from(pretty)));
+            m.insert(
+                Arc::from(functions::PRETTY_KEY),
+                Value::String(Arc::from(pretty)),
+            );
             Value::Map(Arc::new(m))
         }
         other => other,
