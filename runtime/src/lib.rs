@@ -5,6 +5,7 @@
 //! `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod duration;
 pub mod filter;

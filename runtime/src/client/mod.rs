@@ -1,0 +1,240 @@
+//! The I/O layer the sync engine drives: one [`Client`] over two backends,
+//! registries (`registry/`) and OCI layouts (`ocidir.rs`), chosen by the
+//! reference's scheme, so callers never branch on where images live.
+//!
+//! Manifests travel as exact bytes with their digest verified; blobs stream
+//! from source to target through one chunk at a time ([`blob`]).
+
+pub mod blob;
+pub mod error;
+pub mod ocidir;
+pub mod registry;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use self::blob::{BlobData, BlobSource, ByteStream};
+pub use self::error::{ClientError, ErrorKind, Result};
+use self::ocidir::{OciDirBlobSource, OciDirClient};
+use self::registry::{Mount, RegistryBlobSource, RegistryClient, RegistryOptions};
+pub use self::types::*;
+use crate::config::{Config, Host};
+use crate::reference::{Reference, Scheme};
+
+/// How a blob got to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobCopy {
+    /// It was already there.
+    Existed,
+    /// The registry linked it from another repository.
+    Mounted,
+    /// Its bytes were sent.
+    Copied,
+}
+
+/// Registry and OCI-layout access behind one interface.
+#[derive(Clone)]
+pub struct Client {
+    registry: Arc<RegistryClient>,
+    ocidir: Arc<OciDirClient>,
+    verify_registry_blobs: bool,
+}
+
+impl Client {
+    /// A client for a loaded config: hosts merged from Docker Hub defaults, the
+    /// Docker config (unless `skipDockerConfig`) and `creds` (HOST-6), with the
+    /// global `defaults` applied (CLIENT-1).
+    pub fn from_config(config: &Config, user_agent: String) -> Self {
+        let d = &config.defaults;
+        let hosts = registry::hosts::merged_hosts(&config.creds, d.skip_docker_config);
+        let options = RegistryOptions {
+            user_agent: if d.user_agent.is_empty() { user_agent } else { d.user_agent.clone() },
+            docker_certs: !d.skip_docker_config,
+            blob_limit: if d.blob_limit > 0 { d.blob_limit as u64 } else { 1 << 30 },
+            cache: (d.cache_count > 0 && d.cache_time.as_nanos() > 0).then(|| (d.cache_count as usize, d.cache_time.to_std())),
+            ..RegistryOptions::default()
+        };
+        Client::new(hosts, options)
+    }
+
+    /// A client from explicit host settings.
+    pub fn new(hosts: BTreeMap<String, Host>, options: RegistryOptions) -> Self {
+        Client {
+            registry: Arc::new(RegistryClient::new(hosts, options)),
+            ocidir: Arc::new(OciDirClient::default()),
+            verify_registry_blobs: true,
+        }
+    }
+
+    /// Whether blobs copied into a registry are hashed on the way (the
+    /// registry checks them on commit anyway).
+    pub fn with_registry_blob_verification(mut self, on: bool) -> Self {
+        self.verify_registry_blobs = on;
+        self
+    }
+
+    fn path(r: &Reference) -> &Path {
+        Path::new(&r.path)
+    }
+
+    /// The manifest's media type and digest, without its body where possible.
+    pub async fn manifest_head(&self, r: &Reference) -> Result<ManifestHead> {
+        match r.scheme {
+            Scheme::Registry => self.registry.manifest_head(r).await,
+            Scheme::OciDir => self.ocidir.manifest_get(Self::path(r), &r.tag, &r.digest).await.map(|m| ManifestHead {
+                size: m.bytes.len() as u64,
+                media_type: m.media_type,
+                digest: m.digest,
+                rate_limit: None,
+            }),
+        }
+    }
+
+    /// The manifest bytes, digest verified.
+    pub async fn manifest_get(&self, r: &Reference) -> Result<Manifest> {
+        match r.scheme {
+            Scheme::Registry => self.registry.manifest_get(r).await,
+            Scheme::OciDir => self.ocidir.manifest_get(Self::path(r), &r.tag, &r.digest).await,
+        }
+    }
+
+    /// Stores a manifest: by tag when `r` names a tag and no digest, else by digest.
+    /// `child` marks manifests pushed as part of an index, which an OCI layout
+    /// does not list in `index.json`.
+    pub async fn manifest_put(&self, r: &Reference, m: &Manifest, child: bool) -> Result<()> {
+        let by_digest = !r.digest.is_empty();
+        match r.scheme {
+            Scheme::Registry => self.registry.manifest_put(r, m, by_digest).await,
+            Scheme::OciDir => {
+                let tag = if by_digest { "" } else { r.tag.as_str() };
+                self.ocidir.manifest_put(Self::path(r), tag, m, child).await
+            }
+        }
+    }
+
+    /// Size of a blob in the repository (or layout), `None` when absent.
+    pub async fn blob_head(&self, r: &Reference, digest: &str) -> Result<Option<u64>> {
+        match r.scheme {
+            Scheme::Registry => self.registry.blob_head(r, digest).await,
+            Scheme::OciDir => self.ocidir.blob_head(Self::path(r), digest).await,
+        }
+    }
+
+    /// A blob's bytes as a stream.
+    pub async fn blob_get(&self, r: &Reference, digest: &str) -> Result<ByteStream> {
+        match r.scheme {
+            Scheme::Registry => self.registry.blob_get(r, digest, 0).await,
+            Scheme::OciDir => self.ocidir.blob_get(Self::path(r), digest, 0).await,
+        }
+    }
+
+    fn source(&self, r: &Reference, digest: &str) -> Arc<dyn BlobSource> {
+        match r.scheme {
+            Scheme::Registry => Arc::new(RegistryBlobSource {
+                client: self.registry.clone(),
+                reference: r.clone(),
+                digest: digest.to_string(),
+            }),
+            Scheme::OciDir => Arc::new(OciDirBlobSource {
+                client: self.ocidir.clone(),
+                layout: r.path.clone().into(),
+                digest: digest.to_string(),
+            }),
+        }
+    }
+
+    /// Copies one blob from `src`'s repository to `dst`'s: nothing when the
+    /// target has it; a cross-repository mount when `mount_from` (or the source)
+    /// is another repository of the target registry; otherwise a streamed copy.
+    pub async fn copy_blob(
+        &self,
+        src: &Reference,
+        dst: &Reference,
+        desc: &Descriptor,
+        mount_from: Option<&Reference>,
+    ) -> Result<BlobCopy> {
+        if self.blob_head(dst, &desc.digest).await?.is_some() {
+            return Ok(BlobCopy::Existed);
+        }
+        let same_registry = |r: &Reference| {
+            r.scheme == Scheme::Registry && dst.scheme == Scheme::Registry && r.registry == dst.registry && r.repository != dst.repository
+        };
+        let mut session = None;
+        let mount = mount_from.filter(|r| same_registry(r)).or_else(|| same_registry(src).then_some(src));
+        if let Some(from) = mount {
+            match self.registry.blob_mount(dst, &from.repository, &desc.digest).await? {
+                Mount::Mounted => return Ok(BlobCopy::Mounted),
+                Mount::Refused(s) => session = Some(s),
+            }
+        }
+        let data = BlobData {
+            source: self.source(src, &desc.digest),
+            desc: desc.clone(),
+            verify: dst.scheme == Scheme::Registry && self.verify_registry_blobs,
+        };
+        match dst.scheme {
+            Scheme::Registry => self.registry.blob_put(dst, &data, session).await?,
+            Scheme::OciDir => {
+                self.ocidir.blob_put(Self::path(dst), desc, data.stream()).await?;
+            }
+        }
+        Ok(BlobCopy::Copied)
+    }
+
+    /// Tags of a repository (sorted for layouts, REF-8).
+    pub async fn tag_list(&self, r: &Reference) -> Result<Vec<String>> {
+        match r.scheme {
+            Scheme::Registry => self.registry.tag_list(r).await,
+            Scheme::OciDir => self.ocidir.tag_list(Self::path(r)).await,
+        }
+    }
+
+    /// Repositories of a registry.
+    pub async fn catalog(&self, registry: &str) -> Result<Vec<String>> {
+        self.registry.catalog(registry).await
+    }
+
+    /// Referrers of `r.digest`, optionally of one artifact type.
+    pub async fn referrers(&self, r: &Reference, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
+        match r.scheme {
+            Scheme::Registry => self.registry.referrers(r, artifact_type).await,
+            Scheme::OciDir => {
+                let mut list = self.ocidir.referrers(Self::path(r), &r.digest).await?;
+                if let Some(at) = artifact_type {
+                    list.retain(|d| d.artifact_type.as_deref() == Some(at));
+                }
+                Ok(list)
+            }
+        }
+    }
+
+    /// Deletes a tag where supported.
+    pub async fn tag_delete(&self, r: &Reference) -> Result<()> {
+        match r.scheme {
+            Scheme::Registry => self.registry.tag_delete(r).await,
+            Scheme::OciDir => self.ocidir.tag_delete(Self::path(r), &r.tag).await,
+        }
+    }
+
+    /// A copy into `r` starts (an OCI layout postpones garbage collection).
+    pub fn begin(&self, r: &Reference) {
+        if r.scheme == Scheme::OciDir {
+            self.ocidir.begin(Self::path(r));
+        }
+    }
+
+    /// A copy into `r` ended; a modified layout is garbage-collected by the last writer (IMG-15).
+    pub async fn close(&self, r: &Reference) -> Result<()> {
+        match r.scheme {
+            Scheme::Registry => Ok(()),
+            Scheme::OciDir => self.ocidir.close(Self::path(r)).await,
+        }
+    }
+
+    /// The registry backend, for settings lookups.
+    pub fn registry(&self) -> &RegistryClient {
+        &self.registry
+    }
+}

@@ -1,0 +1,391 @@
+//! The `ocidir://` backend: OCI image layouts on disk (`oci-layout`,
+//! `index.json`, `blobs/sha256/…`).
+//!
+//! Blobs are written to a temporary file, hashed as they are written, and
+//! renamed into place only when the digest matches; `index.json` is replaced
+//! atomically under a per-layout lock, so concurrent copies into one layout
+//! are safe. A layout that was modified is garbage-collected when the last
+//! writer closes it (IMG-15).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::blob::{BlobSource, ByteStream};
+use super::error::{ClientError, ErrorKind, Result};
+use super::types::*;
+
+/// The annotation that names a tag in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const READ_CHUNK: usize = 256 * 1024;
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Default)]
+struct LayoutState {
+    index_lock: tokio::sync::Mutex<()>,
+    modified: AtomicBool,
+    writers: AtomicUsize,
+}
+
+/// Reads and writes OCI layouts.
+#[derive(Default)]
+pub struct OciDirClient {
+    layouts: Mutex<HashMap<PathBuf, Arc<LayoutState>>>,
+}
+
+fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf> {
+    let hex = sha256_hex(digest)
+        .ok_or_else(|| ClientError::new(ErrorKind::Invalid, layout.display().to_string(), format!("unsupported digest {digest}")))?;
+    Ok(layout.join("blobs").join("sha256").join(hex))
+}
+
+fn tag_of(entry: &Value) -> Option<&str> {
+    let name = entry["annotations"][REF_NAME].as_str()?;
+    Some(name.rsplit_once(':').map_or(name, |(_, t)| t))
+}
+
+fn io_err(path: &Path, e: &std::io::Error) -> ClientError {
+    ClientError::io(path.display().to_string(), e)
+}
+
+impl OciDirClient {
+    fn state(&self, layout: &Path) -> Arc<LayoutState> {
+        let mut map = self.layouts.lock().expect("layout map poisoned");
+        map.entry(layout.to_path_buf()).or_default().clone()
+    }
+
+    async fn read_index(&self, layout: &Path) -> Result<Value> {
+        let path = layout.join("index.json");
+        let bytes = tokio::fs::read(&path).await.map_err(|e| io_err(&path, &e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::new(ErrorKind::Invalid, path.display().to_string(), e.to_string()))
+    }
+
+    fn entries(index: &Value) -> Vec<Value> {
+        index["manifests"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Creates the layout skeleton when missing.
+    async fn ensure_layout(&self, layout: &Path) -> Result<()> {
+        let blobs = layout.join("blobs").join("sha256");
+        tokio::fs::create_dir_all(&blobs).await.map_err(|e| io_err(&blobs, &e))?;
+        let marker = layout.join("oci-layout");
+        if tokio::fs::metadata(&marker).await.is_err() {
+            tokio::fs::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).await.map_err(|e| io_err(&marker, &e))?;
+        }
+        let index = layout.join("index.json");
+        if tokio::fs::metadata(&index).await.is_err() {
+            let empty = json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": []});
+            write_atomic(&index, &serde_json::to_vec_pretty(&empty).unwrap_or_default()).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies `change` to `index.json` under the layout's lock.
+    async fn update_index(&self, layout: &Path, change: impl FnOnce(&mut Vec<Value>)) -> Result<()> {
+        let state = self.state(layout);
+        let _guard = state.index_lock.lock().await;
+        self.ensure_layout(layout).await?;
+        let mut index = self.read_index(layout).await?;
+        let mut entries = Self::entries(&index);
+        change(&mut entries);
+        index["manifests"] = Value::Array(entries);
+        let bytes = serde_json::to_vec_pretty(&index).unwrap_or_default();
+        write_atomic(&layout.join("index.json"), &bytes).await?;
+        state.modified.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The descriptor a tag names.
+    async fn resolve_tag(&self, layout: &Path, tag: &str) -> Result<Descriptor> {
+        let index = self.read_index(layout).await?;
+        Self::entries(&index)
+            .iter()
+            .rev()
+            .find(|e| tag_of(e) == Some(tag))
+            .and_then(|e| serde_json::from_value::<Descriptor>(e.clone()).ok())
+            .ok_or_else(|| ClientError::new(ErrorKind::NotFound, format!("ocidir://{}:{tag}", layout.display()), "tag not found"))
+    }
+
+    /// Reads a manifest by tag (default `latest`) or digest, verifying its digest.
+    pub async fn manifest_get(&self, layout: &Path, tag: &str, digest: &str) -> Result<Manifest> {
+        let (digest, media_type) = if digest.is_empty() {
+            let d = self.resolve_tag(layout, if tag.is_empty() { "latest" } else { tag }).await?;
+            (d.digest, Some(d.media_type))
+        } else {
+            (digest.to_string(), None)
+        };
+        let path = blob_path(layout, &digest)?;
+        let bytes = Bytes::from(tokio::fs::read(&path).await.map_err(|e| io_err(&path, &e))?);
+        let actual = sha256_digest(&bytes);
+        if actual != digest {
+            return Err(ClientError::digest_mismatch(path.display().to_string(), &digest, &actual));
+        }
+        let media_type = media_type.filter(|m| !m.is_empty()).unwrap_or_else(|| detect_media_type(&bytes));
+        Ok(Manifest { media_type, digest, bytes, rate_limit: None })
+    }
+
+    /// Stores a manifest; a tag names it in `index.json`, and so does a top-level
+    /// push by digest (`child` false) so referrers stay discoverable.
+    pub async fn manifest_put(&self, layout: &Path, tag: &str, manifest: &Manifest, child: bool) -> Result<()> {
+        self.ensure_layout(layout).await?;
+        self.write_blob_bytes(layout, &manifest.digest, &manifest.bytes).await?;
+        let desc = manifest.descriptor();
+        let tag = tag.to_string();
+        if tag.is_empty() && child {
+            self.state(layout).modified.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+        self.update_index(layout, move |entries| {
+            let mut entry = serde_json::to_value(&desc).unwrap_or(Value::Null);
+            if tag.is_empty() {
+                if !entries.iter().any(|e| e["digest"] == json!(desc.digest)) {
+                    entries.push(entry);
+                }
+            } else {
+                entries.retain(|e| tag_of(e) != Some(tag.as_str()));
+                entry["annotations"] = json!({ REF_NAME: tag });
+                entries.push(entry);
+            }
+        })
+        .await
+    }
+
+    /// Removes a tag from `index.json`.
+    pub async fn tag_delete(&self, layout: &Path, tag: &str) -> Result<()> {
+        let mut found = false;
+        self.update_index(layout, |entries| {
+            let before = entries.len();
+            entries.retain(|e| tag_of(e) != Some(tag));
+            found = entries.len() != before;
+        })
+        .await?;
+        if found { Ok(()) } else { Err(ClientError::new(ErrorKind::NotFound, layout.display().to_string(), format!("tag {tag} not found"))) }
+    }
+
+    /// Size of a blob, or `None`.
+    pub async fn blob_head(&self, layout: &Path, digest: &str) -> Result<Option<u64>> {
+        let path = blob_path(layout, digest)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path, &e)),
+        }
+    }
+
+    /// Streams a blob from `offset`.
+    pub async fn blob_get(&self, layout: &Path, digest: &str, offset: u64) -> Result<ByteStream> {
+        let path = blob_path(layout, digest)?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(|e| io_err(&path, &e))?;
+        if offset > 0 {
+            file.seek(std::io::SeekFrom::Start(offset)).await.map_err(|e| io_err(&path, &e))?;
+        }
+        let location = path.display().to_string();
+        Ok(Box::pin(futures_util::stream::unfold(Some(file), move |file| {
+            let location = location.clone();
+            async move {
+                let mut file = file?;
+                let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+                match file.read_buf(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(_) => Some((Ok(buf.freeze()), Some(file))),
+                    Err(e) => Some((Err(ClientError::io(location, &e)), None)),
+                }
+            }
+        })))
+    }
+
+    /// Writes a blob from a stream: temp file, hash while writing, rename when the
+    /// digest and size match. An existing blob is kept (content-addressed).
+    pub async fn blob_put(&self, layout: &Path, desc: &Descriptor, mut stream: ByteStream) -> Result<u64> {
+        self.ensure_layout(layout).await?;
+        let final_path = blob_path(layout, &desc.digest)?;
+        if tokio::fs::metadata(&final_path).await.is_ok() {
+            return Ok(0);
+        }
+        let temp = temp_path(&final_path);
+        let result = async {
+            let mut file = tokio::fs::File::create(&temp).await.map_err(|e| io_err(&temp, &e))?;
+            let mut hasher = Sha256::new();
+            let mut written = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                written += chunk.len() as u64;
+                file.write_all(&chunk).await.map_err(|e| io_err(&temp, &e))?;
+            }
+            file.flush().await.map_err(|e| io_err(&temp, &e))?;
+            file.sync_all().await.map_err(|e| io_err(&temp, &e))?;
+            let actual = format!("sha256:{}", hex(&hasher.finalize()));
+            if actual != desc.digest || written != desc.size {
+                return Err(ClientError::digest_mismatch(final_path.display().to_string(), &desc.digest, &actual));
+            }
+            tokio::fs::rename(&temp, &final_path).await.map_err(|e| io_err(&final_path, &e))?;
+            Ok(written)
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        } else {
+            self.state(layout).modified.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    async fn write_blob_bytes(&self, layout: &Path, digest: &str, bytes: &Bytes) -> Result<()> {
+        let desc = Descriptor::new("", digest, bytes.len() as u64);
+        let stream: ByteStream = Box::pin(futures_util::stream::iter([Ok(bytes.clone())]));
+        self.blob_put(layout, &desc, stream).await.map(|_| ())
+    }
+
+    /// Tags per REF-8: names after the last `:`, de-duplicated and sorted.
+    pub async fn tag_list(&self, layout: &Path) -> Result<Vec<String>> {
+        let index = self.read_index(layout).await?;
+        let tags: BTreeSet<String> = Self::entries(&index).iter().filter_map(tag_of).map(str::to_string).collect();
+        Ok(tags.into_iter().collect())
+    }
+
+    /// Manifests whose `subject` is `digest`: found by scanning the layout's
+    /// top-level manifests and through the `sha256-<hex>` fallback tag.
+    pub async fn referrers(&self, layout: &Path, digest: &str) -> Result<Vec<Descriptor>> {
+        let index = self.read_index(layout).await?;
+        let mut out: Vec<Descriptor> = Vec::new();
+        let fallback = fallback_tag(digest);
+        for entry in Self::entries(&index) {
+            let Ok(desc) = serde_json::from_value::<Descriptor>(entry.clone()) else { continue };
+            if tag_of(&entry) == Some(fallback.as_str()) {
+                if let Ok(m) = self.manifest_get(layout, "", &desc.digest).await
+                    && let Ok(doc) = m.doc()
+                {
+                    out.extend(doc.manifests);
+                }
+                continue;
+            }
+            if !is_manifest(&desc.media_type) || desc.digest == digest {
+                continue;
+            }
+            let Ok(m) = self.manifest_get(layout, "", &desc.digest).await else { continue };
+            let Ok(doc) = m.doc() else { continue };
+            if doc.subject.as_ref().is_some_and(|s| s.digest == digest) {
+                out.push(referrer_descriptor(&m, &doc));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        out.retain(|d| seen.insert(d.digest.clone()));
+        Ok(out)
+    }
+
+    /// A copy into the layout starts: garbage collection waits until it closes.
+    pub fn begin(&self, layout: &Path) {
+        self.state(layout).writers.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A copy into the layout ended; the last one out collects garbage if the layout changed.
+    pub async fn close(&self, layout: &Path) -> Result<()> {
+        let state = self.state(layout);
+        let previous = state
+            .writers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| Some(w.saturating_sub(1)))
+            .unwrap_or(0);
+        if previous > 1 || !state.modified.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _guard = state.index_lock.lock().await;
+        // Another copy may have begun while we waited for the lock.
+        if state.writers.load(Ordering::SeqCst) > 0 {
+            return Ok(());
+        }
+        state.modified.store(false, Ordering::SeqCst);
+        self.collect_garbage(layout).await
+    }
+
+    /// Deletes blobs that nothing in `index.json` reaches.
+    async fn collect_garbage(&self, layout: &Path) -> Result<()> {
+        let index = self.read_index(layout).await?;
+        let mut keep = BTreeSet::new();
+        let mut queue: Vec<Descriptor> =
+            Self::entries(&index).into_iter().filter_map(|e| serde_json::from_value(e).ok()).collect();
+        while let Some(d) = queue.pop() {
+            if !keep.insert(d.digest.clone()) || !is_manifest(&d.media_type) {
+                continue;
+            }
+            if let Ok(m) = self.manifest_get(layout, "", &d.digest).await
+                && let Ok(doc) = m.doc()
+            {
+                queue.extend(doc.manifests);
+                queue.extend(doc.config);
+                queue.extend(doc.layers);
+                queue.extend(doc.blobs);
+            }
+        }
+        let dir = layout.join("blobs").join("sha256");
+        let mut entries = tokio::fs::read_dir(&dir).await.map_err(|e| io_err(&dir, &e))?;
+        while let Some(entry) = entries.next_entry().await.map_err(|e| io_err(&dir, &e))? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || keep.contains(&format!("sha256:{name}")) {
+                continue;
+            }
+            tracing::debug!(layout = %layout.display(), blob = name, "Removing unreferenced blob");
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+        Ok(())
+    }
+}
+
+/// The descriptor a referrers list gives a manifest: its artifact type (or
+/// config media type) and annotations.
+pub fn referrer_descriptor(m: &Manifest, doc: &ManifestDoc) -> Descriptor {
+    let mut d = m.descriptor();
+    d.artifact_type = doc.artifact_type.clone().or_else(|| doc.config.as_ref().map(|c| c.media_type.clone()));
+    d.annotations = doc.annotations.clone();
+    d
+}
+
+fn temp_path(final_path: &Path) -> PathBuf {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::SeqCst);
+    let name = final_path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    final_path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
+}
+
+async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = temp_path(path);
+    let write = async {
+        let mut f = tokio::fs::File::create(&temp).await?;
+        f.write_all(bytes).await?;
+        f.sync_all().await?;
+        tokio::fs::rename(&temp, path).await
+    };
+    if let Err(e) = write.await {
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(io_err(path, &e));
+    }
+    Ok(())
+}
+
+/// A blob in a layout as a [`BlobSource`].
+pub struct OciDirBlobSource {
+    /// The client.
+    pub client: Arc<OciDirClient>,
+    /// Layout directory.
+    pub layout: PathBuf,
+    /// Blob digest.
+    pub digest: String,
+}
+
+impl BlobSource for OciDirBlobSource {
+    fn open(&self, offset: u64) -> BoxFuture<'_, Result<ByteStream>> {
+        Box::pin(self.client.blob_get(&self.layout, &self.digest, offset))
+    }
+
+    fn location(&self) -> String {
+        format!("ocidir://{}@{}", self.layout.display(), self.digest)
+    }
+}

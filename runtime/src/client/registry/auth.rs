@@ -1,0 +1,437 @@
+//! Registry authentication (HTTP-5): `WWW-Authenticate` challenges, basic
+//! auth, and bearer tokens fetched from the realm (POST with a password or
+//! refresh-token grant, then GET as a fallback). Scopes accumulate on one
+//! token per host, or per repository with `repoAuth`; tokens are renewed
+//! shortly before they expire. Credentials come from the host settings or a
+//! credential helper (CLIENT-3), and are sent only for that host.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::client::error::{ClientError, ErrorKind, Result};
+use crate::config::Host;
+
+/// What a request needs: a repository and whether it writes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// No repository (`/v2/` ping).
+    None,
+    /// `repository:<name>:pull` or `…:pull,push`.
+    Repository {
+        /// Repository path on the host.
+        name: String,
+        /// Whether the request writes.
+        push: bool,
+    },
+    /// `registry:catalog:*`.
+    Catalog,
+}
+
+impl Scope {
+    fn strings(&self) -> Vec<String> {
+        match self {
+            Scope::None => Vec::new(),
+            Scope::Repository { name, push: false } => vec![format!("repository:{name}:pull")],
+            Scope::Repository { name, push: true } => vec![format!("repository:{name}:pull,push")],
+            Scope::Catalog => vec!["registry:catalog:*".to_string()],
+        }
+    }
+
+    fn key(&self, repo_auth: bool) -> String {
+        match self {
+            Scope::Repository { name, .. } if repo_auth => name.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// `Basic realm=…`
+    Basic,
+    /// `Bearer realm=…,service=…`
+    Bearer {
+        /// Token endpoint.
+        realm: String,
+        /// Service name to ask for.
+        service: String,
+    },
+}
+
+/// Parses the challenges of a `WWW-Authenticate` header; Bearer wins over Basic.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let mut result = None;
+    let mut rest = header.trim();
+    while !rest.is_empty() {
+        let (scheme, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let mut params = BTreeMap::new();
+        let mut p = after.trim_start();
+        // key=value or key="quoted, value" pairs, comma separated, until the next scheme.
+        loop {
+            let Some(eq) = p.find('=') else { break };
+            let key = p[..eq].trim().to_ascii_lowercase();
+            if key.contains(char::is_whitespace) {
+                break;
+            }
+            let after_eq = &p[eq + 1..];
+            let (value, remaining) = if let Some(q) = after_eq.strip_prefix('"') {
+                let end = q.find('"').unwrap_or(q.len());
+                (q[..end].to_string(), q.get(end + 1..).unwrap_or(""))
+            } else {
+                let end = after_eq.find(',').unwrap_or(after_eq.len());
+                (after_eq[..end].trim().to_string(), &after_eq[end..])
+            };
+            params.insert(key, value);
+            p = remaining.trim_start().strip_prefix(',').unwrap_or(remaining).trim_start();
+            let next_word = p.split(['=', ' ']).next().unwrap_or("");
+            if matches!(next_word.to_ascii_lowercase().as_str(), "basic" | "bearer") {
+                break;
+            }
+        }
+        match scheme.to_ascii_lowercase().as_str() {
+            "bearer" => {
+                if let Some(realm) = params.get("realm") {
+                    return Some(Challenge::Bearer {
+                        realm: realm.clone(),
+                        service: params.get("service").cloned().unwrap_or_default(),
+                    });
+                }
+            }
+            "basic" => result = Some(Challenge::Basic),
+            _ => {}
+        }
+        if p.len() == rest.len() {
+            break;
+        }
+        rest = p;
+    }
+    result
+}
+
+/// A login for one host.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Login {
+    /// Anonymous.
+    None,
+    /// User and password.
+    Password {
+        /// User name.
+        user: String,
+        /// Password.
+        pass: String,
+    },
+    /// An identity (refresh) token.
+    IdentityToken(String),
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Login::None => f.write_str("Login::None"),
+            Login::Password { user, .. } => write!(f, "Login::Password({user}, [redacted])"),
+            Login::IdentityToken(_) => f.write_str("Login::IdentityToken([redacted])"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct HelperOutput {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    expires_in: u64,
+    #[serde(default)]
+    refresh_token: String,
+}
+
+#[derive(Clone)]
+struct Token {
+    value: String,
+    scopes: BTreeSet<String>,
+    renew_at: Instant,
+}
+
+struct HelperCache {
+    login: Login,
+    valid_until: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    challenge: Option<Challenge>,
+    tokens: HashMap<String, Token>,
+    refresh_token: Option<String>,
+    helper: Option<HelperCache>,
+}
+
+/// Authentication for one registry host.
+pub struct Auth {
+    host: Host,
+    state: tokio::sync::Mutex<State>,
+}
+
+/// How much earlier than its expiry a token is renewed.
+const RENEW_EARLY: Duration = Duration::from_secs(5);
+/// The shortest lifetime assumed for a token.
+const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// After a helper fails, when it is asked again.
+const HELPER_RETRY: Duration = Duration::from_secs(5);
+
+impl Auth {
+    /// Authentication state for a host.
+    pub fn new(host: Host) -> Self {
+        Auth { host, state: tokio::sync::Mutex::new(State::default()) }
+    }
+
+    /// The login configured for the host, asking its credential helper when it has one.
+    async fn login(&self, state: &mut State) -> Login {
+        if !self.host.cred_helper.is_empty() {
+            if let Some(cache) = &state.helper
+                && cache.valid_until > Instant::now()
+            {
+                return cache.login.clone();
+            }
+            let (login, ttl) = match self.run_helper().await {
+                Ok(l) => (l, self.host.cred_expire.to_std()),
+                Err(e) => {
+                    tracing::warn!(host = self.host.registry, helper = self.host.cred_helper, error = %e, "Credential helper failed");
+                    (Login::None, HELPER_RETRY)
+                }
+            };
+            state.helper = Some(HelperCache { login: login.clone(), valid_until: Instant::now() + ttl });
+            return login;
+        }
+        if !self.host.token.is_empty() {
+            return Login::IdentityToken(self.host.token.expose().to_string());
+        }
+        if !self.host.user.is_empty() || !self.host.pass.is_empty() {
+            return Login::Password { user: self.host.user.clone(), pass: self.host.pass.expose().to_string() };
+        }
+        Login::None
+    }
+
+    /// Runs `<helper> get` with the host name on stdin (CLIENT-3).
+    async fn run_helper(&self) -> Result<Login> {
+        use tokio::io::AsyncWriteExt;
+        let name = if self.host.cred_host.is_empty() { &self.host.hostname } else { &self.host.cred_host };
+        let helper = &self.host.cred_helper;
+        let fail = |m: String| ClientError::new(ErrorKind::Unauthorized, helper.clone(), m);
+        let mut child = tokio::process::Command::new(helper)
+            .arg("get")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .map_err(|e| fail(format!("cannot run: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(name.as_bytes()).await.map_err(|e| fail(e.to_string()))?;
+        }
+        let out = child.wait_with_output().await.map_err(|e| fail(e.to_string()))?;
+        if !out.status.success() {
+            return Err(fail(format!("exited with {}", out.status)));
+        }
+        let parsed: HelperOutput =
+            serde_json::from_slice(&out.stdout).map_err(|e| fail(format!("unreadable answer: {e}")))?;
+        Ok(if parsed.username == "<token>" {
+            Login::IdentityToken(parsed.secret)
+        } else {
+            Login::Password { user: parsed.username, pass: parsed.secret }
+        })
+    }
+
+    /// Records a challenge from a 401; the next [`Auth::header`] answers it.
+    pub async fn challenged(&self, www_authenticate: &str, scope: &Scope) {
+        let mut state = self.state.lock().await;
+        state.challenge = parse_challenge(www_authenticate);
+        // The token we sent was not good enough for this scope: drop it.
+        state.tokens.remove(&scope.key(self.host.repo_auth));
+    }
+
+    /// The `Authorization` header for a request, fetching a token if needed.
+    /// `None` before the host has challenged us, or when anonymous basic.
+    pub async fn header(&self, http: &reqwest::Client, scope: &Scope) -> Result<Option<String>> {
+        let mut state = self.state.lock().await;
+        match state.challenge.clone() {
+            None => Ok(None),
+            Some(Challenge::Basic) => match self.login(&mut state).await {
+                Login::Password { user, pass } => {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                    Ok(Some(format!("Basic {encoded}")))
+                }
+                _ => Ok(None),
+            },
+            Some(Challenge::Bearer { realm, service }) => {
+                let key = scope.key(self.host.repo_auth);
+                let wanted = scope.strings();
+                if let Some(t) = state.tokens.get(&key)
+                    && t.renew_at > Instant::now()
+                    && wanted.iter().all(|s| t.scopes.contains(s))
+                {
+                    return Ok(Some(format!("Bearer {}", t.value)));
+                }
+                let mut scopes: BTreeSet<String> = state.tokens.get(&key).map(|t| t.scopes.clone()).unwrap_or_default();
+                scopes.extend(wanted);
+                let login = self.login(&mut state).await;
+                let refresh = state.refresh_token.clone();
+                let (token, refresh_token) = fetch_token(http, &realm, &service, &scopes, &login, refresh).await?;
+                if refresh_token.is_some() {
+                    state.refresh_token = refresh_token;
+                }
+                let header = format!("Bearer {}", token.value);
+                state.tokens.insert(key, Token { scopes, ..token });
+                Ok(Some(header))
+            }
+        }
+    }
+}
+
+/// Asks the realm for a token: POST form (OAuth2 password or refresh grant),
+/// falling back to GET with basic auth, as Docker's token servers accept.
+async fn fetch_token(
+    http: &reqwest::Client,
+    realm: &str,
+    service: &str,
+    scopes: &BTreeSet<String>,
+    login: &Login,
+    refresh: Option<String>,
+) -> Result<(Token, Option<String>)> {
+    let client_id = "regsync";
+    let unauthorized = |m: String| ClientError::new(ErrorKind::Unauthorized, realm.to_string(), m);
+    let post_form: Option<Vec<(&str, String)>> = match (login, refresh) {
+        (Login::IdentityToken(t), _) => Some(vec![("grant_type", "refresh_token".into()), ("refresh_token", t.clone())]),
+        (_, Some(r)) => Some(vec![("grant_type", "refresh_token".into()), ("refresh_token", r)]),
+        (Login::Password { user, pass }, None) => Some(vec![
+            ("grant_type", "password".into()),
+            ("username", user.clone()),
+            ("password", pass.clone()),
+        ]),
+        (Login::None, None) => None,
+    };
+    let started = Instant::now();
+    if let Some(mut form) = post_form {
+        form.push(("service", service.to_string()));
+        form.push(("client_id", client_id.to_string()));
+        for s in scopes {
+            form.push(("scope", s.clone()));
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let resp = http
+            .post(realm)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
+        if resp.status().is_success() {
+            return parse_token(resp, started, realm).await;
+        }
+        tracing::debug!(realm, status = resp.status().as_u16(), "Token POST refused, trying GET");
+    }
+    let mut query: Vec<(&str, String)> = vec![("service", service.to_string()), ("client_id", client_id.to_string())];
+    for s in scopes {
+        query.push(("scope", s.clone()));
+    }
+    if let Login::Password { user, .. } = login {
+        query.push(("account", user.clone()));
+    }
+    let qs = query.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+    let sep = if realm.contains('?') { '&' } else { '?' };
+    let mut get = http.get(format!("{realm}{sep}{qs}"));
+    if let Login::Password { user, pass } = login {
+        get = get.basic_auth(user, Some(pass));
+    }
+    let resp = get
+        .send()
+        .await
+        .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
+    if !resp.status().is_success() {
+        return Err(unauthorized(format!("token request refused with status {}", resp.status().as_u16())));
+    }
+    parse_token(resp, started, realm).await
+}
+
+async fn parse_token(resp: reqwest::Response, started: Instant, realm: &str) -> Result<(Token, Option<String>)> {
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
+    let parsed: TokenResponse = serde_json::from_slice(&body)
+        .map_err(|e| ClientError::new(ErrorKind::Unauthorized, realm.to_string(), format!("unreadable token: {e}")))?;
+    let value = if parsed.token.is_empty() { parsed.access_token } else { parsed.token };
+    if value.is_empty() {
+        return Err(ClientError::new(ErrorKind::Unauthorized, realm.to_string(), "token response has no token"));
+    }
+    let lifetime = Duration::from_secs(parsed.expires_in).max(MIN_TOKEN_LIFETIME);
+    let token = Token { value, scopes: BTreeSet::new(), renew_at: started + lifetime - RENEW_EARLY };
+    Ok((token, (!parsed.refresh_token.is_empty()).then_some(parsed.refresh_token)))
+}
+
+/// Percent-encodes a form or query value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        assert_eq!(
+            parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#),
+            Some(Challenge::Bearer { realm: "https://auth.docker.io/token".into(), service: "registry.docker.io".into() })
+        );
+        assert_eq!(parse_challenge(r#"Basic realm="registry""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="x", Bearer realm="https://t/token",service="s""#),
+            Some(Challenge::Bearer { realm: "https://t/token".into(), service: "s".into() })
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn scopes_and_keys() {
+        let pull = Scope::Repository { name: "a/b".into(), push: false };
+        let push = Scope::Repository { name: "a/b".into(), push: true };
+        assert_eq!(pull.strings(), vec!["repository:a/b:pull"]);
+        assert_eq!(push.strings(), vec!["repository:a/b:pull,push"]);
+        assert_eq!(Scope::Catalog.strings(), vec!["registry:catalog:*"]);
+        assert_eq!(pull.key(false), "");
+        assert_eq!(pull.key(true), "a/b");
+    }
+
+    #[test]
+    fn urlencoding() {
+        assert_eq!(urlencode("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+        assert_eq!(urlencode("p@ss w"), "p%40ss%20w");
+    }
+
+    #[test]
+    fn logins_do_not_print_secrets() {
+        let l = Login::Password { user: "u".into(), pass: "hunter22".into() };
+        assert!(!format!("{l:?}").contains("hunter22"));
+    }
+}

@@ -1,0 +1,563 @@
+//! The distribution-API backend: manifests, blobs, tags, catalog and
+//! referrers over HTTP, with mirrors for reads (HTTP-2), `pathPrefix`,
+//! per-host transport rules and auth.
+
+pub mod auth;
+mod cache;
+pub mod hosts;
+pub mod tls;
+pub mod transport;
+pub mod upload;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use reqwest::Method;
+
+use self::auth::Scope;
+use self::cache::ManifestCache;
+use self::transport::{Body, Request, Response, RetryPolicy, Transport, describe, strip_query};
+use super::blob::{BlobData, BlobSource, ByteStream};
+use super::error::{ClientError, ErrorKind, Result};
+use super::types::*;
+use crate::config::Host;
+use crate::reference::Reference;
+
+/// Largest manifest read (COPY-7).
+pub const MANIFEST_READ_LIMIT: usize = 8 << 20;
+
+/// Settings of the registry backend.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// `User-Agent` (CLIENT-5).
+    pub user_agent: String,
+    /// Read `/etc/docker/certs.d` (off with `skipDockerConfig`).
+    pub docker_certs: bool,
+    /// Backoff timing.
+    pub retry: RetryPolicy,
+    /// Ask for pages of this many tags or repositories (`n=`); `None` lets the registry choose.
+    pub page_size: Option<usize>,
+    /// Largest chunk accepted when a registry asks for bigger ones (HTTP-12).
+    pub blob_limit: u64,
+    /// Manifest cache entries and lifetime, when both are set (HTTP-10).
+    pub cache: Option<(usize, Duration)>,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            user_agent: "regsync".into(),
+            docker_certs: true,
+            retry: RetryPolicy::default(),
+            page_size: None,
+            blob_limit: 1 << 30,
+            cache: None,
+        }
+    }
+}
+
+/// Talks to registries.
+pub struct RegistryClient {
+    hosts: BTreeMap<String, Host>,
+    transports: Mutex<HashMap<String, Arc<Transport>>>,
+    options: RegistryOptions,
+    cache: Option<ManifestCache>,
+    referrers_api: Mutex<HashMap<String, bool>>,
+    fallback_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Whether a mount happened.
+pub enum Mount {
+    /// The registry linked the blob.
+    Mounted,
+    /// Refused; the session it opened is ready for an upload.
+    Refused(upload::Session),
+}
+
+fn manifest_ref(r: &Reference) -> &str {
+    if !r.digest.is_empty() {
+        &r.digest
+    } else if !r.tag.is_empty() {
+        &r.tag
+    } else {
+        "latest"
+    }
+}
+
+fn content_type(resp: &Response) -> Option<String> {
+    resp.header("content-type").map(|v| v.split(';').next().unwrap_or("").trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn rate_limit(resp: &Response) -> Option<RateLimitInfo> {
+    RateLimitInfo::parse(
+        resp.header("ratelimit-limit").as_deref(),
+        resp.header("ratelimit-remaining").as_deref(),
+        resp.header("ratelimit-reset").as_deref(),
+    )
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(resp: &Response) -> Option<String> {
+    let link = resp.header("link")?;
+    link.split(',').find(|part| part.contains("rel=\"next\"") || part.contains("rel=next")).and_then(|part| {
+        let start = part.find('<')? + 1;
+        let end = part.find('>')?;
+        Some(part[start..end].to_string())
+    })
+}
+
+impl RegistryClient {
+    /// A client for the given host settings (already merged, see [`hosts::merged_hosts`]).
+    pub fn new(hosts: BTreeMap<String, Host>, options: RegistryOptions) -> Self {
+        let cache = options.cache.map(|(count, ttl)| ManifestCache::new(count, ttl));
+        RegistryClient {
+            hosts,
+            transports: Mutex::new(HashMap::new()),
+            options,
+            cache,
+            referrers_api: Mutex::new(HashMap::new()),
+            fallback_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The settings used for a registry name.
+    pub fn host_config(&self, name: &str) -> Host {
+        self.hosts.get(name).cloned().unwrap_or_else(|| hosts::default_host(name))
+    }
+
+    fn transport(&self, name: &str) -> Result<Arc<Transport>> {
+        let mut map = self.transports.lock().expect("transport map poisoned");
+        if let Some(t) = map.get(name) {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(Transport::new(
+            self.host_config(name),
+            &self.options.user_agent,
+            self.options.docker_certs,
+            self.options.retry,
+        )?);
+        map.insert(name.to_string(), t.clone());
+        Ok(t)
+    }
+
+    /// Hosts to read from: mirrors and the registry, highest priority first,
+    /// mirrors before the registry at equal priority (HTTP-2, decisions.md).
+    fn read_order(&self, registry: &str) -> Result<Vec<(Arc<Transport>, Option<String>)>> {
+        let upstream = self.transport(registry)?;
+        let mut list: Vec<(u64, bool, Arc<Transport>, Option<String>)> = Vec::new();
+        for m in &upstream.host.mirrors {
+            let t = self.transport(m)?;
+            let ns = (t.host.hostname != upstream.host.hostname).then(|| registry.to_string());
+            list.push((t.host.priority, true, t, ns));
+        }
+        list.push((upstream.host.priority, false, upstream, None));
+        list.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        Ok(list.into_iter().map(|(_, _, t, ns)| (t, ns)).collect())
+    }
+
+    /// `https://host/v2/<pathPrefix>/<repo>/<path>`, plus `ns=` for mirrors.
+    fn url(t: &Transport, repo: &str, path: &str, ns: Option<&str>) -> String {
+        let mut url = format!("{}/v2/{}/{path}", t.base_url, Self::repo_path(t, repo));
+        if let Some(ns) = ns {
+            url.push_str(if url.contains('?') { "&" } else { "?" });
+            url.push_str(&format!("ns={}", auth::urlencode(ns)));
+        }
+        url
+    }
+
+    fn repo_path(t: &Transport, repo: &str) -> String {
+        if t.host.path_prefix.is_empty() { repo.to_string() } else { format!("{}/{repo}", t.host.path_prefix) }
+    }
+
+    fn scope(t: &Transport, repo: &str, push: bool) -> Scope {
+        Scope::Repository { name: Self::repo_path(t, repo), push }
+    }
+
+    /// HEADs a manifest (GET when the host disables HEAD or omits the digest, IMG-1).
+    pub async fn manifest_head(&self, r: &Reference) -> Result<ManifestHead> {
+        let key = format!("{}/{}@{}", r.registry, r.repository, r.digest);
+        if !r.digest.is_empty()
+            && let Some(c) = &self.cache
+            && let Some(head) = c.head(&key)
+        {
+            return Ok(head);
+        }
+        let mut last = None;
+        for (t, ns) in self.read_order(&r.registry)? {
+            if t.head_disabled() {
+                return self.manifest_get(r).await.map(|m| ManifestHead {
+                    size: m.bytes.len() as u64,
+                    media_type: m.media_type,
+                    digest: m.digest,
+                    rate_limit: m.rate_limit,
+                });
+            }
+            let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), ns.as_deref());
+            let req = Request::new(Method::HEAD, url.clone(), Self::scope(&t, &r.repository, false))
+                .header("accept", ACCEPT_MANIFESTS);
+            let resp = match t.send(req).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            if resp.status() != 200 {
+                last = Some(Transport::error(resp, &url).await);
+                continue;
+            }
+            let digest = resp.header("docker-content-digest").unwrap_or_default();
+            if digest.is_empty() {
+                return self.manifest_get(r).await.map(|m| ManifestHead {
+                    size: m.bytes.len() as u64,
+                    media_type: m.media_type,
+                    digest: m.digest,
+                    rate_limit: m.rate_limit,
+                });
+            }
+            let head = ManifestHead {
+                media_type: content_type(&resp).unwrap_or_else(|| MT_OCI_MANIFEST.to_string()),
+                size: resp.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0),
+                rate_limit: rate_limit(&resp),
+                digest,
+            };
+            if !r.digest.is_empty()
+                && let Some(c) = &self.cache
+            {
+                c.put_head(key, head.clone());
+            }
+            return Ok(head);
+        }
+        Err(last.unwrap_or_else(|| ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")))
+    }
+
+    /// GETs a manifest and checks its bytes against the digest asked for or announced.
+    pub async fn manifest_get(&self, r: &Reference) -> Result<Manifest> {
+        let key = format!("{}/{}@{}", r.registry, r.repository, r.digest);
+        if !r.digest.is_empty()
+            && let Some(c) = &self.cache
+            && let Some(m) = c.manifest(&key)
+        {
+            return Ok(m);
+        }
+        let mut last = None;
+        for (t, ns) in self.read_order(&r.registry)? {
+            let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), ns.as_deref());
+            let req = Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false))
+                .header("accept", ACCEPT_MANIFESTS);
+            let resp = match t.send(req).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            if resp.status() != 200 {
+                last = Some(Transport::error(resp, &url).await);
+                continue;
+            }
+            let announced = resp.header("docker-content-digest").filter(|d| sha256_hex(d).is_some());
+            let media_type = content_type(&resp);
+            let limits = rate_limit(&resp);
+            let location = strip_query(&url);
+            let stream: ByteStream = Box::pin(
+                resp.inner.bytes_stream().map(move |c| c.map_err(|e| ClientError::new(ErrorKind::Connect, "", describe(&e)))),
+            );
+            let bytes = super::blob::collect(stream, MANIFEST_READ_LIMIT, &location).await.map_err(|e| e.at(&location))?;
+            let digest = sha256_digest(&bytes);
+            let expected = if r.digest.is_empty() { announced } else { Some(r.digest.clone()) };
+            if let Some(expected) = expected
+                && expected != digest
+            {
+                return Err(ClientError::digest_mismatch(location, &expected, &digest));
+            }
+            let media_type = media_type.filter(|m| is_manifest(m)).unwrap_or_else(|| detect_media_type(&bytes));
+            let m = Manifest { media_type, digest, bytes, rate_limit: limits };
+            if !r.digest.is_empty()
+                && let Some(c) = &self.cache
+            {
+                c.put_manifest(key, m.clone());
+            }
+            return Ok(m);
+        }
+        Err(last.unwrap_or_else(|| ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")))
+    }
+
+    /// PUTs a manifest by tag (or by digest when `r` has no tag or `by_digest`).
+    /// A manifest with a `subject` on a registry without the referrers API
+    /// also updates the `sha256-<hex>` fallback index (COPY-7, COPY-10).
+    pub async fn manifest_put(&self, r: &Reference, m: &Manifest, by_digest: bool) -> Result<()> {
+        let t = self.transport(&r.registry)?;
+        let reference = if by_digest || r.tag.is_empty() { m.digest.clone() } else { r.tag.clone() };
+        let url = Self::url(&t, &r.repository, &format!("manifests/{reference}"), None);
+        let req = Request::new(Method::PUT, url.clone(), Self::scope(&t, &r.repository, true))
+            .header("content-type", m.media_type.clone())
+            .body(Body::Bytes(m.bytes.clone()));
+        let resp = t.send(req).await?;
+        if resp.status() != 201 {
+            return Err(Transport::error(resp, &url).await);
+        }
+        if let Some(d) = resp.header("docker-content-digest")
+            && sha256_hex(&d).is_some()
+            && d != m.digest
+        {
+            return Err(ClientError::digest_mismatch(strip_query(&url), &m.digest, &d));
+        }
+        let subject_acknowledged = resp.header("oci-subject").is_some();
+        if !subject_acknowledged
+            && let Ok(doc) = m.doc()
+            && let Some(subject) = &doc.subject
+        {
+            self.add_to_fallback_index(r, subject, &super::ocidir::referrer_descriptor(m, &doc)).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_to_fallback_index(&self, r: &Reference, subject: &Descriptor, referrer: &Descriptor) -> Result<()> {
+        let tag = fallback_tag(&subject.digest);
+        let lock = {
+            let mut locks = self.fallback_locks.lock().expect("lock map poisoned");
+            locks.entry(format!("{}/{}:{tag}", r.registry, r.repository)).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let tag_ref = r.with_tag(&tag);
+        let mut index: serde_json::Value = match self.manifest_get(&tag_ref).await {
+            Ok(existing) => serde_json::from_slice(&existing.bytes).unwrap_or_default(),
+            Err(e) if e.is_not_found() => serde_json::json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": []}),
+            Err(e) => return Err(e),
+        };
+        let list = index["manifests"].as_array_mut();
+        let Some(list) = list else {
+            return Err(ClientError::new(ErrorKind::Invalid, tag_ref.common_name(), "fallback tag is not an index"));
+        };
+        if list.iter().any(|d| d["digest"] == serde_json::json!(referrer.digest)) {
+            return Ok(());
+        }
+        list.push(serde_json::to_value(referrer).unwrap_or_default());
+        let bytes = Bytes::from(serde_json::to_vec(&index).unwrap_or_default());
+        let updated = Manifest::new(MT_OCI_INDEX, bytes);
+        // The fallback index itself has no subject, so this does not recurse.
+        Box::pin(self.manifest_put(&tag_ref, &updated, false)).await
+    }
+
+    /// Size of a blob in the repository, or `None` when absent.
+    pub async fn blob_head(&self, r: &Reference, digest: &str) -> Result<Option<u64>> {
+        let t = self.transport(&r.registry)?;
+        let url = Self::url(&t, &r.repository, &format!("blobs/{digest}"), None);
+        let resp = t.send(Request::new(Method::HEAD, url.clone(), Self::scope(&t, &r.repository, false))).await?;
+        match resp.status() {
+            200 => Ok(Some(resp.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0))),
+            404 => Ok(None),
+            _ => Err(Transport::error(resp, &url).await),
+        }
+    }
+
+    /// Streams a blob from `offset` (mirrors first); the stream holds a request slot.
+    pub async fn blob_get(&self, r: &Reference, digest: &str, offset: u64) -> Result<ByteStream> {
+        let mut last = None;
+        for (t, ns) in self.read_order(&r.registry)? {
+            let url = Self::url(&t, &r.repository, &format!("blobs/{digest}"), ns.as_deref());
+            let mut req = Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false));
+            if offset > 0 {
+                req = req.header("range", format!("bytes={offset}-"));
+            }
+            let resp = match t.send(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let status = resp.status();
+            if status != 200 && status != 206 {
+                last = Some(Transport::error(resp, &url).await);
+                continue;
+            }
+            // A 200 to a ranged request restarts at byte 0: skip what we already have.
+            let mut skip = if status == 200 { offset } else { 0 };
+            let location = strip_query(&url);
+            let permit = resp.permit;
+            let stream = resp.inner.bytes_stream().filter_map(move |chunk| {
+                let _slot = &permit;
+                let location = location.clone();
+                let out = match chunk {
+                    Err(e) => Some(Err(ClientError::new(ErrorKind::Connect, location, describe(&e)))),
+                    Ok(mut bytes) => {
+                        if skip > 0 {
+                            let n = skip.min(bytes.len() as u64);
+                            skip -= n;
+                            bytes = bytes.slice(n as usize..);
+                        }
+                        (!bytes.is_empty()).then_some(Ok(bytes))
+                    }
+                };
+                std::future::ready(out)
+            });
+            return Ok(Box::pin(stream));
+        }
+        Err(last.unwrap_or_else(|| ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")))
+    }
+
+    /// Asks the registry to link a blob from another repository on the same host.
+    pub async fn blob_mount(&self, r: &Reference, from_repository: &str, digest: &str) -> Result<Mount> {
+        let t = self.transport(&r.registry)?;
+        let repo = Self::repo_path(&t, &r.repository);
+        let from = Self::repo_path(&t, from_repository);
+        match upload::start(&t, &repo, digest, Some(&from)).await? {
+            None => Ok(Mount::Mounted),
+            Some(session) => Ok(Mount::Refused(session)),
+        }
+    }
+
+    /// Uploads a blob, in the given session or a new one.
+    pub async fn blob_put(&self, r: &Reference, blob: &BlobData, session: Option<upload::Session>) -> Result<()> {
+        let t = self.transport(&r.registry)?;
+        let repo = Self::repo_path(&t, &r.repository);
+        let session = match session {
+            Some(s) => s,
+            None => upload::start(&t, &repo, &blob.desc.digest, None).await?.expect("no mount asked"),
+        };
+        upload::send(&t, &repo, blob, session, self.options.blob_limit).await.map(|_| ())
+    }
+
+    async fn list_pages(&self, t: &Transport, first: String, scope: Scope, key: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut url = first;
+        loop {
+            let resp = t.send(Request::new(Method::GET, url.clone(), scope.clone()).header("accept", "application/json")).await?;
+            if resp.status() != 200 {
+                return Err(Transport::error(resp, &url).await);
+            }
+            let next = next_link(&resp);
+            let body = resp.inner.bytes().await.map_err(|e| ClientError::new(ErrorKind::Connect, strip_query(&url), describe(&e)))?;
+            let parsed: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string()))?;
+            let page: Vec<String> =
+                parsed[key].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+            let last_entry = page.last().cloned();
+            let previous_last = out.last().cloned();
+            out.extend(page);
+            match (next, key) {
+                (Some(next), _) => url = if next.starts_with("http") { next } else { format!("{}{next}", t.base_url) },
+                // regsync's catalog loop: ask for `last=` until a page is empty or repeats (REG-2).
+                (None, "repositories") => match last_entry {
+                    Some(last) if Some(&last) != previous_last.as_ref() => {
+                        let base = url.split('?').next().unwrap_or(&url).to_string();
+                        let mut q = format!("last={}", auth::urlencode(&last));
+                        if let Some(n) = self.options.page_size {
+                            q = format!("n={n}&{q}");
+                        }
+                        url = format!("{base}?{q}");
+                    }
+                    _ => break,
+                },
+                (None, _) => break,
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|x| seen.insert(x.clone()));
+        Ok(out)
+    }
+
+    /// All tags of a repository, following `Link` pages (REPO-1).
+    pub async fn tag_list(&self, r: &Reference) -> Result<Vec<String>> {
+        let mut last = None;
+        for (t, ns) in self.read_order(&r.registry)? {
+            let mut url = Self::url(&t, &r.repository, "tags/list", ns.as_deref());
+            if let Some(n) = self.options.page_size {
+                url.push_str(if url.contains('?') { "&" } else { "?" });
+                url.push_str(&format!("n={n}"));
+            }
+            match self.list_pages(&t, url, Self::scope(&t, &r.repository, false), "tags").await {
+                Ok(tags) => return Ok(tags),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")))
+    }
+
+    /// All repositories of a registry (`_catalog`; no mirrors, no `pathPrefix`, REG-2).
+    pub async fn catalog(&self, registry: &str) -> Result<Vec<String>> {
+        let t = self.transport(registry)?;
+        let mut url = format!("{}/v2/_catalog", t.base_url);
+        if let Some(n) = self.options.page_size {
+            url.push_str(&format!("?n={n}"));
+        }
+        self.list_pages(&t, url, Scope::Catalog, "repositories").await
+    }
+
+    /// Referrers of `r.digest`: the referrers API when the registry has it,
+    /// otherwise the `sha256-<hex>` fallback tag; filtered by artifact type.
+    pub async fn referrers(&self, r: &Reference, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
+        let t = self.transport(&r.registry)?;
+        let api_known = self.referrers_api.lock().expect("poisoned").get(&r.registry).copied();
+        let mut list = None;
+        if api_known != Some(false) {
+            let mut url = Self::url(&t, &r.repository, &format!("referrers/{}", r.digest), None);
+            if let Some(at) = artifact_type {
+                url.push_str(&format!("?artifactType={}", auth::urlencode(at)));
+            }
+            let resp = t.send(Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false))).await?;
+            match resp.status() {
+                200 => {
+                    self.referrers_api.lock().expect("poisoned").insert(r.registry.clone(), true);
+                    let body = resp.inner.bytes().await.map_err(|e| ClientError::new(ErrorKind::Connect, strip_query(&url), describe(&e)))?;
+                    let doc: ManifestDoc = serde_json::from_slice(&body)
+                        .map_err(|e| ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string()))?;
+                    list = Some(doc.manifests);
+                }
+                404 => {
+                    self.referrers_api.lock().expect("poisoned").insert(r.registry.clone(), false);
+                }
+                _ => return Err(Transport::error(resp, &url).await),
+            }
+        }
+        let mut list = match list {
+            Some(l) => l,
+            None => match self.manifest_get(&r.with_tag(&fallback_tag(&r.digest))).await {
+                Ok(m) => m.doc().map(|d| d.manifests).unwrap_or_default(),
+                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) => return Err(e),
+            },
+        };
+        if let Some(at) = artifact_type {
+            list.retain(|d| d.artifact_type.as_deref() == Some(at));
+        }
+        Ok(list)
+    }
+
+    /// Deletes a tag where the registry allows it.
+    pub async fn tag_delete(&self, r: &Reference) -> Result<()> {
+        let t = self.transport(&r.registry)?;
+        let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), None);
+        let resp = t.send(Request::new(Method::DELETE, url.clone(), Self::scope(&t, &r.repository, true))).await?;
+        match resp.status() {
+            200 | 202 => Ok(()),
+            _ => Err(Transport::error(resp, &url).await),
+        }
+    }
+}
+
+/// A registry blob as a [`BlobSource`] (opened with `Range` to resume).
+pub struct RegistryBlobSource {
+    /// The client.
+    pub client: Arc<RegistryClient>,
+    /// The repository.
+    pub reference: Reference,
+    /// The digest.
+    pub digest: String,
+}
+
+impl BlobSource for RegistryBlobSource {
+    fn open(&self, offset: u64) -> BoxFuture<'_, Result<ByteStream>> {
+        Box::pin(self.client.blob_get(&self.reference, &self.digest, offset))
+    }
+
+    fn location(&self) -> String {
+        format!("{}/{}@{}", self.reference.registry, self.reference.repository, self.digest)
+    }
+}

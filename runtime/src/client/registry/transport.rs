@@ -1,0 +1,366 @@
+//! One registry host on the wire: its HTTP client (TLS settings), the
+//! concurrent-request limit (`reqConcurrent`), pacing (`reqPerSec`), retries
+//! with exponential backoff shared by every request to the host (HTTP-4,
+//! HTTP-6), and answering auth challenges.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::auth::{Auth, Scope};
+use super::tls;
+use crate::client::blob::ByteStream;
+use crate::client::error::{ClientError, ErrorKind, Result};
+use crate::config::{Host, TlsMode};
+
+/// Retries per request after the first attempt (HTTP-4).
+pub const MAX_RETRIES: u32 = 5;
+/// The longest backoff.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A request body.
+pub enum Body {
+    /// None.
+    Empty,
+    /// Bytes that can be sent again on retry.
+    Bytes(Bytes),
+    /// A stream sent once, with its length (a blob upload).
+    Stream(ByteStream, u64),
+}
+
+/// A request to one host.
+pub struct Request {
+    /// HTTP method.
+    pub method: Method,
+    /// Full URL.
+    pub url: String,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: Body,
+    /// What the request needs to be allowed.
+    pub scope: Scope,
+}
+
+impl Request {
+    /// A request without body or headers.
+    pub fn new(method: Method, url: String, scope: Scope) -> Self {
+        Request { method, url, headers: Vec::new(), body: Body::Empty, scope }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+/// A response; holds the host's concurrency slot until dropped, so a
+/// streamed blob body counts against `reqConcurrent` while it is read.
+pub struct Response {
+    /// The HTTP response.
+    pub inner: reqwest::Response,
+    /// The slot.
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.inner.status().as_u16()
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.inner.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+}
+
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    successes: u32,
+    until: Option<Instant>,
+}
+
+/// Settings that shape retries; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// First backoff delay; doubles per failure up to [`MAX_BACKOFF`].
+    pub base: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { base: Duration::from_millis(100) }
+    }
+}
+
+/// A registry host's connection and request rules.
+pub struct Transport {
+    /// Settings.
+    pub host: Host,
+    /// `http://hostname` or `https://hostname`.
+    pub base_url: String,
+    http: reqwest::Client,
+    auth: Auth,
+    limiter: Option<Arc<Semaphore>>,
+    pacing: Option<(Duration, tokio::sync::Mutex<Instant>)>,
+    backoff: Mutex<Backoff>,
+    policy: RetryPolicy,
+}
+
+/// A reqwest error with its causes, which is where TLS reasons are.
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
+
+impl Transport {
+    /// Builds the transport for a host.
+    pub fn new(host: Host, user_agent: &str, docker_certs: bool, policy: RetryPolicy) -> Result<Self> {
+        let scheme = if host.tls == TlsMode::Disabled { "http" } else { "https" };
+        let tls = tls::client_config(&host, docker_certs)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .user_agent(user_agent)
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(300))
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .map_err(|e| ClientError::new(ErrorKind::Invalid, host.registry.clone(), describe(&e)))?;
+        let limiter = (host.req_concurrent > 0).then(|| Arc::new(Semaphore::new(host.req_concurrent as usize)));
+        let pacing = (host.req_per_sec > 0.0)
+            .then(|| (Duration::from_secs_f64(1.0 / host.req_per_sec), tokio::sync::Mutex::new(Instant::now())));
+        Ok(Transport {
+            base_url: format!("{scheme}://{}", host.hostname),
+            auth: Auth::new(host.clone()),
+            host,
+            http,
+            limiter,
+            pacing,
+            backoff: Mutex::new(Backoff::default()),
+            policy,
+        })
+    }
+
+    /// True when `apiOpts.disableHead` is set (HTTP-9).
+    pub fn head_disabled(&self) -> bool {
+        self.host.api_opts.get("disableHead").is_some_and(|v| v == "true")
+    }
+
+    async fn wait_backoff(&self) {
+        let until = self.backoff.lock().expect("backoff poisoned").until;
+        if let Some(until) = until {
+            let now = Instant::now();
+            if until > now {
+                tokio::time::sleep(until - now).await;
+            }
+        }
+    }
+
+    async fn wait_pacing(&self) {
+        if let Some((interval, next)) = &self.pacing {
+            let mut next = next.lock().await;
+            let now = Instant::now();
+            if *next > now {
+                tokio::time::sleep(*next - now).await;
+            }
+            *next = Instant::now().max(*next) + *interval;
+        }
+    }
+
+    fn record_failure(&self, retry_after: Option<Duration>) -> Duration {
+        let mut b = self.backoff.lock().expect("backoff poisoned");
+        b.failures += 1;
+        b.successes = 0;
+        let exp = self.policy.base.saturating_mul(1u32 << (b.failures - 1).min(16));
+        let delay = exp.min(MAX_BACKOFF).max(retry_after.unwrap_or_default());
+        b.until = Some(Instant::now() + delay);
+        delay
+    }
+
+    fn record_success(&self) {
+        let mut b = self.backoff.lock().expect("backoff poisoned");
+        b.successes += 1;
+        if b.successes >= 5 && b.failures > 0 {
+            b.failures -= 1;
+            b.successes = 0;
+        }
+    }
+
+    /// Sends a request, answering one auth challenge and retrying
+    /// connection errors and 408/429/500/502/503/504 with backoff. A streamed
+    /// body cannot be sent twice, so such requests are not retried here.
+    pub async fn send(&self, req: Request) -> Result<Response> {
+        let Request { method, url, headers, body, scope } = req;
+        let mut stream_body = None;
+        let replay = match body {
+            Body::Empty => None,
+            Body::Bytes(b) => Some(b),
+            Body::Stream(s, len) => {
+                stream_body = Some((s, len));
+                None
+            }
+        };
+        let replayable = stream_body.is_none();
+        let mut answered_challenge = false;
+        let mut attempt = 0;
+        loop {
+            self.wait_backoff().await;
+            self.wait_pacing().await;
+            let permit = match &self.limiter {
+                Some(l) => Some(l.clone().acquire_owned().await.expect("semaphore closed")),
+                None => None,
+            };
+            let mut rb = self.http.request(method.clone(), &url);
+            for (k, v) in &headers {
+                rb = rb.header(*k, v);
+            }
+            if let Some(h) = self.auth.header(&self.http, &scope).await? {
+                rb = rb.header(AUTHORIZATION, h);
+            }
+            if let Some(b) = &replay {
+                rb = rb.body(b.clone());
+            } else if let Some((s, len)) = stream_body.take() {
+                rb = rb.header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(s));
+            }
+            let result = rb.send().await;
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let delay = self.record_failure(None);
+                    let text = describe(&e);
+                    if replayable && attempt < MAX_RETRIES && !e.is_builder() {
+                        tracing::debug!(url, error = text, ?delay, "Request failed, retrying");
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(ClientError::new(ErrorKind::Connect, strip_query(&url), text));
+                }
+            };
+            let status = resp.status().as_u16();
+            if status == 401
+                && !answered_challenge
+                && let Some(challenge) = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
+            {
+                self.auth.challenged(challenge, &scope).await;
+                answered_challenge = true;
+                if replayable {
+                    continue;
+                }
+            }
+            if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
+                let retry_after = resp
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let delay = self.record_failure(retry_after);
+                if replayable && attempt < MAX_RETRIES {
+                    tracing::debug!(url = strip_query(&url), status, ?delay, "Registry asked to retry");
+                    attempt += 1;
+                    continue;
+                }
+            } else {
+                self.record_success();
+            }
+            return Ok(Response { inner: resp, permit });
+        }
+    }
+
+    /// Turns a non-success response into an error with the registry's code.
+    pub async fn error(resp: Response, url: &str) -> ClientError {
+        let status = resp.status();
+        let kind = match status {
+            401 | 403 => ErrorKind::Unauthorized,
+            404 => ErrorKind::NotFound,
+            429 => ErrorKind::RateLimited,
+            405 => ErrorKind::UnsupportedApi,
+            _ => ErrorKind::Http,
+        };
+        let body = resp.inner.bytes().await.unwrap_or_default();
+        let (code, message) = registry_error(&body);
+        ClientError { kind, location: strip_query(url), status: Some(status), code, message }
+    }
+}
+
+/// URLs in errors lose their query (upload session state, mirror `ns=`).
+pub fn strip_query(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_string()
+}
+
+/// The first entry of a distribution-API error body.
+fn registry_error(body: &[u8]) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_slice::<Errors>(body) {
+        Ok(e) if !e.errors.is_empty() => {
+            let first = &e.errors[0];
+            ((!first.code.is_empty()).then(|| first.code.clone()), first.message.clone())
+        }
+        _ => (None, String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_error_bodies() {
+        let (code, msg) = registry_error(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#);
+        assert_eq!((code.as_deref(), msg.as_str()), (Some("MANIFEST_UNKNOWN"), "manifest unknown"));
+        let (code, msg) = registry_error(b"404 page not found\n");
+        assert_eq!((code, msg.as_str()), (None, "404 page not found"));
+    }
+
+    #[test]
+    fn backoff_doubles_and_honours_retry_after() {
+        let mut host = crate::client::registry::hosts::default_host("127.0.0.1:1");
+        host.tls = TlsMode::Disabled;
+        let t = Transport::new(host, "test", false, RetryPolicy::default()).unwrap();
+        assert_eq!(t.record_failure(None), Duration::from_millis(100));
+        assert_eq!(t.record_failure(None), Duration::from_millis(200));
+        assert_eq!(t.record_failure(Some(Duration::from_secs(2))), Duration::from_secs(2));
+        for _ in 0..20 {
+            t.record_failure(None);
+        }
+        assert_eq!(t.record_failure(None), MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,152 @@
+//! Blob uploads (COPY-6): POST to open a session (or mount), then one
+//! streaming PUT with `Content-Length`; chunked PATCH uploads when the blob is
+//! larger than `blobMax`, when the registry asks for chunks
+//! (`OCI-Chunk-Min-Length`), or after the single PUT failed.
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use reqwest::Method;
+
+use super::auth::Scope;
+use super::transport::{Body, Request, Transport, strip_query};
+use crate::client::blob::BlobData;
+use crate::client::error::{ClientError, ErrorKind, Result};
+
+/// How a blob reached the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uploaded {
+    /// Bytes were sent.
+    Sent,
+    /// The registry linked it from another repository.
+    Mounted,
+}
+
+/// An upload session the registry opened.
+pub struct Session {
+    location: String,
+    chunk_min: Option<u64>,
+}
+
+fn absolute(t: &Transport, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        location.to_string()
+    } else {
+        format!("{}{}", t.base_url, location)
+    }
+}
+
+fn with_query(url: &str, query: &str) -> String {
+    format!("{url}{}{query}", if url.contains('?') { '&' } else { '?' })
+}
+
+/// Opens an upload, asking to mount from `from` when given. `Ok(None)` means
+/// the registry mounted the blob; a 202 answer to a mount is "mount refused,
+/// upload here".
+pub async fn start(t: &Transport, repo: &str, digest: &str, from: Option<&str>) -> Result<Option<Session>> {
+    let mut url = format!("{}/v2/{repo}/blobs/uploads/", t.base_url);
+    if let Some(from) = from {
+        url = with_query(&url, &format!("mount={digest}&from={from}"));
+    }
+    let resp = t.send(Request::new(Method::POST, url.clone(), Scope::Repository { name: repo.to_string(), push: true })).await?;
+    match resp.status() {
+        201 if from.is_some() => Ok(None),
+        202 => {
+            let location = resp
+                .header("location")
+                .ok_or_else(|| ClientError::new(ErrorKind::Invalid, strip_query(&url), "upload session without Location"))?;
+            let chunk_min = resp.header("oci-chunk-min-length").and_then(|v| v.trim().parse().ok());
+            Ok(Some(Session { location: absolute(t, &location), chunk_min }))
+        }
+        _ => Err(Transport::error(resp, &url).await),
+    }
+}
+
+/// Sends a blob into an open session: a single PUT unless chunking is due,
+/// falling back to chunks (in a new session) when the single PUT fails.
+pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, blob_limit: u64) -> Result<Uploaded> {
+    let size = blob.desc.size;
+    let blob_max = t.host.blob_max;
+    let chunked = (blob_max > 0 && size > blob_max as u64) || session.chunk_min.is_some();
+    if !chunked {
+        match put_whole(t, repo, blob, &session).await {
+            Ok(()) => return Ok(Uploaded::Sent),
+            Err(e) if e.kind == ErrorKind::DigestMismatch => return Err(e),
+            Err(e) => {
+                tracing::debug!(repo, digest = blob.desc.digest, error = %e, "Single PUT failed, retrying in chunks");
+            }
+        }
+        let session = start(t, repo, &blob.desc.digest, None).await?.expect("no mount asked");
+        return put_chunks(t, repo, blob, session, blob_limit).await.map(|_| Uploaded::Sent);
+    }
+    put_chunks(t, repo, blob, session, blob_limit).await.map(|_| Uploaded::Sent)
+}
+
+async fn put_whole(t: &Transport, repo: &str, blob: &BlobData, session: &Session) -> Result<()> {
+    let url = with_query(&session.location, &format!("digest={}", blob.desc.digest));
+    let (stream, failure) = blob.stream_watched();
+    let req = Request::new(Method::PUT, url.clone(), Scope::Repository { name: repo.to_string(), push: true })
+        .header("content-type", "application/octet-stream")
+        .body(Body::Stream(stream, blob.desc.size));
+    let result = t.send(req).await;
+    // A failure of our own stream (digest mismatch, source gone) explains a broken PUT better.
+    if let Some(e) = failure.lock().expect("poisoned").take() {
+        return Err(e);
+    }
+    let resp = result?;
+    match resp.status() {
+        201 | 204 => Ok(()),
+        _ => Err(Transport::error(resp, &url).await),
+    }
+}
+
+async fn put_chunks(t: &Transport, repo: &str, blob: &BlobData, session: Session, blob_limit: u64) -> Result<()> {
+    let mut chunk_size = t.host.blob_chunk.max(1) as u64;
+    if let Some(min) = session.chunk_min {
+        chunk_size = chunk_size.max(min.min(blob_limit));
+    }
+    let scope = Scope::Repository { name: repo.to_string(), push: true };
+    let mut location = session.location;
+    let mut offset = 0u64;
+    let (mut stream, failure) = blob.stream_watched();
+    let mut buf = BytesMut::with_capacity(chunk_size as usize);
+    loop {
+        let next = stream.next().await;
+        let done = match next {
+            Some(Ok(bytes)) => {
+                buf.extend_from_slice(&bytes);
+                false
+            }
+            Some(Err(e)) => return Err(e),
+            None => true,
+        };
+        while buf.len() as u64 >= chunk_size || (done && !buf.is_empty()) {
+            let take = (buf.len() as u64).min(chunk_size) as usize;
+            let chunk = buf.split_to(take).freeze();
+            let end = offset + chunk.len() as u64 - 1;
+            let req = Request::new(Method::PATCH, location.clone(), scope.clone())
+                .header("content-type", "application/octet-stream")
+                .header("content-range", format!("{offset}-{end}"))
+                .body(Body::Bytes(chunk.clone()));
+            let resp = t.send(req).await?;
+            if resp.status() != 202 {
+                return Err(Transport::error(resp, &location).await);
+            }
+            offset = end + 1;
+            if let Some(next) = resp.header("location") {
+                location = absolute(t, &next);
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    if let Some(e) = failure.lock().expect("poisoned").take() {
+        return Err(e);
+    }
+    let url = with_query(&location, &format!("digest={}", blob.desc.digest));
+    let resp = t.send(Request::new(Method::PUT, url.clone(), scope).body(Body::Bytes(bytes::Bytes::new()))).await?;
+    match resp.status() {
+        201 | 204 => Ok(()),
+        _ => Err(Transport::error(resp, &url).await),
+    }
+}

@@ -1,0 +1,280 @@
+//! What travels through the client: manifests as exact bytes, descriptors,
+//! and the few manifest fields we read. Manifests are never re-serialised
+//! when copied; these types only look inside.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// OCI image index.
+pub const MT_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// OCI image manifest.
+pub const MT_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI artifact manifest (deprecated, still readable).
+pub const MT_OCI_ARTIFACT: &str = "application/vnd.oci.artifact.manifest.v1+json";
+/// Docker manifest list.
+pub const MT_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker v2 manifest.
+pub const MT_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker schema 1, signed.
+pub const MT_DOCKER_V1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+/// Docker schema 1.
+pub const MT_DOCKER_V1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+
+/// `Accept` for manifest requests (HTTP-8).
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.v1+prettyjws, application/vnd.docker.distribution.manifest.v1+json, application/vnd.oci.artifact.manifest.v1+json";
+
+/// True for index and manifest-list types.
+pub fn is_index(media_type: &str) -> bool {
+    media_type == MT_OCI_INDEX || media_type == MT_DOCKER_LIST
+}
+
+/// True for any manifest type the client copies.
+pub fn is_manifest(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        MT_OCI_INDEX
+            | MT_OCI_MANIFEST
+            | MT_OCI_ARTIFACT
+            | MT_DOCKER_LIST
+            | MT_DOCKER_MANIFEST
+            | MT_DOCKER_V1
+            | MT_DOCKER_V1_SIGNED
+    )
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    format!("sha256:{}", hex(&hash))
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a digest string is `sha256:` followed by 64 hex digits; returns the hex.
+pub fn sha256_hex(digest: &str) -> Option<&str> {
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())).then_some(hex)
+}
+
+/// The referrers fallback tag of a digest: `sha256-<hex>`.
+pub fn fallback_tag(digest: &str) -> String {
+    digest.replacen(':', "-", 1)
+}
+
+/// A platform in a descriptor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescriptorPlatform {
+    /// Architecture.
+    pub architecture: String,
+    /// OS.
+    pub os: String,
+    /// OS version.
+    #[serde(rename = "os.version", default, skip_serializing_if = "String::is_empty")]
+    pub os_version: String,
+    /// Variant.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub variant: String,
+}
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type of the content.
+    pub media_type: String,
+    /// Content digest.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Platform (index entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<DescriptorPlatform>,
+    /// Artifact type (referrers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// External locations (foreign layers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Embedded data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+impl Descriptor {
+    /// A descriptor with just type, digest and size.
+    pub fn new(media_type: &str, digest: &str, size: u64) -> Self {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: digest.to_string(),
+            size,
+            platform: None,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+            urls: Vec::new(),
+            data: None,
+        }
+    }
+}
+
+/// The fields of a manifest or index we read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestDoc {
+    /// `mediaType` as written in the document.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Index children.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    /// Image config.
+    #[serde(default)]
+    pub config: Option<Descriptor>,
+    /// Image layers (OCI/Docker v2).
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    /// Artifact blobs (deprecated artifact manifest).
+    #[serde(default)]
+    pub blobs: Vec<Descriptor>,
+    /// The manifest this one refers to.
+    #[serde(default)]
+    pub subject: Option<Descriptor>,
+    /// Artifact type.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Schema 1 layers.
+    #[serde(default)]
+    pub fs_layers: Vec<Schema1Layer>,
+}
+
+/// A schema 1 layer reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schema1Layer {
+    /// Layer digest.
+    pub blob_sum: String,
+}
+
+/// A manifest exactly as stored: bytes, media type and digest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Media type (from the response header or the document).
+    pub media_type: String,
+    /// `sha256:` of `bytes`, verified.
+    pub digest: String,
+    /// The exact bytes.
+    pub bytes: Bytes,
+    /// Rate-limit headers seen on the response.
+    pub rate_limit: Option<RateLimitInfo>,
+}
+
+impl Manifest {
+    /// Wraps bytes, computing the digest.
+    pub fn new(media_type: &str, bytes: Bytes) -> Self {
+        Manifest { media_type: media_type.to_string(), digest: sha256_digest(&bytes), bytes, rate_limit: None }
+    }
+
+    /// Parses the fields we read.
+    pub fn doc(&self) -> Result<ManifestDoc, serde_json::Error> {
+        serde_json::from_slice(&self.bytes)
+    }
+
+    /// A descriptor of this manifest.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(&self.media_type, &self.digest, self.bytes.len() as u64)
+    }
+}
+
+/// The media type of manifest bytes when no header says it: the document's
+/// `mediaType`, else a guess from its shape.
+pub fn detect_media_type(bytes: &[u8]) -> String {
+    let doc: ManifestDoc = serde_json::from_slice(bytes).unwrap_or_default();
+    if let Some(mt) = doc.media_type.filter(|m| !m.is_empty()) {
+        return mt;
+    }
+    if !doc.manifests.is_empty() {
+        MT_OCI_INDEX.to_string()
+    } else if !doc.fs_layers.is_empty() {
+        MT_DOCKER_V1_SIGNED.to_string()
+    } else {
+        MT_OCI_MANIFEST.to_string()
+    }
+}
+
+/// The answer to a manifest HEAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestHead {
+    /// Media type.
+    pub media_type: String,
+    /// Digest.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Rate-limit headers seen on the response.
+    pub rate_limit: Option<RateLimitInfo>,
+}
+
+/// Rate-limit headers of a response (RL-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    /// `RateLimit-Limit`, the integer before `;`.
+    pub limit: Option<i64>,
+    /// `RateLimit-Remaining`, the integer before `;`.
+    pub remaining: i64,
+    /// `RateLimit-Reset`, seconds.
+    pub reset: Option<i64>,
+}
+
+impl RateLimitInfo {
+    /// Parses the three headers; `None` unless `RateLimit-Remaining` is an integer (RL-1).
+    pub fn parse(limit: Option<&str>, remaining: Option<&str>, reset: Option<&str>) -> Option<Self> {
+        let first_int = |s: &str| s.split([';', ',']).next().and_then(|n| n.trim().parse::<i64>().ok());
+        Some(RateLimitInfo {
+            remaining: remaining.and_then(first_int)?,
+            limit: limit.and_then(first_int),
+            reset: reset.and_then(|r| r.trim().parse().ok()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_headers_rl_1() {
+        let r = RateLimitInfo::parse(Some("100;w=21600"), Some("76;w=21600"), Some("3600")).unwrap();
+        assert_eq!(r, RateLimitInfo { limit: Some(100), remaining: 76, reset: Some(3600) });
+        assert_eq!(RateLimitInfo::parse(Some("100"), None, None), None);
+        assert_eq!(RateLimitInfo::parse(None, Some("x"), None), None);
+        assert_eq!(RateLimitInfo::parse(Some("5, 5;w=1"), Some("0"), None).unwrap().limit, Some(5));
+    }
+
+    #[test]
+    fn media_type_detection() {
+        assert_eq!(detect_media_type(br#"{"mediaType":"x/y"}"#), "x/y");
+        assert_eq!(detect_media_type(br#"{"manifests":[{"mediaType":"a","digest":"d","size":1}]}"#), MT_OCI_INDEX);
+        assert_eq!(detect_media_type(br#"{"config":{"mediaType":"a","digest":"d","size":1}}"#), MT_OCI_MANIFEST);
+    }
+
+    #[test]
+    fn digest_checks() {
+        let d = sha256_digest(b"");
+        assert_eq!(d, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert!(sha256_hex(&d).is_some());
+        assert!(sha256_hex("sha256:abc").is_none());
+        assert!(sha256_hex("sha512:00").is_none());
+        assert_eq!(fallback_tag(&d), d.replace(':', "-"));
+    }
+}
