@@ -1,14 +1,18 @@
 //! Test support for regsync's integration tests: real registries
 //! ([`registry`]), an OCI layout generator ([`fixtures`]), plain-HTTP OCI
 //! helpers ([`oci`]), the `regsync` binary ([`bin`]), golden files
-//! ([`golden`]) and the shared compatibility fixtures ([`shared`]).
+//! ([`golden`]), the shared compatibility fixtures ([`shared`]), a fault
+//! proxy ([`proxy`]), a token issuer ([`token`]) and a client-only image copy ([`copy`]).
 
 pub mod bin;
+pub mod copy;
 pub mod fixtures;
 pub mod golden;
 pub mod oci;
+pub mod proxy;
 pub mod registry;
 pub mod shared;
+pub mod token;
 
 /// The repository root.
 pub fn repo_root() -> std::path::PathBuf {

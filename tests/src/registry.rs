@@ -87,6 +87,8 @@ pub struct RegistryOptions {
     pub require_client_cert: bool,
     /// Allow manifest and tag deletion.
     pub delete: bool,
+    /// Send relative `Location` headers (needed behind the fault proxy).
+    pub relative_urls: bool,
     /// Extra top-level YAML appended to the generated config (for options not modelled here).
     pub extra_yaml: String,
 }
@@ -104,6 +106,12 @@ impl RegistryOptions {
         self
     }
 
+    /// Relative `Location` headers, so uploads work through a proxy.
+    pub fn relative_urls(mut self) -> Self {
+        self.relative_urls = true;
+        self
+    }
+
     /// Requires client certificates (implies TLS).
     pub fn mtls(mut self, pki: Arc<TestPki>) -> Self {
         self.tls = Some(pki);
@@ -113,9 +121,10 @@ impl RegistryOptions {
 
     fn config_yaml(&self, dir: &Path, port: u16) -> String {
         let mut y = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: regsync-test-secret\n",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: regsync-test-secret\n  relativeurls: {}\n",
             dir.join("storage").display(),
-            self.delete
+            self.delete,
+            self.relative_urls
         );
         if let Some(pki) = &self.tls {
             std::fs::write(dir.join("server.crt"), &pki.server_cert_pem).expect("write cert");
@@ -264,6 +273,11 @@ impl Registry {
     /// The storage root (for fault tests that damage it).
     pub fn storage_dir(&self) -> PathBuf {
         self.dir.path().join("storage")
+    }
+
+    /// The temporary directory holding config and storage.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The registry's log so far.

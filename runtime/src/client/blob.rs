@@ -24,7 +24,7 @@ pub trait BlobSource: Send + Sync {
     fn location(&self) -> String;
 }
 
-/// How many times a read that breaks off is resumed before giving up.
+/// How many times in a row a read that breaks off without progress is resumed.
 pub const RESUME_ATTEMPTS: usize = 5;
 
 struct Resume {
@@ -39,7 +39,14 @@ struct Resume {
 /// Reads `size` bytes from `source`, reopening at the current offset when the
 /// stream fails or ends early (a reset in the middle of a GET resumes with Range).
 pub fn resuming(source: Arc<dyn BlobSource>, size: u64) -> ByteStream {
-    let state = Resume { source, current: None, offset: 0, size, attempts_left: RESUME_ATTEMPTS, done: false };
+    let state = Resume {
+        source,
+        current: None,
+        offset: 0,
+        size,
+        attempts_left: RESUME_ATTEMPTS,
+        done: false,
+    };
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
         if st.done {
             return None;
@@ -63,12 +70,18 @@ pub fn resuming(source: Arc<dyn BlobSource>, size: u64) -> ByteStream {
             match next {
                 Some(Ok(chunk)) => {
                     st.offset += chunk.len() as u64;
+                    // Progress: a later break gets the full set of attempts again.
+                    st.attempts_left = RESUME_ATTEMPTS;
                     return Some((Ok(chunk), st));
                 }
                 None if st.offset >= st.size => return None,
                 // Broke off: a reset connection, or the body ended short.
                 broken if st.attempts_left > 0 && resumable(&broken) => {
-                    tracing::debug!(location = st.source.location(), offset = st.offset, "Resuming blob read");
+                    tracing::debug!(
+                        location = st.source.location(),
+                        offset = st.offset,
+                        "Resuming blob read"
+                    );
                     st.attempts_left -= 1;
                     st.current = None;
                 }
@@ -98,51 +111,69 @@ fn resumable(item: &Option<Result<Bytes>>) -> bool {
     }
 }
 
-/// Passes bytes through while hashing them; after the last byte, checks size and
-/// digest and turns a mismatch into an error item, so a consumer that writes
-/// the bytes (a file, an upload) fails before it commits.
+/// Passes bytes through while hashing them. The last chunk is held back
+/// until the digest and size are checked, and a mismatch replaces it with an
+/// error, so a consumer that writes the bytes (a file, an upload with a
+/// `Content-Length`) never receives a complete wrong body and cannot commit it.
 pub fn verified(stream: ByteStream, digest: &str, size: u64, location: String) -> ByteStream {
     struct State {
         inner: ByteStream,
         hasher: Sha256,
         seen: u64,
+        pending: Option<Bytes>,
         expected: String,
         size: u64,
         location: String,
         finished: bool,
     }
-    let state = State { inner: stream, hasher: Sha256::new(), seen: 0, expected: digest.to_string(), size, location, finished: false };
+    let state = State {
+        inner: stream,
+        hasher: Sha256::new(),
+        seen: 0,
+        pending: None,
+        expected: digest.to_string(),
+        size,
+        location,
+        finished: false,
+    };
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
-        if st.finished {
-            return None;
-        }
-        match st.inner.next().await {
-            Some(Ok(chunk)) => {
-                st.hasher.update(&chunk);
-                st.seen += chunk.len() as u64;
-                if st.seen > st.size {
+        loop {
+            if st.finished {
+                return None;
+            }
+            match st.inner.next().await {
+                Some(Ok(chunk)) => {
+                    st.hasher.update(&chunk);
+                    st.seen += chunk.len() as u64;
+                    if st.seen > st.size {
+                        st.finished = true;
+                        let e = ClientError::new(
+                            ErrorKind::DigestMismatch,
+                            st.location.clone(),
+                            format!("blob is longer than its descriptor's {} bytes", st.size),
+                        );
+                        return Some((Err(e), st));
+                    }
+                    if let Some(previous) = st.pending.replace(chunk) {
+                        return Some((Ok(previous), st));
+                    }
+                }
+                Some(Err(e)) => {
                     st.finished = true;
-                    let e = ClientError::new(
-                        ErrorKind::DigestMismatch,
-                        st.location.clone(),
-                        format!("blob is longer than its descriptor's {} bytes", st.size),
-                    );
                     return Some((Err(e), st));
                 }
-                Some((Ok(chunk), st))
-            }
-            Some(Err(e)) => {
-                st.finished = true;
-                Some((Err(e), st))
-            }
-            None => {
-                st.finished = true;
-                let actual = format!("sha256:{}", hex(&st.hasher.clone().finalize()));
-                if st.seen != st.size || actual != st.expected {
-                    let e = ClientError::digest_mismatch(st.location.clone(), &st.expected, &actual);
-                    Some((Err(e), st))
-                } else {
-                    None
+                None => {
+                    st.finished = true;
+                    let actual = format!("sha256:{}", hex(&st.hasher.clone().finalize()));
+                    if st.seen != st.size || actual != st.expected {
+                        let e = ClientError::digest_mismatch(
+                            st.location.clone(),
+                            &st.expected,
+                            &actual,
+                        );
+                        return Some((Err(e), st));
+                    }
+                    return st.pending.take().map(|last| (Ok(last), st));
                 }
             }
         }
@@ -165,7 +196,11 @@ impl BlobData {
     /// A fresh stream over the whole blob, resuming on breaks.
     pub fn stream(&self) -> ByteStream {
         let s = resuming(self.source.clone(), self.desc.size);
-        if self.verify { verified(s, &self.desc.digest, self.desc.size, self.source.location()) } else { s }
+        if self.verify {
+            verified(s, &self.desc.digest, self.desc.size, self.source.location())
+        } else {
+            s
+        }
     }
 
     /// Like [`BlobData::stream`], also keeping the first error the stream yields, so
@@ -191,7 +226,11 @@ pub async fn collect(mut stream: ByteStream, limit: usize, location: &str) -> Re
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if buf.len() + chunk.len() > limit {
-            return Err(ClientError::new(ErrorKind::Invalid, location, format!("content exceeds {limit} bytes")));
+            return Err(ClientError::new(
+                ErrorKind::Invalid,
+                location,
+                format!("content exceeds {limit} bytes"),
+            ));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -218,11 +257,13 @@ mod tests {
     use crate::client::types::sha256_digest;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Serves `data` in 3-byte chunks and breaks off after `break_after` bytes on the first opens.
+    /// Serves `data` in 3-byte chunks; while `breaks` lasts, each open breaks off
+    /// after one chunk (or at once, with `stall`).
     struct Flaky {
         data: Bytes,
         breaks: AtomicUsize,
         opens: AtomicUsize,
+        stall: bool,
     }
 
     impl BlobSource for Flaky {
@@ -233,11 +274,17 @@ mod tests {
             if breaking {
                 self.breaks.fetch_sub(1, Ordering::SeqCst);
             }
-            let mut chunks: Vec<Result<Bytes>> =
-                rest.chunks(3).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            let mut chunks: Vec<Result<Bytes>> = rest
+                .chunks(3)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
             if breaking && chunks.len() > 1 {
-                chunks.truncate(1);
-                chunks.push(Err(ClientError::new(ErrorKind::Connect, "flaky", "connection reset")));
+                chunks.truncate(if self.stall { 0 } else { 1 });
+                chunks.push(Err(ClientError::new(
+                    ErrorKind::Connect,
+                    "flaky",
+                    "connection reset",
+                )));
             }
             Box::pin(async move { Ok(Box::pin(futures_util::stream::iter(chunks)) as ByteStream) })
         }
@@ -249,7 +296,12 @@ mod tests {
     #[tokio::test]
     async fn resumes_after_resets() {
         let data = Bytes::from_static(b"0123456789abcdef");
-        let source = Arc::new(Flaky { data: data.clone(), breaks: AtomicUsize::new(3), opens: AtomicUsize::new(0) });
+        let source = Arc::new(Flaky {
+            data: data.clone(),
+            breaks: AtomicUsize::new(3),
+            opens: AtomicUsize::new(0),
+            stall: false,
+        });
         let stream = resuming(source.clone(), data.len() as u64);
         let got = collect(stream, 1 << 20, "t").await.unwrap();
         assert_eq!(got, data);
@@ -257,22 +309,72 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn gives_up_after_too_many_resets() {
-        let data = Bytes::from_static(b"0123456789abcdef");
-        let source = Arc::new(Flaky { data: data.clone(), breaks: AtomicUsize::new(100), opens: AtomicUsize::new(0) });
-        let err = collect(resuming(source, data.len() as u64), 1 << 20, "t").await.unwrap_err();
+    async fn keeps_resuming_while_progressing() {
+        let data = Bytes::from(vec![7u8; 64]);
+        let source = Arc::new(Flaky {
+            data: data.clone(),
+            breaks: AtomicUsize::new(100),
+            opens: AtomicUsize::new(0),
+            stall: false,
+        });
+        assert_eq!(
+            collect(resuming(source, 64), 1 << 20, "t").await.unwrap(),
+            data
+        );
+    }
+
+    #[tokio::test]
+    async fn gives_up_when_no_progress() {
+        let data = Bytes::from(vec![7u8; 64]);
+        let source = Arc::new(Flaky {
+            data: data.clone(),
+            breaks: AtomicUsize::new(100),
+            opens: AtomicUsize::new(0),
+            stall: true,
+        });
+        let err = collect(resuming(source.clone(), 64), 1 << 20, "t")
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Connect);
+        assert_eq!(source.opens.load(Ordering::SeqCst), RESUME_ATTEMPTS + 1);
     }
 
     #[tokio::test]
     async fn verification_rejects_wrong_bytes() {
         let good = Bytes::from_static(b"payload");
         let digest = sha256_digest(&good);
-        let ok = verified(MemorySource(good.clone()).open(0).await.unwrap(), &digest, 7, "m".into());
+        let ok = verified(
+            MemorySource(good.clone()).open(0).await.unwrap(),
+            &digest,
+            7,
+            "m".into(),
+        );
         assert_eq!(collect(ok, 100, "m").await.unwrap(), good);
-        let bad = verified(MemorySource(Bytes::from_static(b"paylo4d")).open(0).await.unwrap(), &digest, 7, "m".into());
-        assert_eq!(collect(bad, 100, "m").await.unwrap_err().kind, ErrorKind::DigestMismatch);
-        let long = verified(MemorySource(Bytes::from_static(b"payload!")).open(0).await.unwrap(), &digest, 7, "m".into());
-        assert_eq!(collect(long, 100, "m").await.unwrap_err().kind, ErrorKind::DigestMismatch);
+        let bad = verified(
+            MemorySource(Bytes::from_static(b"paylo4d"))
+                .open(0)
+                .await
+                .unwrap(),
+            &digest,
+            7,
+            "m".into(),
+        );
+        assert_eq!(
+            collect(bad, 100, "m").await.unwrap_err().kind,
+            ErrorKind::DigestMismatch
+        );
+        let long = verified(
+            MemorySource(Bytes::from_static(b"payload!"))
+                .open(0)
+                .await
+                .unwrap(),
+            &digest,
+            7,
+            "m".into(),
+        );
+        assert_eq!(
+            collect(long, 100, "m").await.unwrap_err().kind,
+            ErrorKind::DigestMismatch
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Integration tests, one binary with a module per area (ripgrep's layout).
 
 mod cli;
+mod client;
+mod client_auth;
+mod client_faults;
 mod compat;
 mod config_golden;
 mod fixtures;

@@ -19,7 +19,10 @@ pub const DOCKER_HUB_CRED_HOST: &str = "https://index.docker.io/v1/";
 /// Defaults for a host nobody configured.
 pub fn default_host(name: &str) -> Host {
     let (hostname, cred_host) = if name == DOCKER_HUB {
-        (DOCKER_HUB_HOST.to_string(), DOCKER_HUB_CRED_HOST.to_string())
+        (
+            DOCKER_HUB_HOST.to_string(),
+            DOCKER_HUB_CRED_HOST.to_string(),
+        )
     } else {
         (name.to_string(), String::new())
     };
@@ -147,10 +150,17 @@ struct DockerAuth {
 /// The registry name a Docker config key stands for, or `None` for keys
 /// with a path, which Docker config allows but regsync ignores (CLIENT-2).
 fn docker_config_name(key: &str) -> Option<String> {
-    if key == DOCKER_HUB_CRED_HOST || key == "index.docker.io" || key == "registry-1.docker.io" || key == DOCKER_HUB {
+    if key == DOCKER_HUB_CRED_HOST
+        || key == "index.docker.io"
+        || key == "registry-1.docker.io"
+        || key == DOCKER_HUB
+    {
         return Some(DOCKER_HUB.to_string());
     }
-    let bare = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
+    let bare = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
     let bare = bare.strip_suffix('/').unwrap_or(bare);
     (!bare.is_empty() && !bare.contains('/')).then(|| bare.to_string())
 }
@@ -171,7 +181,9 @@ pub fn from_docker_config() -> Vec<Host> {
         match std::fs::read_to_string(&path) {
             Ok(t) => texts.push((path.display().to_string(), t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(file = %path.display(), error = %e, "Failed to load docker creds"),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "Failed to load docker creds")
+            }
         }
     }
     if let Ok(t) = std::env::var("DOCKER_AUTH_CONFIG") {
@@ -179,61 +191,78 @@ pub fn from_docker_config() -> Vec<Host> {
     }
     let mut hosts = Vec::new();
     for (origin, text) in texts {
-        let cfg: DockerConfig = match serde_json::from_str(&text) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(file = origin, error = %e, "Failed to load docker creds");
-                continue;
-            }
-        };
-        for (key, auth) in &cfg.auths {
-            let Some(name) = docker_config_name(key) else { continue };
-            let mut h = default_host(&name);
-            let (mut user, mut pass) = (auth.username.clone(), auth.password.clone());
-            if !auth.auth.is_empty()
-                && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(auth.auth.trim())
-                && let Some((u, p)) = String::from_utf8_lossy(&decoded).split_once(':')
-            {
-                user = u.to_string();
-                pass = p.to_string();
-            }
-            if !auth.identitytoken.is_empty() {
-                h.token = Secret::new(auth.identitytoken.clone());
-            }
-            if user.is_empty() && pass.is_empty() && h.token.is_empty() {
-                continue;
-            }
-            h.user = user;
-            h.pass = Secret::new(pass);
-            hosts.push(h);
-        }
-        let mut helper_hosts: Vec<(String, String)> =
-            cfg.cred_helpers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        if !cfg.creds_store.is_empty() {
-            for key in list_store_hosts(&cfg.creds_store) {
-                helper_hosts.push((key, cfg.creds_store.clone()));
-            }
-        }
-        for (key, helper) in helper_hosts {
-            let Some(name) = docker_config_name(&key) else { continue };
-            let mut h = default_host(&name);
-            h.cred_helper = format!("docker-credential-{helper}");
-            if name != DOCKER_HUB {
-                h.cred_host = key.clone();
-            }
-            hosts.push(h);
+        match parse_docker_config(&text) {
+            Ok(h) => hosts.extend(h),
+            Err(e) => tracing::warn!(file = origin, error = %e, "Failed to load docker creds"),
         }
     }
     hosts
 }
 
+/// Host entries from the text of a Docker `config.json`.
+pub fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Error> {
+    let cfg: DockerConfig = serde_json::from_str(text)?;
+    let mut hosts = Vec::new();
+    for (key, auth) in &cfg.auths {
+        let Some(name) = docker_config_name(key) else {
+            continue;
+        };
+        let mut h = default_host(&name);
+        let (mut user, mut pass) = (auth.username.clone(), auth.password.clone());
+        if !auth.auth.is_empty()
+            && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(auth.auth.trim())
+            && let Some((u, p)) = String::from_utf8_lossy(&decoded).split_once(':')
+        {
+            user = u.to_string();
+            pass = p.to_string();
+        }
+        if !auth.identitytoken.is_empty() {
+            h.token = Secret::new(auth.identitytoken.clone());
+        }
+        if user.is_empty() && pass.is_empty() && h.token.is_empty() {
+            continue;
+        }
+        h.user = user;
+        h.pass = Secret::new(pass);
+        hosts.push(h);
+    }
+    let mut helper_hosts: Vec<(String, String)> = cfg
+        .cred_helpers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !cfg.creds_store.is_empty() {
+        for key in list_store_hosts(&cfg.creds_store) {
+            helper_hosts.push((key, cfg.creds_store.clone()));
+        }
+    }
+    for (key, helper) in helper_hosts {
+        let Some(name) = docker_config_name(&key) else {
+            continue;
+        };
+        let mut h = default_host(&name);
+        h.cred_helper = format!("docker-credential-{helper}");
+        if name != DOCKER_HUB {
+            h.cred_host = key.clone();
+        }
+        hosts.push(h);
+    }
+    Ok(hosts)
+}
+
 /// `docker-credential-<store> list`: the hosts a credential store knows.
 fn list_store_hosts(store: &str) -> Vec<String> {
     let program = format!("docker-credential-{store}");
-    match std::process::Command::new(&program).arg("list").stdin(std::process::Stdio::null()).output() {
-        Ok(out) if out.status.success() => serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout)
-            .map(|m| m.into_keys().collect())
-            .unwrap_or_default(),
+    match std::process::Command::new(&program)
+        .arg("list")
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout)
+                .map(|m| m.into_keys().collect())
+                .unwrap_or_default()
+        }
         Ok(out) => {
             tracing::warn!(helper = program, status = %out.status, "Failed to list credential store");
             Vec::new()
@@ -249,9 +278,15 @@ fn list_store_hosts(store: &str) -> Vec<String> {
 pub fn merged_hosts(config_hosts: &[Host], skip_docker_config: bool) -> BTreeMap<String, Host> {
     let mut out: BTreeMap<String, Host> = BTreeMap::new();
     out.insert(DOCKER_HUB.to_string(), default_host(DOCKER_HUB));
-    let docker = if skip_docker_config { Vec::new() } else { from_docker_config() };
+    let docker = if skip_docker_config {
+        Vec::new()
+    } else {
+        from_docker_config()
+    };
     for h in docker.iter().chain(config_hosts) {
-        let entry = out.entry(h.registry.clone()).or_insert_with(|| default_host(&h.registry));
+        let entry = out
+            .entry(h.registry.clone())
+            .or_insert_with(|| default_host(&h.registry));
         merge(entry, h);
     }
     out
@@ -274,7 +309,10 @@ mod tests {
         over.tls = TlsMode::Disabled;
         over.pass = Secret::new("p2");
         merge(&mut base, &over);
-        assert_eq!((base.user.as_str(), base.pass.expose(), base.tls), ("a", "p2", TlsMode::Disabled));
+        assert_eq!(
+            (base.user.as_str(), base.pass.expose(), base.tls),
+            ("a", "p2", TlsMode::Disabled)
+        );
     }
 
     #[test]
@@ -285,7 +323,14 @@ mod tests {
         let mut helper = host("r:5000");
         helper.cred_helper = "docker-credential-x".into();
         merge(&mut base, &helper);
-        assert_eq!((base.user.as_str(), base.pass.is_empty(), base.cred_helper.as_str()), ("", true, "docker-credential-x"));
+        assert_eq!(
+            (
+                base.user.as_str(),
+                base.pass.is_empty(),
+                base.cred_helper.as_str()
+            ),
+            ("", true, "docker-credential-x")
+        );
         let mut login = host("r:5000");
         login.pass = Secret::new("q");
         merge(&mut base, &login);
@@ -294,16 +339,43 @@ mod tests {
 
     #[test]
     fn docker_config_keys_client_2() {
-        assert_eq!(docker_config_name("https://index.docker.io/v1/").as_deref(), Some("docker.io"));
-        assert_eq!(docker_config_name("https://ghcr.io").as_deref(), Some("ghcr.io"));
-        assert_eq!(docker_config_name("localhost:5000").as_deref(), Some("localhost:5000"));
+        assert_eq!(
+            docker_config_name("https://index.docker.io/v1/").as_deref(),
+            Some("docker.io")
+        );
+        assert_eq!(
+            docker_config_name("https://ghcr.io").as_deref(),
+            Some("ghcr.io")
+        );
+        assert_eq!(
+            docker_config_name("localhost:5000").as_deref(),
+            Some("localhost:5000")
+        );
         assert_eq!(docker_config_name("quay.io/team"), None);
+    }
+
+    #[test]
+    fn docker_config_entries_client_2() {
+        let text = r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"},"r:5000":{"identitytoken":"tok"},"q.io/x":{"auth":"dXNlcjpwYXNz"},"empty.io":{}},"credHelpers":{"gcr.io":"gcloud"}}"#;
+        let hosts = parse_docker_config(text).unwrap();
+        let names: Vec<&str> = hosts.iter().map(|h| h.registry.as_str()).collect();
+        assert_eq!(names, vec!["docker.io", "r:5000", "gcr.io"]);
+        let hub = &hosts[0];
+        assert_eq!((hub.user.as_str(), hub.pass.expose()), ("user", "pass"));
+        assert_eq!(hosts[1].token.expose(), "tok");
+        assert_eq!(
+            (hosts[2].cred_helper.as_str(), hosts[2].cred_host.as_str()),
+            ("docker-credential-gcloud", "gcr.io")
+        );
     }
 
     #[test]
     fn docker_hub_defaults() {
         let h = default_host("docker.io");
-        assert_eq!((h.hostname.as_str(), h.cred_host.as_str()), ("registry-1.docker.io", DOCKER_HUB_CRED_HOST));
+        assert_eq!(
+            (h.hostname.as_str(), h.cred_host.as_str()),
+            ("registry-1.docker.io", DOCKER_HUB_CRED_HOST)
+        );
         let merged = merged_hosts(&[], true);
         assert!(merged.contains_key("docker.io"));
     }

@@ -1,0 +1,429 @@
+//! A fault-injecting HTTP proxy of our own, in front of a real registry:
+//! answers with 429/5xx, breaks connections in the middle of a body,
+//! corrupts bytes, rejects large uploads, adds headers, and logs every
+//! request so tests can count them. The registry behind stays real.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What to do to a matching request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status (and `Retry-After` seconds) instead of forwarding.
+    Status {
+        /// HTTP status.
+        code: u16,
+        /// `Retry-After` value.
+        retry_after: Option<u64>,
+    },
+    /// Forward, then send only the first `bytes` of the body and close the connection.
+    Reset {
+        /// Bytes of body sent before closing.
+        bytes: usize,
+    },
+    /// Forward, then flip one byte of the body.
+    Corrupt,
+    /// Answer 413 when the request body is larger than this.
+    RejectLargerThan(usize),
+    /// Forward, and add this header to the response.
+    AddHeader(String, String),
+    /// Forward, and drop this response header (e.g. `Link`).
+    StripHeader(String),
+    /// Serve `tags/list` in pages of this size with `Link` headers, using
+    /// `n`/`last` like newer registries (distribution 2.8 ignores `n` for tags).
+    PaginateTags(usize),
+}
+
+/// A fault for the next `times` requests with `method` whose path contains `path`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// HTTP method, or `None` for any.
+    pub method: Option<String>,
+    /// A substring of the path (and query).
+    pub path: String,
+    /// What to do.
+    pub fault: Fault,
+    /// How many more requests it applies to.
+    pub times: usize,
+}
+
+impl Rule {
+    /// A rule for `times` requests.
+    pub fn new(method: Option<&str>, path: &str, fault: Fault, times: usize) -> Self {
+        Rule {
+            method: method.map(str::to_string),
+            path: path.to_string(),
+            fault,
+            times,
+        }
+    }
+}
+
+/// One proxied request, as logged.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Status sent back.
+    pub status: u16,
+    /// The `Range` request header, if any.
+    pub range: Option<String>,
+    /// Request body length.
+    pub body_len: usize,
+}
+
+/// A running proxy; it stops accepting when dropped.
+pub struct FaultProxy {
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    /// Requests being handled now, and the most seen at once.
+    pub in_flight: Arc<(
+        std::sync::atomic::AtomicUsize,
+        std::sync::atomic::AtomicUsize,
+    )>,
+    rules: Arc<Mutex<Vec<Rule>>>,
+    log: Arc<Mutex<Vec<Logged>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy forwarding to `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let host = listener.local_addr().expect("addr").to_string();
+        let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
+        let log: Arc<Mutex<Vec<Logged>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let in_flight: Arc<(
+            std::sync::atomic::AtomicUsize,
+            std::sync::atomic::AtomicUsize,
+        )> = Arc::default();
+        let (r, l, s, f) = (rules.clone(), log.clone(), stop.clone(), in_flight.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (r, l, up, f) = (r.clone(), l.clone(), upstream.clone(), f.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &up, &r, &l, &f);
+                });
+            }
+        });
+        FaultProxy {
+            host,
+            in_flight,
+            rules,
+            log,
+            stop,
+        }
+    }
+
+    /// Adds a rule.
+    pub fn add(&self, rule: Rule) {
+        self.rules.lock().unwrap().push(rule);
+    }
+
+    /// Every request so far.
+    pub fn log(&self) -> Vec<Logged> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Requests with this method whose path contains `path`.
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.log()
+            .iter()
+            .filter(|l| l.method == method && l.path.contains(path))
+            .count()
+    }
+
+    /// The most requests handled at once so far.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Forgets the log.
+    pub fn clear_log(&self) {
+        self.log.lock().unwrap().clear();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(&self.host);
+    }
+}
+
+fn take_fault(
+    rules: &Mutex<Vec<Rule>>,
+    method: &str,
+    path: &str,
+    body_len: usize,
+) -> Option<Fault> {
+    let mut rules = rules.lock().unwrap();
+    let rule = rules.iter_mut().find(|r| {
+        r.times > 0
+            && r.method.as_deref().is_none_or(|m| m == method)
+            && path.contains(&r.path)
+            && match r.fault {
+                Fault::RejectLargerThan(max) => body_len > max,
+                _ => true,
+            }
+    })?;
+    rule.times -= 1;
+    Some(rule.fault.clone())
+}
+
+/// Counts a request as in flight while alive.
+struct InFlight<'a>(
+    &'a (
+        std::sync::atomic::AtomicUsize,
+        std::sync::atomic::AtomicUsize,
+    ),
+);
+
+impl<'a> InFlight<'a> {
+    fn new(
+        c: &'a (
+            std::sync::atomic::AtomicUsize,
+            std::sync::atomic::AtomicUsize,
+        ),
+    ) -> Self {
+        let now = c.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        c.1.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+        InFlight(c)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn serve(
+    conn: TcpStream,
+    upstream: &str,
+    rules: &Mutex<Vec<Rule>>,
+    log: &Mutex<Vec<Logged>>,
+    flight: &(
+        std::sync::atomic::AtomicUsize,
+        std::sync::atomic::AtomicUsize,
+    ),
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("proxy client");
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut out = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
+        let mut headers: Vec<(String, String)> = Vec::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let len: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body)?;
+        let _counted = InFlight::new(flight);
+        let fault = take_fault(rules, &method, &path, len);
+        let range = header("range");
+        let record = |status: u16| {
+            log.lock().unwrap().push(Logged {
+                method: method.clone(),
+                path: path.clone(),
+                status,
+                range: range.clone(),
+                body_len: len,
+            });
+        };
+        let respond = |out: &mut TcpStream,
+                       status: u16,
+                       hdrs: &[(String, String)],
+                       body: &[u8],
+                       head: bool|
+         -> std::io::Result<()> {
+            let mut text = format!("HTTP/1.1 {status} X\r\n");
+            for (k, v) in hdrs {
+                text.push_str(&format!("{k}: {v}\r\n"));
+            }
+            text.push_str("\r\n");
+            out.write_all(text.as_bytes())?;
+            if !head {
+                out.write_all(body)?;
+            }
+            out.flush()
+        };
+        match &fault {
+            Some(Fault::Status { code, retry_after }) => {
+                record(*code);
+                let mut hdrs = vec![("Content-Length".to_string(), "0".to_string())];
+                if let Some(s) = retry_after {
+                    hdrs.push(("Retry-After".to_string(), s.to_string()));
+                }
+                respond(&mut out, *code, &hdrs, b"", false)?;
+                continue;
+            }
+            Some(Fault::RejectLargerThan(_)) => {
+                record(413);
+                respond(
+                    &mut out,
+                    413,
+                    &[("Content-Length".to_string(), "0".to_string())],
+                    b"",
+                    false,
+                )?;
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(Fault::PaginateTags(page)) = &fault {
+            let (base, query) = path.split_once('?').unwrap_or((&path, ""));
+            let param = |k: &str| {
+                query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix(&format!("{k}=")).map(str::to_string))
+            };
+            let n: usize = param("n").and_then(|v| v.parse().ok()).unwrap_or(*page);
+            let full: serde_json::Value = client
+                .get(format!("{upstream}{base}"))
+                .send()
+                .and_then(|r| r.bytes())
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let mut tags: Vec<String> = full["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect();
+            tags.sort();
+            let start = param("last").map_or(0, |l| {
+                tags.iter().position(|t| *t > l).unwrap_or(tags.len())
+            });
+            let page_tags: Vec<String> = tags.iter().skip(start).take(n).cloned().collect();
+            let body = serde_json::json!({"name": full["name"], "tags": page_tags}).to_string();
+            let mut hdrs = vec![
+                ("Content-Type".to_string(), "application/json".to_string()),
+                ("Content-Length".to_string(), body.len().to_string()),
+            ];
+            if start + n < tags.len() {
+                let last = page_tags.last().cloned().unwrap_or_default();
+                hdrs.push((
+                    "Link".to_string(),
+                    format!("<{base}?n={n}&last={last}>; rel=\"next\""),
+                ));
+            }
+            record(200);
+            respond(&mut out, 200, &hdrs, body.as_bytes(), false)?;
+            continue;
+        }
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut req = client.request(m, format!("{upstream}{path}"));
+        for (k, v) in &headers {
+            if !matches!(
+                k.to_ascii_lowercase().as_str(),
+                "host" | "connection" | "content-length"
+            ) {
+                req = req.header(k.as_str(), v.as_str());
+            }
+        }
+        let resp = match req.body(body).send() {
+            Ok(r) => r,
+            Err(_) => {
+                record(502);
+                respond(
+                    &mut out,
+                    502,
+                    &[("Content-Length".to_string(), "0".to_string())],
+                    b"",
+                    false,
+                )?;
+                continue;
+            }
+        };
+        let status = resp.status().as_u16();
+        let mut hdrs: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "connection" | "transfer-encoding" | "content-length"
+                )
+            })
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let upstream_len = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        let head = method == "HEAD";
+        let length = if head {
+            upstream_len.unwrap_or_else(|| "0".into())
+        } else {
+            bytes.len().to_string()
+        };
+        hdrs.push(("Content-Length".to_string(), length));
+        record(status);
+        match fault {
+            Some(Fault::Reset { bytes: n }) if !head => {
+                let mut text = format!("HTTP/1.1 {status} X\r\n");
+                for (k, v) in &hdrs {
+                    text.push_str(&format!("{k}: {v}\r\n"));
+                }
+                text.push_str("\r\n");
+                out.write_all(text.as_bytes())?;
+                out.write_all(&bytes[..n.min(bytes.len())])?;
+                out.flush()?;
+                let _ = out.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+            Some(Fault::Corrupt) if !bytes.is_empty() => {
+                let mid = bytes.len() / 2;
+                bytes[mid] ^= 0xff;
+            }
+            Some(Fault::AddHeader(k, v)) => hdrs.push((k, v)),
+            Some(Fault::StripHeader(name)) => hdrs.retain(|(k, _)| !k.eq_ignore_ascii_case(&name)),
+            _ => {}
+        }
+        respond(&mut out, status, &hdrs, &bytes, head)?;
+    }
+}
