@@ -2,7 +2,7 @@
 //! `check`, `server`, `config`, `version`, with `-c/--config`, `-v/--verbosity`
 //! and `--logopt` accepted before or after the command.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Utility for mirroring docker repositories.
 #[derive(Debug, Parser)]
@@ -49,6 +49,9 @@ pub enum Command {
     Check {
         #[command(flatten)]
         run: RunFlags,
+        /// Output format of the stale-image summary on stdout
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
     /// run the regsync server
     Server {
@@ -63,6 +66,15 @@ pub enum Command {
         #[arg(long, default_value = "{{printPretty .}}")]
         format: String,
     },
+}
+
+/// How `check` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One line per stale image and a total.
+    Text,
+    /// One JSON document with every step and image.
+    Json,
 }
 
 impl Command {

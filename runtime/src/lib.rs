@@ -10,6 +10,7 @@ pub mod config;
 pub mod duration;
 pub mod filter;
 pub mod logging;
+pub mod pipeline;
 pub mod platform;
 pub mod reference;
 pub mod schedule;

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use regsync::cli::{Cli, Command};
+use regsync::cli::{Cli, Command, OutputFormat};
+use regsync::client::Client;
 use regsync::config::{self, Loaded};
 use regsync::logging::{self, LogFormat};
+use regsync::pipeline::{Action, Engine, EngineOptions, report};
 use regsync::template::TemplateEngine;
 use regsync::version::VersionInfo;
 
@@ -67,11 +69,63 @@ fn run() -> anyhow::Result<ExitCode> {
             let loaded = loaded.context("config was not loaded")?;
             print!("{}", config::to_yaml(&loaded.config));
         }
-        Command::Once { .. } | Command::Check { .. } | Command::Server { .. } => {
-            bail!(
-                "the sync engine is not implemented yet: the config is valid, but nothing was copied"
-            );
+        Command::Once { run, missing } => {
+            let loaded = loaded.context("config was not loaded")?;
+            let action = if missing {
+                Action::Missing
+            } else {
+                Action::Copy
+            };
+            return sync(&loaded, action, run.abort_on_error, None);
         }
+        Command::Check { run, format } => {
+            let loaded = loaded.context("config was not loaded")?;
+            return sync(&loaded, Action::Check, run.abort_on_error, Some(format));
+        }
+        Command::Server { .. } => {
+            bail!("server mode is not implemented yet: use `once` from cron meanwhile");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every step once and prints what happened; errors give exit code 1 (CLI-11).
+fn sync(
+    loaded: &Loaded,
+    action: Action,
+    abort_on_error: bool,
+    check: Option<OutputFormat>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let reports = runtime.block_on(async {
+        let client = Client::from_config(&loaded.config, VersionInfo::current().user_agent());
+        let engine = Engine::new(
+            &loaded.config,
+            client,
+            EngineOptions {
+                abort_on_error,
+                ..EngineOptions::default()
+            },
+        );
+        let cancel = engine.cancel_token();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::debug!("Interrupt received, stopping");
+                cancel.cancel();
+            }
+        });
+        engine.run(&loaded.config.sync, action).await
+    });
+    match check {
+        Some(OutputFormat::Json) => println!("{}", serde_json::to_string_pretty(&reports)?),
+        Some(OutputFormat::Text) => print!("{}", report::summary(&reports, true)),
+        None => print!("{}", report::summary(&reports, false)),
+    }
+    let errors: Vec<String> = reports.iter().flat_map(|r| r.errors.clone()).collect();
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
     }
     Ok(ExitCode::SUCCESS)
 }

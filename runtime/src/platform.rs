@@ -165,6 +165,65 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// The platform of an index entry, normalised.
+    pub fn from_descriptor(p: &crate::client::DescriptorPlatform) -> Self {
+        let mut out = Platform {
+            os: p.os.to_ascii_lowercase(),
+            architecture: p.architecture.to_ascii_lowercase(),
+            variant: p.variant.to_ascii_lowercase(),
+            os_version: p.os_version.clone(),
+        };
+        out.normalize();
+        out
+    }
+
+    /// Same OS, architecture and variant (and OS version, when this one names
+    /// a Windows version): the `platforms` filter (COPY-9).
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && self.variant == other.variant
+            && (self.os != "windows"
+                || self.os_version.is_empty()
+                || self.os_version == other.os_version)
+    }
+
+    /// Whether an image for `candidate` runs here: same OS and architecture,
+    /// and for ARM a variant no newer than ours.
+    pub fn runs(&self, candidate: &Platform) -> bool {
+        if self.os != candidate.os || self.architecture != candidate.architecture {
+            return false;
+        }
+        if self.variant == candidate.variant || candidate.variant.is_empty() {
+            return true;
+        }
+        self.architecture == "arm" && candidate.variant < self.variant
+    }
+
+    /// The index entry that best fits this platform (IMG-6): an exact match,
+    /// else the newest compatible variant.
+    pub fn select<'a>(
+        &self,
+        entries: &'a [crate::client::Descriptor],
+    ) -> Option<&'a crate::client::Descriptor> {
+        let with_platform = || {
+            entries.iter().filter_map(|d| {
+                d.platform
+                    .as_ref()
+                    .map(|p| (d, Platform::from_descriptor(p)))
+            })
+        };
+        if let Some((d, _)) = with_platform().find(|(_, p)| self.matches(p)) {
+            return Some(d);
+        }
+        with_platform()
+            .filter(|(_, p)| self.runs(p))
+            .max_by(|a, b| a.1.variant.cmp(&b.1.variant))
+            .map(|(d, _)| d)
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.os.is_empty() {

@@ -327,3 +327,176 @@ pub fn shapes_layout(dir: &Path) -> Shapes {
         looped,
     }
 }
+
+/// The shapes of regclient's `testrepo` layout (FIX-1), generated: tags v1,
+/// v2, v3 (indexes), b1–b3 (four-platform bases), a1/a2 (the SBOM and
+/// signature referrers of v2), a3 (multi-layer artifact), ai (index of a1 and
+/// a2), a-example (artifact with a data field), the digest tag
+/// `sha256-<v1>.<v3[..16]>.meta` → v3, child and loop, mirror and its self
+/// digest tag, and referrers fallback tags.
+pub struct TestRepo {
+    /// v1 index.
+    pub v1: Descriptor,
+    /// v2 index.
+    pub v2: Descriptor,
+    /// v3 index.
+    pub v3: Descriptor,
+}
+
+fn four_platform(l: &mut Layout, name: &str) -> Descriptor {
+    let children: Vec<Descriptor> = [AMD64, ARM64, ARMV7, ARMV6]
+        .iter()
+        .map(|p| {
+            l.image(
+                *p,
+                &[(
+                    name,
+                    format!("{name} {}/{}{}", p.os, p.arch, p.variant).as_bytes(),
+                )],
+            )
+        })
+        .collect();
+    l.index(&children, None)
+}
+
+/// Writes the testrepo shapes to `dir`.
+pub fn testrepo_layout(dir: &Path) -> TestRepo {
+    let mut l = Layout::create(dir);
+    // v1: two platforms plus two attestation manifests (unknown/unknown).
+    let v1_amd = l.image(AMD64, &[("v1", b"v1 amd64")]);
+    let v1_arm = l.image(ARM64, &[("v1", b"v1 arm64")]);
+    let mut attestations = Vec::new();
+    for (i, child) in [&v1_amd, &v1_arm].into_iter().enumerate() {
+        let mut a = l.artifact(
+            "application/vnd.in-toto+json",
+            None,
+            &[(
+                "application/vnd.in-toto+json",
+                format!("{{\"attestation\":{i}}}").as_bytes(),
+            )],
+            &[
+                ("vnd.docker.reference.type", "attestation-manifest"),
+                ("vnd.docker.reference.digest", &child.digest),
+            ],
+        );
+        a.platform = Some(serde_json::json!({"architecture": "unknown", "os": "unknown"}));
+        attestations.push(a);
+    }
+    let v1 = l.index(
+        &[
+            v1_amd,
+            v1_arm,
+            attestations[0].clone(),
+            attestations[1].clone(),
+        ],
+        None,
+    );
+    l.tag("v1", &v1);
+    // v2: three platforms, SBOM and signature referrers, per-platform referrers.
+    let v2_children: Vec<Descriptor> = [AMD64, ARM64, ARMV7]
+        .iter()
+        .map(|p| {
+            l.image(
+                *p,
+                &[("v2", format!("v2 {}{}", p.arch, p.variant).as_bytes())],
+            )
+        })
+        .collect();
+    let v2 = l.index(&v2_children, None);
+    l.tag("v2", &v2);
+    let sbom = l.artifact(
+        "application/example.sbom",
+        Some(&v2),
+        &[("application/json", b"{\"sbom\":\"v2\"}")],
+        &[],
+    );
+    let sig = l.artifact(
+        "application/example.signature",
+        Some(&v2),
+        &[("application/octet-stream", b"v2 signature")],
+        &[],
+    );
+    l.tag("a1", &sbom);
+    l.tag("a2", &sig);
+    l.referrers_tag(&v2, &[sbom.clone(), sig.clone()]);
+    for child in &v2_children {
+        let arms = l.artifact(
+            "application/example.arms",
+            Some(child),
+            &[("text/plain", format!("arms {}", child.digest).as_bytes())],
+            &[],
+        );
+        l.referrers_tag(child, &[arms]);
+    }
+    // v3: four platforms, two SBOMs pushed by digest without a fallback tag.
+    let v3 = four_platform(&mut l, "v3");
+    l.tag("v3", &v3);
+    for n in 0..2 {
+        let s = l.artifact(
+            "application/example.sbom",
+            Some(&v3),
+            &[("application/json", format!("{{\"sbom\":{n}}}").as_bytes())],
+            &[],
+        );
+        l.keep(&s);
+    }
+    for b in ["b1", "b2", "b3"] {
+        let d = four_platform(&mut l, b);
+        l.tag(b, &d);
+    }
+    let a3 = l.artifact(
+        "application/example.multi",
+        None,
+        &[
+            ("text/plain", b"part one"),
+            ("text/plain", b"part two"),
+            ("text/plain", b"part three"),
+        ],
+        &[],
+    );
+    l.tag("a3", &a3);
+    let ai = l.index(&[sbom.without_platform(), sig.without_platform()], None);
+    l.tag("ai", &ai);
+    let example = l.artifact(
+        "application/example.data",
+        None,
+        &[],
+        &[("org.example.data", "inline")],
+    );
+    l.tag("a-example", &example);
+    let v3_hex = &v3.digest["sha256:".len()..];
+    l.tag(
+        &format!("{}.{}.meta", oci::fallback_tag(&v1.digest), &v3_hex[..16]),
+        &v3,
+    );
+    let child = l.image(AMD64, &[("child", b"child")]);
+    l.tag("child", &child);
+    let looped = l.index(std::slice::from_ref(&child), Some(&child));
+    l.tag("loop", &looped);
+    l.referrers_tag(&child, std::slice::from_ref(&looped));
+    let mirror = l.image(AMD64, &[("mirror", b"mirror")]);
+    l.tag("mirror", &mirror);
+    l.tag(&oci::fallback_tag(&mirror.digest), &mirror);
+    l.save();
+    TestRepo { v1, v2, v3 }
+}
+
+/// regclient's `external` layout (FIX-2): two SBOM referrers of `v2` with
+/// `preference` annotations 1 and 2, and their fallback tag.
+pub fn external_layout(dir: &Path, v2: &Descriptor) {
+    let mut l = Layout::create(dir);
+    let a3 = l.artifact(
+        "application/example.sbom",
+        Some(v2),
+        &[("application/json", b"{\"external\":3}")],
+        &[("preference", "1")],
+    );
+    let a4 = l.artifact(
+        "application/example.sbom",
+        Some(v2),
+        &[("application/json", b"{\"external\":4}")],
+        &[("preference", "2")],
+    );
+    l.referrers_tag(v2, &[a3, a4]);
+    l.save();
+}

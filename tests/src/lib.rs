@@ -21,3 +21,12 @@ pub fn repo_root() -> std::path::PathBuf {
         .expect("tests/ has a parent")
         .to_path_buf()
 }
+
+/// Sends regsync's logs to stderr when `REGSYNC_TEST_LOG` names a level.
+pub fn init_logging() {
+    if let Ok(level) = std::env::var("REGSYNC_TEST_LOG")
+        && let Ok(filter) = regsync::logging::parse_verbosity(&level)
+    {
+        regsync::logging::init(filter, regsync::logging::LogFormat::Text);
+    }
+}

@@ -89,6 +89,8 @@ pub struct RegistryOptions {
     pub delete: bool,
     /// Send relative `Location` headers (needed behind the fault proxy).
     pub relative_urls: bool,
+    /// Refuse every write (distribution's read-only maintenance mode).
+    pub read_only: bool,
     /// Extra top-level YAML appended to the generated config (for options not modelled here).
     pub extra_yaml: String,
 }
@@ -121,9 +123,10 @@ impl RegistryOptions {
 
     fn config_yaml(&self, dir: &Path, port: u16) -> String {
         let mut y = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: regsync-test-secret\n  relativeurls: {}\n",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\n    readonly:\n      enabled: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: regsync-test-secret\n  relativeurls: {}\n",
             dir.join("storage").display(),
             self.delete,
+            self.read_only,
             self.relative_urls
         );
         if let Some(pki) = &self.tls {

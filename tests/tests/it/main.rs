@@ -6,5 +6,6 @@ mod client_auth;
 mod client_faults;
 mod compat;
 mod config_golden;
+mod engine_process;
 mod fixtures;
 mod harness;

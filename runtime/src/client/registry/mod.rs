@@ -365,7 +365,11 @@ impl RegistryClient {
         if resp.status() != 201 {
             return Err(Transport::error(resp, &url).await);
         }
-        if let Some(d) = resp.header("docker-content-digest")
+        let stored = resp.header("docker-content-digest");
+        let subject_acknowledged = resp.header("oci-subject").is_some();
+        // Free the request slot before the fallback-index requests below need theirs.
+        drop(resp);
+        if let Some(d) = stored
             && sha256_hex(&d).is_some()
             && d != m.digest
         {
@@ -375,7 +379,6 @@ impl RegistryClient {
                 &d,
             ));
         }
-        let subject_acknowledged = resp.header("oci-subject").is_some();
         if !subject_acknowledged
             && let Ok(doc) = m.doc()
             && let Some(subject) = &doc.subject
@@ -480,9 +483,10 @@ impl RegistryClient {
             // A 200 to a ranged request restarts at byte 0: skip what we already have.
             let mut skip = if status == 200 { offset } else { 0 };
             let location = strip_query(&url);
-            let permit = resp.permit;
+            // The request slot is released once the headers are in: holding it while the
+            // body streams into an upload on the same host could starve that upload of slots.
+            drop(resp.permit);
             let stream = resp.inner.bytes_stream().filter_map(move |chunk| {
-                let _slot = &permit;
                 let location = location.clone();
                 let out = match chunk {
                     Err(e) => Some(Err(ClientError::new(

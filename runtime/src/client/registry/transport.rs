@@ -71,8 +71,10 @@ impl Request {
     }
 }
 
-/// A response; holds the host's concurrency slot until dropped, so a
-/// streamed blob body counts against `reqConcurrent` while it is read.
+/// A response; holds the host's concurrency slot until dropped. Callers drop
+/// it before making further requests to the same host, and blob bodies give
+/// the slot back as soon as their headers are in, so that an upload to the
+/// same host never waits for a slot its own download holds.
 pub struct Response {
     /// The HTTP response.
     pub inner: reqwest::Response,
@@ -310,6 +312,8 @@ impl Transport {
                 }
             };
             let status = resp.status().as_u16();
+            // LOG-2: regsync's trace dump; the Authorization header is never logged.
+            tracing::trace!(method = %method, url = strip_query(&url), status, "reg http request");
             if status == 401
                 && !answered_challenge
                 && let Some(challenge) = resp

@@ -1,0 +1,219 @@
+//! What a run did, per image and per step: the typed result that the
+//! commands print and that notifiers and metrics will read.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// What happened to one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageAction {
+    /// Target already had the source digest.
+    UpToDate,
+    /// Copied (target was missing or different).
+    Copied,
+    /// Digests matched; referrers, digest tags or `forceRecursive` were refreshed.
+    Refreshed,
+    /// `--missing`: the target exists, so it was left alone.
+    SkippedExists,
+    /// The source media type is not in `mediaTypes`.
+    SkippedMediaType,
+    /// `check`: a copy is needed.
+    Stale,
+    /// `check`: up to date, but a copy would refresh referrers or digest tags.
+    WouldRefresh,
+    /// The image failed.
+    Failed,
+}
+
+impl ImageAction {
+    /// True for `check` results that ask for a copy.
+    pub fn is_stale(self) -> bool {
+        matches!(self, ImageAction::Stale)
+    }
+}
+
+/// Counters of one image copy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CopyStats {
+    /// Manifests pushed.
+    pub manifests: u64,
+    /// Blobs whose bytes were sent.
+    pub blobs_copied: u64,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: u64,
+    /// Blobs the target already had (or another copy of this run sent).
+    pub blobs_skipped: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+}
+
+impl CopyStats {
+    /// Adds another copy's counters.
+    pub fn add(&mut self, o: &CopyStats) {
+        self.manifests += o.manifests;
+        self.blobs_copied += o.blobs_copied;
+        self.blobs_mounted += o.blobs_mounted;
+        self.blobs_skipped += o.blobs_skipped;
+        self.bytes += o.bytes;
+    }
+}
+
+/// One image of a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    /// Source reference.
+    pub source: String,
+    /// Target reference.
+    pub target: String,
+    /// What happened.
+    pub action: ImageAction,
+    /// Why, for stale and skipped images (`target missing`, `digest differs`, …).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Source digest, when known.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub digest: String,
+    /// Copy counters.
+    pub stats: CopyStats,
+    /// Wall time.
+    #[serde(serialize_with = "millis")]
+    pub duration: Duration,
+    /// The failure, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Position in `sync:`.
+    pub index: usize,
+    /// Step source.
+    pub source: String,
+    /// Step target.
+    pub target: String,
+    /// Step type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Images handled.
+    pub images: Vec<ImageReport>,
+    /// Errors of the step (listing, filters, images), in order.
+    pub errors: Vec<String>,
+    /// Wall time.
+    #[serde(serialize_with = "millis")]
+    pub duration: Duration,
+}
+
+impl StepReport {
+    /// True when the step had no error.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Sums the copy counters of all images.
+    pub fn totals(&self) -> CopyStats {
+        let mut t = CopyStats::default();
+        for i in &self.images {
+            t.add(&i.stats);
+        }
+        t
+    }
+
+    /// How many images ended with `action`.
+    pub fn count(&self, action: ImageAction) -> usize {
+        self.images.iter().filter(|i| i.action == action).count()
+    }
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// A human-readable summary of a run, one line per step and a total.
+pub fn summary(steps: &[StepReport], check: bool) -> String {
+    let mut out = String::new();
+    let mut total = CopyStats::default();
+    let (mut copied, mut current, mut stale, mut failed, mut images) = (0, 0, 0, 0, 0);
+    for s in steps {
+        let t = s.totals();
+        total.add(&t);
+        images += s.images.len();
+        copied += s.count(ImageAction::Copied) + s.count(ImageAction::Refreshed);
+        current += s.count(ImageAction::UpToDate) + s.count(ImageAction::SkippedExists);
+        stale += s.count(ImageAction::Stale);
+        failed += s.count(ImageAction::Failed);
+        if check {
+            for i in s
+                .images
+                .iter()
+                .filter(|i| matches!(i.action, ImageAction::Stale | ImageAction::WouldRefresh))
+            {
+                let word = if i.action == ImageAction::Stale {
+                    "stale"
+                } else {
+                    "refresh"
+                };
+                out += &format!("{word}: {} -> {} ({})\n", i.source, i.target, i.reason);
+            }
+        } else {
+            out += &format!(
+                "sync[{}] {} -> {}: {} copied, {} up to date, {} skipped, {} failed; {} blobs sent ({}), {} mounted, {} already there\n",
+                s.index,
+                s.source,
+                s.target,
+                s.count(ImageAction::Copied) + s.count(ImageAction::Refreshed),
+                s.count(ImageAction::UpToDate),
+                s.count(ImageAction::SkippedExists) + s.count(ImageAction::SkippedMediaType),
+                s.count(ImageAction::Failed),
+                t.blobs_copied,
+                human_bytes(t.bytes),
+                t.blobs_mounted,
+                t.blobs_skipped,
+            );
+        }
+        for e in &s.errors {
+            out += &format!("error: sync[{}] {}: {e}\n", s.index, s.source);
+        }
+    }
+    if check {
+        out += &format!("{stale} of {images} images stale, {failed} failed\n");
+    } else {
+        out += &format!(
+            "total: {copied} copied, {current} up to date, {failed} failed; {} sent in {} blobs, {} blobs mounted\n",
+            human_bytes(total.bytes),
+            total.blobs_copied,
+            total.blobs_mounted
+        );
+    }
+    out
+}
+
+/// `1.5 MiB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
+}
