@@ -159,8 +159,8 @@ mod tests {
     /// The IMG table: every combination that changes the outcome.
     #[test]
     fn decision_table_img_3_to_img_7() {
-        use Action::*;
-        use Decision::*;
+        use Action as A;
+        use Decision as D;
         let none = flags(false, false, false, false);
         let refs = flags(false, false, true, false);
         let tags = flags(false, false, false, true);
@@ -168,32 +168,32 @@ mod tests {
         let fast_refs = flags(true, false, true, true);
         let rows: Vec<(Action, &str, Option<&str>, RefreshFlags, Decision)> = vec![
             // IMG-3: a match is enough unless refresh flags ask for more; fastCheck overrides them.
-            (Copy, INDEX, Some("sha256:a"), none, UpToDate),
-            (Copy, INDEX, Some("sha256:a"), fast_refs, UpToDate),
-            (Copy, INDEX, Some("sha256:a"), refs, Copy { refresh: true }),
-            (Copy, INDEX, Some("sha256:a"), tags, Copy { refresh: true }),
-            (Copy, INDEX, Some("sha256:a"), force, Copy { refresh: true }),
-            (Check, INDEX, Some("sha256:a"), refs, Copy { refresh: true }),
+            (A::Copy, INDEX, Some("sha256:a"), none, D::UpToDate),
+            (A::Copy, INDEX, Some("sha256:a"), fast_refs, D::UpToDate),
+            (A::Copy, INDEX, Some("sha256:a"), refs, D::Copy { refresh: true }),
+            (A::Copy, INDEX, Some("sha256:a"), tags, D::Copy { refresh: true }),
+            (A::Copy, INDEX, Some("sha256:a"), force, D::Copy { refresh: true }),
+            (A::Check, INDEX, Some("sha256:a"), refs, D::Copy { refresh: true }),
             // Target missing or different.
-            (Copy, INDEX, None, none, Copy { refresh: false }),
-            (Copy, INDEX, Some("sha256:b"), none, Copy { refresh: false }),
+            (A::Copy, INDEX, None, none, D::Copy { refresh: false }),
+            (A::Copy, INDEX, Some("sha256:b"), none, D::Copy { refresh: false }),
             (
                 Check,
                 INDEX,
                 Some("sha256:b"),
                 none,
-                Copy { refresh: false },
+                D::Copy { refresh: false },
             ),
             // IMG-4: missing mode leaves an existing target alone, even a stale one.
-            (Missing, INDEX, Some("sha256:b"), none, TargetExists),
-            (Missing, INDEX, Some("sha256:a"), refs, TargetExists),
-            (Missing, INDEX, None, none, Copy { refresh: false }),
-            (Missing, INDEX, Some("sha256:a"), none, UpToDate),
+            (A::Missing, INDEX, Some("sha256:b"), none, D::TargetExists),
+            (A::Missing, INDEX, Some("sha256:a"), refs, D::TargetExists),
+            (A::Missing, INDEX, None, none, D::Copy { refresh: false }),
+            (A::Missing, INDEX, Some("sha256:a"), none, D::UpToDate),
             // IMG-5: media type, checked after the match and missing rules.
-            (Copy, ARTIFACT, None, none, UnsupportedMediaType),
-            (Copy, ARTIFACT, Some("sha256:a"), none, UpToDate),
-            (Missing, ARTIFACT, Some("sha256:b"), none, TargetExists),
-            (Copy, ARTIFACT, Some("sha256:a"), refs, UnsupportedMediaType),
+            (A::Copy, ARTIFACT, None, none, D::UnsupportedMediaType),
+            (A::Copy, ARTIFACT, Some("sha256:a"), none, D::UpToDate),
+            (A::Missing, ARTIFACT, Some("sha256:b"), none, D::TargetExists),
+            (A::Copy, ARTIFACT, Some("sha256:a"), refs, D::UnsupportedMediaType),
         ];
         for (i, (action, mt, target, f, want)) in rows.into_iter().enumerate() {
             assert_eq!(check(action, mt, target, f), want, "row {i}");
