@@ -170,15 +170,45 @@ mod tests {
             // IMG-3: a match is enough unless refresh flags ask for more; fastCheck overrides them.
             (A::Copy, INDEX, Some("sha256:a"), none, D::UpToDate),
             (A::Copy, INDEX, Some("sha256:a"), fast_refs, D::UpToDate),
-            (A::Copy, INDEX, Some("sha256:a"), refs, D::Copy { refresh: true }),
-            (A::Copy, INDEX, Some("sha256:a"), tags, D::Copy { refresh: true }),
-            (A::Copy, INDEX, Some("sha256:a"), force, D::Copy { refresh: true }),
-            (A::Check, INDEX, Some("sha256:a"), refs, D::Copy { refresh: true }),
+            (
+                A::Copy,
+                INDEX,
+                Some("sha256:a"),
+                refs,
+                D::Copy { refresh: true },
+            ),
+            (
+                A::Copy,
+                INDEX,
+                Some("sha256:a"),
+                tags,
+                D::Copy { refresh: true },
+            ),
+            (
+                A::Copy,
+                INDEX,
+                Some("sha256:a"),
+                force,
+                D::Copy { refresh: true },
+            ),
+            (
+                A::Check,
+                INDEX,
+                Some("sha256:a"),
+                refs,
+                D::Copy { refresh: true },
+            ),
             // Target missing or different.
             (A::Copy, INDEX, None, none, D::Copy { refresh: false }),
-            (A::Copy, INDEX, Some("sha256:b"), none, D::Copy { refresh: false }),
             (
-                Check,
+                A::Copy,
+                INDEX,
+                Some("sha256:b"),
+                none,
+                D::Copy { refresh: false },
+            ),
+            (
+                A::Check,
                 INDEX,
                 Some("sha256:b"),
                 none,
@@ -192,8 +222,20 @@ mod tests {
             // IMG-5: media type, checked after the match and missing rules.
             (A::Copy, ARTIFACT, None, none, D::UnsupportedMediaType),
             (A::Copy, ARTIFACT, Some("sha256:a"), none, D::UpToDate),
-            (A::Missing, ARTIFACT, Some("sha256:b"), none, D::TargetExists),
-            (A::Copy, ARTIFACT, Some("sha256:a"), refs, D::UnsupportedMediaType),
+            (
+                A::Missing,
+                ARTIFACT,
+                Some("sha256:b"),
+                none,
+                D::TargetExists,
+            ),
+            (
+                A::Copy,
+                ARTIFACT,
+                Some("sha256:a"),
+                refs,
+                D::UnsupportedMediaType,
+            ),
         ];
         for (i, (action, mt, target, f, want)) in rows.into_iter().enumerate() {
             assert_eq!(check(action, mt, target, f), want, "row {i}");

@@ -11,13 +11,21 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{Client, ClientError, ErrorKind, RateLimitInfo, Result};
 use crate::reference::Reference;
 
+/// A step's `ratelimit` settings, with the wait to use.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Pulls that must remain before a copy starts.
+    pub min: i64,
+    /// How long to wait before asking again.
+    pub retry: Duration,
+}
+
 /// Holds the copy slot until the source has at least `min` pulls left.
 pub async fn wait(
     client: &Client,
     source: &Reference,
     first: Option<RateLimitInfo>,
-    min: i64,
-    retry: Duration,
+    Policy { min, retry }: Policy,
     slots: &Arc<Semaphore>,
     permit: &mut Option<OwnedSemaphorePermit>,
     cancel: &CancellationToken,
