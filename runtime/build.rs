@@ -22,10 +22,7 @@ fn main() {
     let rustc_version = run(&rustc, &["--version"]);
     println!("cargo:rustc-env=REGSYNC_VCS_COMMIT={commit}");
     println!("cargo:rustc-env=REGSYNC_VCS_TAG={tag}");
-    println!(
-        "cargo:rustc-env=REGSYNC_VCS_REF={}",
-        if tag.is_empty() { branch } else { tag.clone() }
-    );
+    println!("cargo:rustc-env=REGSYNC_VCS_REF={}", if tag.is_empty() { branch } else { tag.clone() });
     println!("cargo:rustc-env=REGSYNC_VCS_DATE={date}");
     println!(
         "cargo:rustc-env=REGSYNC_VCS_STATE={}",

@@ -23,10 +23,7 @@ mod tests {
     fn wit_declares_the_package_and_every_world() {
         assert!(WIT.contains(&format!("package {WIT_PACKAGE};")));
         for world in WORLDS {
-            assert!(
-                WIT.contains(&format!("world {world} {{")),
-                "missing world {world}"
-            );
+            assert!(WIT.contains(&format!("world {world} {{")), "missing world {world}");
         }
     }
 }

@@ -6,11 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Utility for mirroring docker repositories.
 #[derive(Debug, Parser)]
-#[command(
-    name = "regsync",
-    about = "Utility for mirroring docker repositories",
-    disable_version_flag = true
-)]
+#[command(name = "regsync", about = "Utility for mirroring docker repositories", disable_version_flag = true)]
 pub struct Cli {
     /// Log level (trace, debug, info, warn, error)
     #[arg(short = 'v', long = "verbosity", global = true, default_value = "info")]

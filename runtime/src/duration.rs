@@ -124,15 +124,8 @@ impl GoDuration {
                 .iter()
                 .find(|(name, _)| *name == unit)
                 .map(|(_, scale)| *scale)
-                .ok_or_else(|| DurationError::UnknownUnit {
-                    unit: unit.to_string(),
-                    input: input.to_string(),
-                })?;
-            let whole: i128 = if int_part.is_empty() {
-                0
-            } else {
-                int_part.parse().map_err(|_| invalid())?
-            };
+                .ok_or_else(|| DurationError::UnknownUnit { unit: unit.to_string(), input: input.to_string() })?;
+            let whole: i128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| invalid())? };
             let mut value = whole * i128::from(scale);
             if !frac_part.is_empty() {
                 // Go keeps at most what fits; nanosecond precision is plenty for configs.
@@ -235,14 +228,8 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects_yaml_5() {
-        assert_eq!(
-            GoDuration::parse("1d").unwrap_err().to_string(),
-            "time: unknown unit \"d\" in duration \"1d\""
-        );
-        assert_eq!(
-            GoDuration::parse("3600").unwrap_err().to_string(),
-            "time: missing unit in duration \"3600\""
-        );
+        assert_eq!(GoDuration::parse("1d").unwrap_err().to_string(), "time: unknown unit \"d\" in duration \"1d\"");
+        assert_eq!(GoDuration::parse("3600").unwrap_err().to_string(), "time: missing unit in duration \"3600\"");
         for bad in ["", "-", "h", ".h", "1h-5m", "1..5s", "abc"] {
             assert!(GoDuration::parse(bad).is_err(), "{bad:?} should fail");
         }

@@ -13,9 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// A `-v` value that is not a level.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unable to parse verbosity {0}: expected trace, debug, info, warn or error, optionally with +N or -N"
-)]
+#[error("unable to parse verbosity {0}: expected trace, debug, info, warn or error, optionally with +N or -N")]
 pub struct VerbosityError(pub String);
 
 /// Parses `-v`: slog level names in any case (`debug`, `info`, `warn`,
@@ -33,13 +31,8 @@ pub fn parse_verbosity(input: &str) -> Result<LevelFilter, VerbosityError> {
         "error" | "fatal" | "panic" => 8,
         _ => return Err(VerbosityError(input.to_string())),
     };
-    let offset: i64 = if offset.is_empty() {
-        0
-    } else {
-        offset
-            .parse()
-            .map_err(|_| VerbosityError(input.to_string()))?
-    };
+    let offset: i64 =
+        if offset.is_empty() { 0 } else { offset.parse().map_err(|_| VerbosityError(input.to_string()))? };
     Ok(match base + offset {
         l if l <= -8 => LevelFilter::TRACE,
         l if l <= -4 => LevelFilter::DEBUG,
@@ -98,29 +91,24 @@ impl Visit for Fields {
         if field.name() == "message" {
             self.message = value.to_string();
         } else {
-            self.pairs
-                .push((field.name().to_string(), FieldValue::Str(value.to_string())));
+            self.pairs.push((field.name().to_string(), FieldValue::Str(value.to_string())));
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.pairs
-            .push((field.name().to_string(), FieldValue::Raw(value.to_string())));
+        self.pairs.push((field.name().to_string(), FieldValue::Raw(value.to_string())));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.pairs
-            .push((field.name().to_string(), FieldValue::Raw(value.to_string())));
+        self.pairs.push((field.name().to_string(), FieldValue::Raw(value.to_string())));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.pairs
-            .push((field.name().to_string(), FieldValue::Raw(value.to_string())));
+        self.pairs.push((field.name().to_string(), FieldValue::Raw(value.to_string())));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.pairs
-            .push((field.name().to_string(), FieldValue::Raw(value.to_string())));
+        self.pairs.push((field.name().to_string(), FieldValue::Raw(value.to_string())));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -128,22 +116,15 @@ impl Visit for Fields {
         if field.name() == "message" {
             self.message = text;
         } else {
-            self.pairs
-                .push((field.name().to_string(), FieldValue::Str(text)));
+            self.pairs.push((field.name().to_string(), FieldValue::Str(text)));
         }
     }
 }
 
 /// slog's text handler quotes values that are empty or hold spaces, quotes, `=` or controls.
 fn logfmt_value(s: &str) -> String {
-    let needs_quotes = s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control());
-    if needs_quotes {
-        format!("{s:?}")
-    } else {
-        s.to_string()
-    }
+    let needs_quotes = s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control());
+    if needs_quotes { format!("{s:?}") } else { s.to_string() }
 }
 
 impl<S, N> FormatEvent<S, N> for SlogFormat
@@ -151,12 +132,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        _ctx: &FmtContext<'_, S, N>,
-        mut w: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let time = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -164,11 +140,7 @@ where
         let mut line = String::with_capacity(128);
         match self.0 {
             LogFormat::Text => {
-                write!(
-                    line,
-                    "time={time} level={level} msg={}",
-                    logfmt_value(&fields.message)
-                )?;
+                write!(line, "time={time} level={level} msg={}", logfmt_value(&fields.message))?;
                 for (k, v) in &fields.pairs {
                     let v = match v {
                         FieldValue::Str(s) => logfmt_value(s),
@@ -179,13 +151,7 @@ where
             }
             LogFormat::Json => {
                 let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-                write!(
-                    line,
-                    "{{\"time\":{},\"level\":{},\"msg\":{}",
-                    q(&time),
-                    q(level),
-                    q(&fields.message)
-                )?;
+                write!(line, "{{\"time\":{},\"level\":{},\"msg\":{}", q(&time), q(level), q(&fields.message))?;
                 for (k, v) in &fields.pairs {
                     let v = match v {
                         FieldValue::Str(s) => q(s),

@@ -37,14 +37,7 @@ fn run() -> anyhow::Result<ExitCode> {
     // Verbosity is checked before the config flag, as cobra's pre-run does (CLI-9).
     let level = logging::parse_verbosity(&cli.verbosity)?;
     let json = cli.logopt.iter().any(|o| o == "json");
-    logging::init(
-        level,
-        if json {
-            LogFormat::Json
-        } else {
-            LogFormat::Text
-        },
-    );
+    logging::init(level, if json { LogFormat::Json } else { LogFormat::Text });
     for opt in cli.logopt.iter().filter(|o| o.as_str() != "json") {
         tracing::warn!(logopt = opt.as_str(), "Unknown log option ignored");
     }
@@ -54,15 +47,10 @@ fn run() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let engine = TemplateEngine::default();
-    let loaded = if command.needs_config() {
-        Some(load(&cli.config, &engine)?)
-    } else {
-        None
-    };
+    let loaded = if command.needs_config() { Some(load(&cli.config, &engine)?) } else { None };
     match command {
         Command::Version { format } => {
-            let out =
-                engine.render("version", &format, &VersionInfo::current().template_value())?;
+            let out = engine.render("version", &format, &VersionInfo::current().template_value())?;
             std::io::stdout().write_all(out.as_bytes())?;
         }
         Command::Config => {
@@ -71,11 +59,7 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Once { run, missing } => {
             let loaded = loaded.context("config was not loaded")?;
-            let action = if missing {
-                Action::Missing
-            } else {
-                Action::Copy
-            };
+            let action = if missing { Action::Missing } else { Action::Copy };
             return sync(&loaded, action, run.abort_on_error, None);
         }
         Command::Check { run, format } => {
@@ -96,19 +80,10 @@ fn sync(
     abort_on_error: bool,
     check: Option<OutputFormat>,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let reports = runtime.block_on(async {
         let client = Client::from_config(&loaded.config, VersionInfo::current().user_agent());
-        let engine = Engine::new(
-            &loaded.config,
-            client,
-            EngineOptions {
-                abort_on_error,
-                ..EngineOptions::default()
-            },
-        );
+        let engine = Engine::new(&loaded.config, client, EngineOptions { abort_on_error, ..EngineOptions::default() });
         let cancel = engine.cancel_token();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {

@@ -38,9 +38,8 @@ pub enum PlatformError {
 }
 
 const KNOWN_ARCHES: &[&str] = &[
-    "386", "amd64", "i386", "x86_64", "x86-64", "arm", "armhf", "armel", "arm64", "aarch64",
-    "mips", "mips64", "mips64le", "ppc", "ppc64", "ppc64le", "loong64", "riscv", "riscv64", "s390",
-    "s390x", "sparc", "sparc64", "wasm",
+    "386", "amd64", "i386", "x86_64", "x86-64", "arm", "armhf", "armel", "arm64", "aarch64", "mips", "mips64",
+    "mips64le", "ppc", "ppc64", "ppc64le", "loong64", "riscv", "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm",
 ];
 
 impl Platform {
@@ -53,11 +52,8 @@ impl Platform {
             "powerpc64" => "ppc64le",
             other => other,
         };
-        let mut p = Platform {
-            os: std::env::consts::OS.to_string(),
-            architecture: arch.to_string(),
-            ..Platform::default()
-        };
+        let mut p =
+            Platform { os: std::env::consts::OS.to_string(), architecture: arch.to_string(), ..Platform::default() };
         p.normalize();
         p
     }
@@ -73,15 +69,8 @@ impl Platform {
         };
         let mut parts = Vec::new();
         for part in main.split('/') {
-            if part.is_empty()
-                || !part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
-                return Err(PlatformError::Component {
-                    component: part.to_string(),
-                    input: input.to_string(),
-                });
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                return Err(PlatformError::Component { component: part.to_string(), input: input.to_string() });
             }
             parts.push(part.to_ascii_lowercase());
         }
@@ -99,19 +88,11 @@ impl Platform {
         }
         for option in options.into_iter().flat_map(|o| o.split(',')) {
             match option.split_once('=') {
-                Some((k, v))
-                    if matches!(
-                        k.trim().to_ascii_lowercase().as_str(),
-                        "osver" | "osversion"
-                    ) =>
-                {
+                Some((k, v)) if matches!(k.trim().to_ascii_lowercase().as_str(), "osver" | "osversion") => {
                     p.os_version = v.trim().to_string();
                 }
                 _ => {
-                    return Err(PlatformError::Option {
-                        option: option.to_string(),
-                        input: input.to_string(),
-                    });
+                    return Err(PlatformError::Option { option: option.to_string(), input: input.to_string() });
                 }
             }
         }
@@ -184,9 +165,7 @@ impl Platform {
         self.os == other.os
             && self.architecture == other.architecture
             && self.variant == other.variant
-            && (self.os != "windows"
-                || self.os_version.is_empty()
-                || self.os_version == other.os_version)
+            && (self.os != "windows" || self.os_version.is_empty() || self.os_version == other.os_version)
     }
 
     /// Whether an image for `candidate` runs here: same OS and architecture,
@@ -203,24 +182,13 @@ impl Platform {
 
     /// The index entry that best fits this platform (IMG-6): an exact match,
     /// else the newest compatible variant.
-    pub fn select<'a>(
-        &self,
-        entries: &'a [crate::client::Descriptor],
-    ) -> Option<&'a crate::client::Descriptor> {
-        let with_platform = || {
-            entries.iter().filter_map(|d| {
-                d.platform
-                    .as_ref()
-                    .map(|p| (d, Platform::from_descriptor(p)))
-            })
-        };
+    pub fn select<'a>(&self, entries: &'a [crate::client::Descriptor]) -> Option<&'a crate::client::Descriptor> {
+        let with_platform =
+            || entries.iter().filter_map(|d| d.platform.as_ref().map(|p| (d, Platform::from_descriptor(p))));
         if let Some((d, _)) = with_platform().find(|(_, p)| self.matches(p)) {
             return Some(d);
         }
-        with_platform()
-            .filter(|(_, p)| self.runs(p))
-            .max_by(|a, b| a.1.variant.cmp(&b.1.variant))
-            .map(|(d, _)| d)
+        with_platform().filter(|(_, p)| self.runs(p)).max_by(|a, b| a.1.variant.cmp(&b.1.variant)).map(|(d, _)| d)
     }
 }
 
@@ -242,9 +210,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> String {
-        Platform::parse(s)
-            .unwrap_or_else(|e| panic!("{s}: {e}"))
-            .to_string()
+        Platform::parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).to_string()
     }
 
     #[test]

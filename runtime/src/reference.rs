@@ -84,30 +84,20 @@ const REPO_PART: &str = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*";
 
 fn registry_pattern() -> String {
     let ipv6_part = r"(?:[0-9a-fA-F]{1,4}:){0,7}[0-9a-fA-F]{1,4}";
-    let ipv6 =
-        format!(r"(?:\[(?:{ipv6_part}|::{ipv6_part}|{ipv6_part}::{ipv6_part}|{ipv6_part}::)\])");
+    let ipv6 = format!(r"(?:\[(?:{ipv6_part}|::{ipv6_part}|{ipv6_part}::{ipv6_part}|{ipv6_part}::)\])");
     let domain = format!(r"(?:{HOST_PART}(?:(?:\.{HOST_PART})+\.?|\.))");
-    let upper =
-        r"(?:[a-zA-Z0-9]*[A-Z][a-zA-Z0-9-]*[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[A-Z][a-zA-Z0-9]*)";
+    let upper = r"(?:[a-zA-Z0-9]*[A-Z][a-zA-Z0-9-]*[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[A-Z][a-zA-Z0-9]*)";
     format!(r"(?:(?:{domain}|{upper}|{ipv6}|localhost){PORT}?|{HOST_PART}{PORT})")
 }
 
 static SCHEME_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^([a-z]+)://(.+)$").unwrap());
 static REF_RE: LazyLock<Regex> = LazyLock::new(|| {
     let reg = registry_pattern();
-    Regex::new(&format!(
-        r"^(?:({reg})/)?({REPO_PART}(?:/{REPO_PART})*)(?::({TAG}))?(?:@({DIGEST}))?$"
-    ))
-    .unwrap()
+    Regex::new(&format!(r"^(?:({reg})/)?({REPO_PART}(?:/{REPO_PART})*)(?::({TAG}))?(?:@({DIGEST}))?$")).unwrap()
 });
-static HOST_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^({})$", registry_pattern())).unwrap());
-static OCIDIR_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(
-        r"^([/a-zA-Z0-9_\-. ~+]+)(?::({TAG}))?(?:@({DIGEST}))?$"
-    ))
-    .unwrap()
-});
+static HOST_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!(r"^({})$", registry_pattern())).unwrap());
+static OCIDIR_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r"^([/a-zA-Z0-9_\-. ~+]+)(?::({TAG}))?(?:@({DIGEST}))?$")).unwrap());
 
 impl Reference {
     /// Parses a reference as regsync does (REF-1 … REF-5).
@@ -120,10 +110,7 @@ impl Reference {
             None => Self::parse_registry_ref(input, tail),
             Some("ocidir") => Self::parse_ocidir(input, "ocidir", tail),
             Some("ocifile") => Err(ReferenceError::OciFileUnsupported(input.to_string())),
-            Some(other) => Err(ReferenceError::UnknownScheme {
-                scheme: other.to_string(),
-                input: input.to_string(),
-            }),
+            Some(other) => Err(ReferenceError::UnknownScheme { scheme: other.to_string(), input: input.to_string() }),
         }
     }
 
@@ -134,8 +121,7 @@ impl Reference {
         };
         let caps = REF_RE.captures(tail).ok_or_else(invalid)?;
         let group = |i| caps.get(i).map_or("", |m| m.as_str()).to_string();
-        let (mut registry, mut repository, mut tag, digest) =
-            (group(1), group(2), group(3), group(4));
+        let (mut registry, mut repository, mut tag, digest) = (group(1), group(2), group(3), group(4));
         // A first path component `localhost` matches the repo grammar too.
         if registry.is_empty() {
             if let Some(rest) = repository.strip_prefix("localhost/") {
@@ -168,10 +154,7 @@ impl Reference {
     fn parse_ocidir(original: &str, scheme: &str, tail: &str) -> Result<Self, ReferenceError> {
         let caps = OCIDIR_RE
             .captures(tail)
-            .ok_or_else(|| ReferenceError::InvalidPath {
-                scheme: scheme.to_string(),
-                path: tail.to_string(),
-            })?;
+            .ok_or_else(|| ReferenceError::InvalidPath { scheme: scheme.to_string(), path: tail.to_string() })?;
         let group = |i| caps.get(i).map_or("", |m| m.as_str()).to_string();
         Ok(Reference {
             scheme: Scheme::OciDir,
@@ -222,9 +205,7 @@ impl Reference {
     pub fn same_repository(&self, other: &Reference) -> bool {
         self.scheme == other.scheme
             && match self.scheme {
-                Scheme::Registry => {
-                    self.registry == other.registry && self.repository == other.repository
-                }
+                Scheme::Registry => self.registry == other.registry && self.repository == other.repository,
                 Scheme::OciDir => self.path == other.path,
             }
     }
@@ -268,12 +249,7 @@ mod tests {
     fn check(input: &str, registry: &str, repository: &str, tag: &str, digest: &str) {
         let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
         assert_eq!(
-            (
-                r.registry.as_str(),
-                r.repository.as_str(),
-                r.tag.as_str(),
-                r.digest.as_str()
-            ),
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_str(), r.digest.as_str()),
             (registry, repository, tag, digest),
             "{input}"
         );
@@ -286,55 +262,22 @@ mod tests {
     fn docker_hub_normalisation_ref_3() {
         check("alpine", "docker.io", "library/alpine", "latest", "");
         check("alpine:3.20", "docker.io", "library/alpine", "3.20", "");
-        check(
-            "regclient/regsync",
-            "docker.io",
-            "regclient/regsync",
-            "latest",
-            "",
-        );
-        check(
-            "index.docker.io/alpine",
-            "docker.io",
-            "library/alpine",
-            "latest",
-            "",
-        );
+        check("regclient/regsync", "docker.io", "regclient/regsync", "latest", "");
+        check("index.docker.io/alpine", "docker.io", "library/alpine", "latest", "");
         check("registry-1.docker.io/x/y:1", "docker.io", "x/y", "1", "");
-        check(
-            "docker.io/alpine",
-            "docker.io",
-            "library/alpine",
-            "latest",
-            "",
-        );
-        assert_eq!(
-            Reference::parse("alpine").unwrap().common_name(),
-            "docker.io/library/alpine:latest"
-        );
+        check("docker.io/alpine", "docker.io", "library/alpine", "latest", "");
+        assert_eq!(Reference::parse("alpine").unwrap().common_name(), "docker.io/library/alpine:latest");
     }
 
     #[test]
     fn registry_forms_ref_2() {
         check("localhost/x", "localhost", "x", "latest", "");
         check("localhost:5000/x:1", "localhost:5000", "x", "1", "");
-        check(
-            "registry:5000/library/busybox:latest",
-            "registry:5000",
-            "library/busybox",
-            "latest",
-            "",
-        );
+        check("registry:5000/library/busybox:latest", "registry:5000", "library/busybox", "latest", "");
         check("ghcr.io/a/b/c:v1", "ghcr.io", "a/b/c", "v1", "");
         check("Myhost/x", "Myhost", "x", "latest", "");
         check("[::1]:5000/x", "[::1]:5000", "x", "latest", "");
-        check(
-            "127.0.0.1:5000/a-b__c.d/e",
-            "127.0.0.1:5000",
-            "a-b__c.d/e",
-            "latest",
-            "",
-        );
+        check("127.0.0.1:5000/a-b__c.d/e", "127.0.0.1:5000", "a-b__c.d/e", "latest", "");
         check(&format!("quay.io/x@{D}"), "quay.io", "x", "", D);
         check(&format!("quay.io/x:v1@{D}"), "quay.io", "x", "v1", D);
         // A single label without a port is a repository path on Docker Hub.
@@ -344,15 +287,9 @@ mod tests {
     #[test]
     fn invalid_references_ref_2() {
         let err = Reference::parse("InvalidTestmissing:v1:garbage").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid reference \"InvalidTestmissing:v1:garbage\""
-        );
+        assert_eq!(err.to_string(), "invalid reference \"InvalidTestmissing:v1:garbage\"");
         let err = Reference::parse("docker.io/Alpine").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid reference \"docker.io/Alpine\", repo must be lowercase"
-        );
+        assert_eq!(err.to_string(), "invalid reference \"docker.io/Alpine\", repo must be lowercase");
         for bad in ["", "x:", "x@sha256:12", "-x", "x//y", "a:b:c"] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} should fail");
         }
@@ -366,62 +303,38 @@ mod tests {
             Reference::parse("https://x/y").unwrap_err().to_string(),
             "invalid reference, unknown scheme \"https\" in \"https://x/y\""
         );
-        assert!(matches!(
-            Reference::parse("ocifile://x.tar"),
-            Err(ReferenceError::OciFileUnsupported(_))
-        ));
+        assert!(matches!(Reference::parse("ocifile://x.tar"), Err(ReferenceError::OciFileUnsupported(_))));
     }
 
     #[test]
     fn ocidir_ref_5() {
         let r = Reference::parse("ocidir://testrepo:v1").unwrap();
-        assert_eq!(
-            (r.scheme, r.path.as_str(), r.tag.as_str()),
-            (Scheme::OciDir, "testrepo", "v1")
-        );
+        assert_eq!((r.scheme, r.path.as_str(), r.tag.as_str()), (Scheme::OciDir, "testrepo", "v1"));
         let r = Reference::parse("ocidir:///abs/path/x").unwrap();
         assert_eq!((r.path.as_str(), r.tag.as_str()), ("/abs/path/x", ""));
         let r = Reference::parse(&format!("ocidir://./rel dir~+@{D}")).unwrap();
         assert_eq!((r.path.as_str(), r.digest.as_str()), ("./rel dir~+", D));
         assert_eq!(r.common_name(), format!("ocidir://./rel dir~+@{D}"));
-        assert!(matches!(
-            Reference::parse("ocidir://bad|path"),
-            Err(ReferenceError::InvalidPath { .. })
-        ));
+        assert!(matches!(Reference::parse("ocidir://bad|path"), Err(ReferenceError::InvalidPath { .. })));
     }
 
     #[test]
     fn tag_and_digest_helpers() {
         let r = Reference::parse("registry:5000/x").unwrap();
         assert!(!r.has_explicit_tag_or_digest());
-        assert!(
-            Reference::parse("registry:5000/x:1")
-                .unwrap()
-                .has_explicit_tag_or_digest()
-        );
+        assert!(Reference::parse("registry:5000/x:1").unwrap().has_explicit_tag_or_digest());
         let t = r.with_tag("v2");
         assert_eq!(t.common_name(), "registry:5000/x:v2");
-        assert_eq!(
-            t.with_digest(D).common_name(),
-            format!("registry:5000/x:v2@{D}")
-        );
+        assert_eq!(t.with_digest(D).common_name(), format!("registry:5000/x:v2@{D}"));
         assert!(t.same_repository(&r));
     }
 
     #[test]
     fn registry_host_reg_1() {
+        assert_eq!(parse_registry_host("localreg:5000").unwrap(), "localreg:5000");
+        assert_eq!(parse_registry_host("registry-1.docker.io").unwrap(), "docker.io");
         assert_eq!(
-            parse_registry_host("localreg:5000").unwrap(),
-            "localreg:5000"
-        );
-        assert_eq!(
-            parse_registry_host("registry-1.docker.io").unwrap(),
-            "docker.io"
-        );
-        assert_eq!(
-            parse_registry_host("localreg:5000/team")
-                .unwrap_err()
-                .to_string(),
+            parse_registry_host("localreg:5000/team").unwrap_err().to_string(),
             "invalid hostname: localreg:5000/team"
         );
         assert!(parse_registry_host("ocidir://x").is_err());

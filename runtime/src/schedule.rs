@@ -94,58 +94,21 @@ const MONTHS: &[(&str, u32)] = &[
     ("nov", 11),
     ("dec", 12),
 ];
-const WEEKDAYS: &[(&str, u32)] = &[
-    ("sun", 0),
-    ("mon", 1),
-    ("tue", 2),
-    ("wed", 3),
-    ("thu", 4),
-    ("fri", 5),
-    ("sat", 6),
-];
+const WEEKDAYS: &[(&str, u32)] = &[("sun", 0), ("mon", 1), ("tue", 2), ("wed", 3), ("thu", 4), ("fri", 5), ("sat", 6)];
 
 const FIELDS: [FieldSpec; 5] = [
-    FieldSpec {
-        name: "minute",
-        min: 0,
-        max: 59,
-        names: &[],
-    },
-    FieldSpec {
-        name: "hour",
-        min: 0,
-        max: 23,
-        names: &[],
-    },
-    FieldSpec {
-        name: "day-of-month",
-        min: 1,
-        max: 31,
-        names: &[],
-    },
-    FieldSpec {
-        name: "month",
-        min: 1,
-        max: 12,
-        names: MONTHS,
-    },
+    FieldSpec { name: "minute", min: 0, max: 59, names: &[] },
+    FieldSpec { name: "hour", min: 0, max: 23, names: &[] },
+    FieldSpec { name: "day-of-month", min: 1, max: 31, names: &[] },
+    FieldSpec { name: "month", min: 1, max: 12, names: MONTHS },
     // 7 is accepted as Sunday, as in most crons (robfig itself stops at 6).
-    FieldSpec {
-        name: "day-of-week",
-        min: 0,
-        max: 7,
-        names: WEEKDAYS,
-    },
+    FieldSpec { name: "day-of-week", min: 0, max: 7, names: WEEKDAYS },
 ];
 
 impl FieldSpec {
     /// The largest value `*` and `N/step` reach (day-of-week stops at Saturday).
     fn top(&self) -> u32 {
-        if self.name == "day-of-week" {
-            6
-        } else {
-            self.max
-        }
+        if self.name == "day-of-week" { 6 } else { self.max }
     }
 }
 
@@ -156,26 +119,16 @@ struct Expanded {
 }
 
 fn parse_number(spec: &FieldSpec, text: &str) -> Result<u32, String> {
-    if let Some((_, v)) = spec
-        .names
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(text))
-    {
+    if let Some((_, v)) = spec.names.iter().find(|(n, _)| n.eq_ignore_ascii_case(text)) {
         return Ok(*v);
     }
     text.parse::<i64>()
         .map_err(|_| format!("failed to parse int from {text}"))
-        .and_then(|n| {
-            u32::try_from(n).map_err(|_| format!("negative number ({n}) not allowed: {text}"))
-        })
+        .and_then(|n| u32::try_from(n).map_err(|_| format!("negative number ({n}) not allowed: {text}")))
 }
 
 fn expand_field(spec: &FieldSpec, text: &str) -> Result<Expanded, ScheduleError> {
-    let fail = |reason: String| ScheduleError::Field {
-        field: spec.name,
-        text: text.to_string(),
-        reason,
-    };
+    let fail = |reason: String| ScheduleError::Field { field: spec.name, text: text.to_string(), reason };
     let mut bits = vec![false; spec.max as usize + 1];
     let mut star = false;
     for expr in text.split(',') {
@@ -202,9 +155,7 @@ fn expand_field(spec: &FieldSpec, text: &str) -> Result<Expanded, ScheduleError>
         };
         let step = match step_text {
             Some(s) => {
-                let step = s
-                    .parse::<i64>()
-                    .map_err(|_| fail(format!("failed to parse int from {s}")))?;
+                let step = s.parse::<i64>().map_err(|_| fail(format!("failed to parse int from {s}")))?;
                 if step <= 0 {
                     return Err(fail("step of range should be a positive number".into()));
                 }
@@ -217,21 +168,13 @@ fn expand_field(spec: &FieldSpec, text: &str) -> Result<Expanded, ScheduleError>
             None => 1,
         };
         if start < spec.min {
-            return Err(fail(format!(
-                "beginning of range ({start}) below minimum ({})",
-                spec.min
-            )));
+            return Err(fail(format!("beginning of range ({start}) below minimum ({})", spec.min)));
         }
         if end > spec.max {
-            return Err(fail(format!(
-                "end of range ({end}) above maximum ({})",
-                spec.max
-            )));
+            return Err(fail(format!("end of range ({end}) above maximum ({})", spec.max)));
         }
         if start > end {
-            return Err(fail(format!(
-                "beginning of range ({start}) beyond end of range ({end})"
-            )));
+            return Err(fail(format!("beginning of range ({start}) beyond end of range ({end})")));
         }
         star |= is_star && step == 1;
         for v in (start..=end).step_by(step as usize) {
@@ -241,9 +184,7 @@ fn expand_field(spec: &FieldSpec, text: &str) -> Result<Expanded, ScheduleError>
     if spec.name == "day-of-week" && bits[7] {
         bits[0] = true;
     }
-    let values = (spec.min..=spec.top())
-        .filter(|v| bits[*v as usize])
-        .collect();
+    let values = (spec.min..=spec.top()).filter(|v| bits[*v as usize]).collect();
     Ok(Expanded { values, star })
 }
 
@@ -258,11 +199,7 @@ fn cron_pattern(fields: &[&str]) -> Result<String, ScheduleError> {
         out.push(if as_star {
             "*".to_string()
         } else {
-            e.values
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
+            e.values.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
         });
     }
     Ok(out.join(" "))
@@ -280,17 +217,13 @@ impl Schedule {
         if spec.starts_with("TZ=") || spec.starts_with("CRON_TZ=") {
             let (prefix, rest) = spec.split_once(' ').unwrap_or((spec, ""));
             let name = prefix.split_once('=').map_or("", |(_, n)| n);
-            zone =
-                Some(Tz::from_str(name).map_err(|_| ScheduleError::BadLocation(name.to_string()))?);
+            zone = Some(Tz::from_str(name).map_err(|_| ScheduleError::BadLocation(name.to_string()))?);
             spec = rest.trim();
         }
         if let Some(descriptor) = spec.strip_prefix('@') {
             if let Some(period) = descriptor.strip_prefix("every ") {
-                let d =
-                    GoDuration::parse(period.trim()).map_err(|e| ScheduleError::BadDuration {
-                        spec: period.to_string(),
-                        reason: e.to_string(),
-                    })?;
+                let d = GoDuration::parse(period.trim())
+                    .map_err(|e| ScheduleError::BadDuration { spec: period.to_string(), reason: e.to_string() })?;
                 return Ok(Schedule::every(d));
             }
             let fields = match descriptor {
@@ -309,26 +242,15 @@ impl Schedule {
     fn from_fields(original: &str, zone: Option<Tz>, spec: &str) -> Result<Self, ScheduleError> {
         let fields: Vec<&str> = spec.split_whitespace().collect();
         if fields.len() != 5 {
-            return Err(ScheduleError::FieldCount {
-                count: fields.len(),
-                fields: fields.join(" "),
-            });
+            return Err(ScheduleError::FieldCount { count: fields.len(), fields: fields.join(" ") });
         }
         let pattern = cron_pattern(&fields)?;
         let cron = CronParser::builder()
             .seconds(Seconds::Disallowed)
             .build()
             .parse(&pattern)
-            .map_err(|e| ScheduleError::Field {
-                field: "spec",
-                text: spec.to_string(),
-                reason: e.to_string(),
-            })?;
-        Ok(Schedule::Cron {
-            spec: original.to_string(),
-            zone,
-            cron: Box::new(cron),
-        })
+            .map_err(|e| ScheduleError::Field { field: "spec", text: spec.to_string(), reason: e.to_string() })?;
+        Ok(Schedule::Cron { spec: original.to_string(), zone, cron: Box::new(cron) })
     }
 
     /// A fixed period (`interval:` or `@every`): below one second becomes one
@@ -342,20 +264,12 @@ impl Schedule {
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Every(d) => Some(after + chrono::Duration::from_std(*d).ok()?),
-            Schedule::Cron {
-                zone: Some(tz),
-                cron,
-                ..
-            } => cron
-                .find_next_occurrence(&after.with_timezone(tz), false)
-                .ok()
-                .map(|t| t.with_timezone(&Utc)),
-            Schedule::Cron {
-                zone: None, cron, ..
-            } => cron
-                .find_next_occurrence(&after.with_timezone(&Local), false)
-                .ok()
-                .map(|t| t.with_timezone(&Utc)),
+            Schedule::Cron { zone: Some(tz), cron, .. } => {
+                cron.find_next_occurrence(&after.with_timezone(tz), false).ok().map(|t| t.with_timezone(&Utc))
+            }
+            Schedule::Cron { zone: None, cron, .. } => {
+                cron.find_next_occurrence(&after.with_timezone(&Local), false).ok().map(|t| t.with_timezone(&Utc))
+            }
         }
     }
 }
@@ -366,14 +280,8 @@ mod tests {
     use chrono::TimeZone;
 
     fn next(spec: &str, from: &str) -> String {
-        let from = DateTime::parse_from_rfc3339(from)
-            .unwrap()
-            .with_timezone(&Utc);
-        Schedule::parse_cron(spec)
-            .unwrap_or_else(|e| panic!("{spec}: {e}"))
-            .next_after(from)
-            .unwrap()
-            .to_rfc3339()
+        let from = DateTime::parse_from_rfc3339(from).unwrap().with_timezone(&Utc);
+        Schedule::parse_cron(spec).unwrap_or_else(|e| panic!("{spec}: {e}")).next_after(from).unwrap().to_rfc3339()
     }
 
     #[test]
@@ -405,94 +313,37 @@ mod tests {
     #[test]
     fn rejects_what_robfig_rejects_srv_4() {
         let err = |s: &str| Schedule::parse_cron(s).unwrap_err().to_string();
-        assert_eq!(
-            err("0 15 3 * * *"),
-            "expected exactly 5 fields, found 6: [0 15 3 * * *]"
-        );
+        assert_eq!(err("0 15 3 * * *"), "expected exactly 5 fields, found 6: [0 15 3 * * *]");
         assert_eq!(err("@fortnightly"), "unrecognized descriptor: @fortnightly");
-        assert_eq!(
-            err("60 * * * *"),
-            "minute field \"60\": end of range (60) above maximum (59)"
-        );
-        assert_eq!(
-            err("* * 0 * *"),
-            "day-of-month field \"0\": beginning of range (0) below minimum (1)"
-        );
-        assert_eq!(
-            err("5-1 * * * *"),
-            "minute field \"5-1\": beginning of range (5) beyond end of range (1)"
-        );
-        assert_eq!(
-            err("*/0 * * * *"),
-            "minute field \"*/0\": step of range should be a positive number"
-        );
-        assert_eq!(
-            err("1-2-3 * * * *"),
-            "minute field \"1-2-3\": too many hyphens"
-        );
-        assert_eq!(
-            err("x * * * *"),
-            "minute field \"x\": failed to parse int from x"
-        );
-        assert_eq!(
-            err("0 0 L * *"),
-            "day-of-month field \"L\": failed to parse int from L"
-        );
-        assert_eq!(
-            err("TZ=Mars/Base 0 0 * * *"),
-            "provided bad location Mars/Base: unknown time zone"
-        );
+        assert_eq!(err("60 * * * *"), "minute field \"60\": end of range (60) above maximum (59)");
+        assert_eq!(err("* * 0 * *"), "day-of-month field \"0\": beginning of range (0) below minimum (1)");
+        assert_eq!(err("5-1 * * * *"), "minute field \"5-1\": beginning of range (5) beyond end of range (1)");
+        assert_eq!(err("*/0 * * * *"), "minute field \"*/0\": step of range should be a positive number");
+        assert_eq!(err("1-2-3 * * * *"), "minute field \"1-2-3\": too many hyphens");
+        assert_eq!(err("x * * * *"), "minute field \"x\": failed to parse int from x");
+        assert_eq!(err("0 0 L * *"), "day-of-month field \"L\": failed to parse int from L");
+        assert_eq!(err("TZ=Mars/Base 0 0 * * *"), "provided bad location Mars/Base: unknown time zone");
         assert!(err("@every 1d").starts_with("failed to parse duration 1d"));
         assert_eq!(err(""), "empty spec string");
     }
 
     #[test]
     fn next_fire_times() {
-        assert_eq!(
-            next("TZ=UTC 15 3 * * *", "2026-11-27T10:00:00Z"),
-            "2026-11-28T03:15:00+00:00"
-        );
-        assert_eq!(
-            next("TZ=UTC */20 * * * *", "2026-11-27T10:05:00Z"),
-            "2026-11-27T10:20:00+00:00"
-        );
+        assert_eq!(next("TZ=UTC 15 3 * * *", "2026-11-27T10:00:00Z"), "2026-11-28T03:15:00+00:00");
+        assert_eq!(next("TZ=UTC */20 * * * *", "2026-11-27T10:05:00Z"), "2026-11-27T10:20:00+00:00");
         // 2026-11-29 is a Sunday; 0 and 7 both name it.
-        assert_eq!(
-            next("TZ=UTC 0 0 * * 0", "2026-11-27T10:00:00Z"),
-            "2026-11-29T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("TZ=UTC 0 0 * * 7", "2026-11-27T10:00:00Z"),
-            "2026-11-29T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("TZ=UTC 0 0 1 FEB *", "2026-11-27T10:00:00Z"),
-            "2027-02-01T00:00:00+00:00"
-        );
+        assert_eq!(next("TZ=UTC 0 0 * * 0", "2026-11-27T10:00:00Z"), "2026-11-29T00:00:00+00:00");
+        assert_eq!(next("TZ=UTC 0 0 * * 7", "2026-11-27T10:00:00Z"), "2026-11-29T00:00:00+00:00");
+        assert_eq!(next("TZ=UTC 0 0 1 FEB *", "2026-11-27T10:00:00Z"), "2027-02-01T00:00:00+00:00");
         // Both day fields restricted: either may match (robfig OR rule).
-        assert_eq!(
-            next("TZ=UTC 0 0 30 * MON", "2026-11-27T10:00:00Z"),
-            "2026-11-30T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("TZ=UTC 0 0 28 * SUN", "2026-11-27T10:00:00Z"),
-            "2026-11-28T00:00:00+00:00"
-        );
+        assert_eq!(next("TZ=UTC 0 0 30 * MON", "2026-11-27T10:00:00Z"), "2026-11-30T00:00:00+00:00");
+        assert_eq!(next("TZ=UTC 0 0 28 * SUN", "2026-11-27T10:00:00Z"), "2026-11-28T00:00:00+00:00");
         // A star in one day field: only the other one counts (robfig AND rule).
-        assert_eq!(
-            next("TZ=UTC 0 0 * * SUN", "2026-11-27T10:00:00Z"),
-            "2026-11-29T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("CRON_TZ=Asia/Tokyo 0 9 * * *", "2026-11-27T10:00:00Z"),
-            "2026-11-28T00:00:00+00:00"
-        );
+        assert_eq!(next("TZ=UTC 0 0 * * SUN", "2026-11-27T10:00:00Z"), "2026-11-29T00:00:00+00:00");
+        assert_eq!(next("CRON_TZ=Asia/Tokyo 0 9 * * *", "2026-11-27T10:00:00Z"), "2026-11-28T00:00:00+00:00");
         let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let every = Schedule::parse_cron("@every 90s").unwrap();
-        assert_eq!(
-            every.next_after(from).unwrap(),
-            from + chrono::Duration::seconds(90)
-        );
+        assert_eq!(every.next_after(from).unwrap(), from + chrono::Duration::seconds(90));
     }
 
     #[test]

@@ -30,11 +30,7 @@ impl VersionInfo {
     pub fn current() -> Self {
         let tag = env!("REGSYNC_VCS_TAG");
         VersionInfo {
-            vcs_tag: if tag.is_empty() {
-                format!("v{}", env!("CARGO_PKG_VERSION"))
-            } else {
-                tag.to_string()
-            },
+            vcs_tag: if tag.is_empty() { format!("v{}", env!("CARGO_PKG_VERSION")) } else { tag.to_string() },
             vcs_ref: env!("REGSYNC_VCS_REF").to_string(),
             vcs_commit: env!("REGSYNC_VCS_COMMIT").to_string(),
             vcs_state: env!("REGSYNC_VCS_STATE").to_string(),
@@ -59,19 +55,12 @@ impl VersionInfo {
 
     /// The default output: one aligned `Name: value` line per field.
     pub fn pretty(&self) -> String {
-        self.rows()
-            .iter()
-            .map(|(k, v)| format!("{:<12}{v}\n", format!("{k}:")))
-            .collect()
+        self.rows().iter().map(|(k, v)| format!("{:<12}{v}\n", format!("{k}:"))).collect()
     }
 
     /// Template data for `--format`, with the pretty form for `printPretty`.
     pub fn template_value(&self) -> Value {
-        let map = self
-            .rows()
-            .iter()
-            .fold(MapBuilder::default(), |m, (k, v)| m.str(k, v))
-            .build();
+        let map = self.rows().iter().fold(MapBuilder::default(), |m, (k, v)| m.str(k, v)).build();
         with_pretty_form(map, self.pretty())
     }
 

@@ -11,20 +11,13 @@ pub fn regsync_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "regsync-runtime",
-                "--bin",
-                "regsync",
-            ])
+            .args(["build", "--quiet", "-p", "regsync-runtime", "--bin", "regsync"])
             .current_dir(crate::repo_root())
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building regsync failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| crate::repo_root().join("target"), PathBuf::from);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| crate::repo_root().join("target"), PathBuf::from);
         let bin = target.join("debug").join("regsync");
         assert!(bin.exists(), "{} missing after build", bin.display());
         bin
@@ -60,22 +53,13 @@ pub fn run_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Run 
         .args(args)
         .current_dir(dir)
         .env_remove("DOCKER_CONFIG")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start regsync");
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
     }
     child.wait_with_output().expect("wait for regsync").into()
 }

@@ -37,19 +37,13 @@ async fn copy_tree(
     stats: &mut Copied,
 ) -> Result<()> {
     let doc = m.doc().map_err(|e| {
-        regsync::client::ClientError::new(
-            regsync::client::ErrorKind::Invalid,
-            src.common_name(),
-            e.to_string(),
-        )
+        regsync::client::ClientError::new(regsync::client::ErrorKind::Invalid, src.common_name(), e.to_string())
     })?;
     for child in &doc.manifests {
         let src_child = src.with_digest(&child.digest);
         let cm = client.manifest_get(&src_child).await?;
         Box::pin(copy_tree(client, src, dst, &cm, true, stats)).await?;
-        client
-            .manifest_put(&dst.with_digest(&child.digest), &cm, true)
-            .await?;
+        client.manifest_put(&dst.with_digest(&child.digest), &cm, true).await?;
         stats.manifests += 1;
     }
     for blob in doc.config.iter().chain(&doc.layers).chain(&doc.blobs) {

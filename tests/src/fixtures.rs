@@ -38,29 +38,13 @@ pub struct Platform {
 }
 
 /// `linux/amd64`
-pub const AMD64: Platform = Platform {
-    os: "linux",
-    arch: "amd64",
-    variant: "",
-};
+pub const AMD64: Platform = Platform { os: "linux", arch: "amd64", variant: "" };
 /// `linux/arm64`
-pub const ARM64: Platform = Platform {
-    os: "linux",
-    arch: "arm64",
-    variant: "",
-};
+pub const ARM64: Platform = Platform { os: "linux", arch: "arm64", variant: "" };
 /// `linux/arm/v7`
-pub const ARMV7: Platform = Platform {
-    os: "linux",
-    arch: "arm",
-    variant: "v7",
-};
+pub const ARMV7: Platform = Platform { os: "linux", arch: "arm", variant: "v7" };
 /// `linux/arm/v6`
-pub const ARMV6: Platform = Platform {
-    os: "linux",
-    arch: "arm",
-    variant: "v6",
-};
+pub const ARMV6: Platform = Platform { os: "linux", arch: "arm", variant: "v6" };
 
 impl Platform {
     fn json(&self) -> Value {
@@ -111,15 +95,8 @@ impl Layout {
     pub fn create(dir: impl AsRef<Path>) -> Self {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(dir.join("blobs/sha256")).expect("create layout dir");
-        std::fs::write(
-            dir.join("oci-layout"),
-            b"{\"imageLayoutVersion\":\"1.0.0\"}",
-        )
-        .expect("write oci-layout");
-        Layout {
-            dir,
-            entries: Vec::new(),
-        }
+        std::fs::write(dir.join("oci-layout"), b"{\"imageLayoutVersion\":\"1.0.0\"}").expect("write oci-layout");
+        Layout { dir, entries: Vec::new() }
     }
 
     /// The layout directory.
@@ -130,10 +107,7 @@ impl Layout {
     /// Stores bytes as a blob and describes them.
     pub fn blob(&mut self, media_type: &str, bytes: &[u8]) -> Descriptor {
         let digest = oci::sha256_digest(bytes);
-        let path = self
-            .dir
-            .join("blobs/sha256")
-            .join(&digest["sha256:".len()..]);
+        let path = self.dir.join("blobs/sha256").join(&digest["sha256:".len()..]);
         std::fs::write(path, bytes).expect("write blob");
         Descriptor::new(media_type, &digest, bytes.len() as u64)
     }
@@ -146,10 +120,7 @@ impl Layout {
 
     /// A single-platform image: a config and one layer per entry of `files`.
     pub fn image(&mut self, platform: Platform, files: &[(&str, &[u8])]) -> Descriptor {
-        let tars: Vec<Vec<u8>> = files
-            .iter()
-            .map(|(name, content)| tar(name, content))
-            .collect();
+        let tars: Vec<Vec<u8>> = files.iter().map(|(name, content)| tar(name, content)).collect();
         let layers: Vec<Descriptor> = tars.iter().map(|t| self.blob(MT_LAYER, &gzip(t))).collect();
         let diff_ids: Vec<String> = tars.iter().map(|t| oci::sha256_digest(t)).collect();
         let mut config = platform.json();
@@ -191,10 +162,7 @@ impl Layout {
         annotations: &[(&str, &str)],
     ) -> Descriptor {
         let config = self.blob(MT_EMPTY, b"{}");
-        let layers: Vec<Descriptor> = payloads
-            .iter()
-            .map(|(mt, bytes)| self.blob(mt, bytes))
-            .collect();
+        let layers: Vec<Descriptor> = payloads.iter().map(|(mt, bytes)| self.blob(mt, bytes)).collect();
         let annotations: BTreeMap<&str, &str> = annotations.iter().copied().collect();
         let mut doc = json!({
             "schemaVersion": 2,
@@ -211,10 +179,7 @@ impl Layout {
         }
         let mut desc = self.json_blob(MT_MANIFEST, &doc);
         desc.artifact_type = Some(artifact_type.to_string());
-        desc.annotations = annotations
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        desc.annotations = annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         desc
     }
 
@@ -229,8 +194,7 @@ impl Layout {
 
     /// Names `desc` with a tag in `index.json`.
     pub fn tag(&mut self, tag: &str, desc: &Descriptor) {
-        self.entries
-            .retain(|e| e["annotations"][REF_NAME] != json!(tag));
+        self.entries.retain(|e| e["annotations"][REF_NAME] != json!(tag));
         let mut entry = desc.without_platform().to_json();
         entry["annotations"] = json!({ REF_NAME: tag });
         self.entries.push(entry);
@@ -244,11 +208,8 @@ impl Layout {
     /// Writes `index.json`.
     pub fn save(&self) {
         let index = json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": self.entries});
-        std::fs::write(
-            self.dir.join("index.json"),
-            serde_json::to_vec_pretty(&index).expect("serialise"),
-        )
-        .expect("write index.json");
+        std::fs::write(self.dir.join("index.json"), serde_json::to_vec_pretty(&index).expect("serialise"))
+            .expect("write index.json");
     }
 }
 
@@ -295,37 +256,18 @@ pub fn shapes_layout(dir: &Path) -> Shapes {
     let arm = l.image(ARMV7, &[("m.txt", b"multi arm/v7")]);
     let multi = l.index(&[amd, arm], None);
     l.tag("multi", &multi);
-    let sbom = l.artifact(
-        "application/example.sbom",
-        Some(&multi),
-        &[("application/json", b"{\"sbom\":1}")],
-        &[],
-    );
-    let signature = l.artifact(
-        "application/example.signature",
-        Some(&multi),
-        &[("application/octet-stream", b"sig")],
-        &[],
-    );
+    let sbom = l.artifact("application/example.sbom", Some(&multi), &[("application/json", b"{\"sbom\":1}")], &[]);
+    let signature =
+        l.artifact("application/example.signature", Some(&multi), &[("application/octet-stream", b"sig")], &[]);
     l.referrers_tag(&multi, &[sbom.clone(), signature.clone()]);
-    l.tag(
-        &format!("{}.sig", oci::fallback_tag(&multi.digest)),
-        &signature,
-    );
+    l.tag(&format!("{}.sig", oci::fallback_tag(&multi.digest)), &signature);
     let child = l.image(AMD64, &[("c.txt", b"child")]);
     l.tag("child", &child);
     let looped = l.index(std::slice::from_ref(&child), Some(&child));
     l.tag("loop", &looped);
     l.referrers_tag(&child, std::slice::from_ref(&looped));
     l.save();
-    Shapes {
-        single,
-        multi,
-        sbom,
-        signature,
-        child,
-        looped,
-    }
+    Shapes { single, multi, sbom, signature, child, looped }
 }
 
 /// The shapes of regclient's `testrepo` layout (FIX-1), generated: tags v1,
@@ -346,15 +288,7 @@ pub struct TestRepo {
 fn four_platform(l: &mut Layout, name: &str) -> Descriptor {
     let children: Vec<Descriptor> = [AMD64, ARM64, ARMV7, ARMV6]
         .iter()
-        .map(|p| {
-            l.image(
-                *p,
-                &[(
-                    name,
-                    format!("{name} {}/{}{}", p.os, p.arch, p.variant).as_bytes(),
-                )],
-            )
-        })
+        .map(|p| l.image(*p, &[(name, format!("{name} {}/{}{}", p.os, p.arch, p.variant).as_bytes())]))
         .collect();
     l.index(&children, None)
 }
@@ -370,52 +304,24 @@ pub fn testrepo_layout(dir: &Path) -> TestRepo {
         let mut a = l.artifact(
             "application/vnd.in-toto+json",
             None,
-            &[(
-                "application/vnd.in-toto+json",
-                format!("{{\"attestation\":{i}}}").as_bytes(),
-            )],
-            &[
-                ("vnd.docker.reference.type", "attestation-manifest"),
-                ("vnd.docker.reference.digest", &child.digest),
-            ],
+            &[("application/vnd.in-toto+json", format!("{{\"attestation\":{i}}}").as_bytes())],
+            &[("vnd.docker.reference.type", "attestation-manifest"), ("vnd.docker.reference.digest", &child.digest)],
         );
         a.platform = Some(serde_json::json!({"architecture": "unknown", "os": "unknown"}));
         attestations.push(a);
     }
-    let v1 = l.index(
-        &[
-            v1_amd,
-            v1_arm,
-            attestations[0].clone(),
-            attestations[1].clone(),
-        ],
-        None,
-    );
+    let v1 = l.index(&[v1_amd, v1_arm, attestations[0].clone(), attestations[1].clone()], None);
     l.tag("v1", &v1);
     // v2: three platforms, SBOM and signature referrers, per-platform referrers.
     let v2_children: Vec<Descriptor> = [AMD64, ARM64, ARMV7]
         .iter()
-        .map(|p| {
-            l.image(
-                *p,
-                &[("v2", format!("v2 {}{}", p.arch, p.variant).as_bytes())],
-            )
-        })
+        .map(|p| l.image(*p, &[("v2", format!("v2 {}{}", p.arch, p.variant).as_bytes())]))
         .collect();
     let v2 = l.index(&v2_children, None);
     l.tag("v2", &v2);
-    let sbom = l.artifact(
-        "application/example.sbom",
-        Some(&v2),
-        &[("application/json", b"{\"sbom\":\"v2\"}")],
-        &[],
-    );
-    let sig = l.artifact(
-        "application/example.signature",
-        Some(&v2),
-        &[("application/octet-stream", b"v2 signature")],
-        &[],
-    );
+    let sbom = l.artifact("application/example.sbom", Some(&v2), &[("application/json", b"{\"sbom\":\"v2\"}")], &[]);
+    let sig =
+        l.artifact("application/example.signature", Some(&v2), &[("application/octet-stream", b"v2 signature")], &[]);
     l.tag("a1", &sbom);
     l.tag("a2", &sig);
     l.referrers_tag(&v2, &[sbom.clone(), sig.clone()]);
@@ -447,28 +353,16 @@ pub fn testrepo_layout(dir: &Path) -> TestRepo {
     let a3 = l.artifact(
         "application/example.multi",
         None,
-        &[
-            ("text/plain", b"part one"),
-            ("text/plain", b"part two"),
-            ("text/plain", b"part three"),
-        ],
+        &[("text/plain", b"part one"), ("text/plain", b"part two"), ("text/plain", b"part three")],
         &[],
     );
     l.tag("a3", &a3);
     let ai = l.index(&[sbom.without_platform(), sig.without_platform()], None);
     l.tag("ai", &ai);
-    let example = l.artifact(
-        "application/example.data",
-        None,
-        &[],
-        &[("org.example.data", "inline")],
-    );
+    let example = l.artifact("application/example.data", None, &[], &[("org.example.data", "inline")]);
     l.tag("a-example", &example);
     let v3_hex = &v3.digest["sha256:".len()..];
-    l.tag(
-        &format!("{}.{}.meta", oci::fallback_tag(&v1.digest), &v3_hex[..16]),
-        &v3,
-    );
+    l.tag(&format!("{}.{}.meta", oci::fallback_tag(&v1.digest), &v3_hex[..16]), &v3);
     let child = l.image(AMD64, &[("child", b"child")]);
     l.tag("child", &child);
     let looped = l.index(std::slice::from_ref(&child), Some(&child));

@@ -9,12 +9,8 @@ pub fn check(path: &Path, actual: &str) {
         std::fs::write(path, actual).expect("write golden file");
         return;
     }
-    let expected = std::fs::read_to_string(path).unwrap_or_else(|_| {
-        panic!(
-            "{} is missing; run with REGSYNC_BLESS=1 to create it",
-            path.display()
-        )
-    });
+    let expected = std::fs::read_to_string(path)
+        .unwrap_or_else(|_| panic!("{} is missing; run with REGSYNC_BLESS=1 to create it", path.display()));
     assert!(
         expected == actual,
         "{} differs (REGSYNC_BLESS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",

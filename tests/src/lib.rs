@@ -16,10 +16,7 @@ pub mod token;
 
 /// The repository root.
 pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// Sends regsync's logs to stderr when `REGSYNC_TEST_LOG` names a level.

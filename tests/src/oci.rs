@@ -52,10 +52,7 @@ impl Descriptor {
 
     /// The same descriptor without a platform (for subjects and tag entries).
     pub fn without_platform(&self) -> Descriptor {
-        Descriptor {
-            platform: None,
-            ..self.clone()
-        }
+        Descriptor { platform: None, ..self.clone() }
     }
 
     /// As JSON.
@@ -80,18 +77,11 @@ impl Descriptor {
             digest: v["digest"].as_str().unwrap_or_default().to_string(),
             size: v["size"].as_u64().unwrap_or_default(),
             platform: v.get("platform").cloned(),
-            artifact_type: v
-                .get("artifactType")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            artifact_type: v.get("artifactType").and_then(Value::as_str).map(str::to_string),
             annotations: v
                 .get("annotations")
                 .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
                 .unwrap_or_default(),
         }
     }
@@ -137,9 +127,7 @@ pub struct LayoutReader {
 impl LayoutReader {
     /// Opens a layout directory.
     pub fn open(dir: impl AsRef<Path>) -> Self {
-        LayoutReader {
-            dir: dir.as_ref().to_path_buf(),
-        }
+        LayoutReader { dir: dir.as_ref().to_path_buf() }
     }
 
     /// The parsed `index.json`.
@@ -175,11 +163,7 @@ impl LayoutReader {
     pub fn verify(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let blobs_dir = self.dir.join("blobs/sha256");
-        for entry in std::fs::read_dir(&blobs_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for entry in std::fs::read_dir(&blobs_dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             let bytes = std::fs::read(entry.path()).unwrap_or_default();
             if sha256_digest(&bytes) != format!("sha256:{name}") {
@@ -187,12 +171,8 @@ impl LayoutReader {
             }
         }
         let mut seen = BTreeSet::new();
-        let mut queue: Vec<Descriptor> = self.index()["manifests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(Descriptor::from_json)
-            .collect();
+        let mut queue: Vec<Descriptor> =
+            self.index()["manifests"].as_array().into_iter().flatten().map(Descriptor::from_json).collect();
         while let Some(d) = queue.pop() {
             if !seen.insert(d.digest.clone()) {
                 continue;
@@ -202,12 +182,7 @@ impl LayoutReader {
                 continue;
             };
             if bytes.len() as u64 != d.size {
-                problems.push(format!(
-                    "{} is {} bytes, descriptor says {}",
-                    d.digest,
-                    bytes.len(),
-                    d.size
-                ));
+                problems.push(format!("{} is {} bytes, descriptor says {}", d.digest, bytes.len(), d.size));
             }
             if d.is_manifest() {
                 let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -231,11 +206,7 @@ pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, app
 impl RegistryHttp {
     /// A client for `base` (`http://127.0.0.1:PORT`).
     pub fn new(base: &str, client: reqwest::blocking::Client) -> Self {
-        RegistryHttp {
-            base: base.trim_end_matches('/').to_string(),
-            client,
-            auth: None,
-        }
+        RegistryHttp { base: base.trim_end_matches('/').to_string(), client, auth: None }
     }
 
     /// Sends basic auth with every request.
@@ -264,24 +235,14 @@ impl RegistryHttp {
     pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> Result<String, String> {
         let digest = sha256_digest(bytes);
         let start = self
-            .request(
-                reqwest::Method::POST,
-                &format!("{}/v2/{repo}/blobs/uploads/", self.base),
-            )
+            .request(reqwest::Method::POST, &format!("{}/v2/{repo}/blobs/uploads/", self.base))
             .send()
             .map_err(|e| e.to_string())?;
         if start.status().as_u16() != 202 {
             return Err(format!("upload start: {}", start.status()));
         }
-        let location = start.headers()["location"]
-            .to_str()
-            .map_err(|e| e.to_string())?
-            .to_string();
-        let url = if location.starts_with("http") {
-            location
-        } else {
-            format!("{}{location}", self.base)
-        };
+        let location = start.headers()["location"].to_str().map_err(|e| e.to_string())?.to_string();
+        let url = if location.starts_with("http") { location } else { format!("{}{location}", self.base) };
         let sep = if url.contains('?') { '&' } else { '?' };
         let put = self
             .request(reqwest::Method::PUT, &format!("{url}{sep}digest={digest}"))
@@ -296,99 +257,55 @@ impl RegistryHttp {
     }
 
     /// Pushes a manifest by tag or digest; returns the digest the registry reports.
-    pub fn push_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        bytes: &[u8],
-    ) -> Result<String, String> {
+    pub fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<String, String> {
         let resp = self
-            .request(
-                reqwest::Method::PUT,
-                &format!("{}/v2/{repo}/manifests/{reference}", self.base),
-            )
+            .request(reqwest::Method::PUT, &format!("{}/v2/{repo}/manifests/{reference}", self.base))
             .header("content-type", media_type)
             .body(bytes.to_vec())
             .send()
             .map_err(|e| e.to_string())?;
         if resp.status().as_u16() != 201 {
             let status = resp.status();
-            return Err(format!(
-                "manifest {reference}: {status} {}",
-                resp.text().unwrap_or_default()
-            ));
+            return Err(format!("manifest {reference}: {status} {}", resp.text().unwrap_or_default()));
         }
-        Ok(resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string())
+        Ok(resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).unwrap_or("").to_string())
     }
 
     /// Fetches a manifest: (media type, bytes, `Docker-Content-Digest`), or `None` on 404.
     pub fn manifest(&self, repo: &str, reference: &str) -> Option<(String, Vec<u8>, String)> {
         let resp = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{}/v2/{repo}/manifests/{reference}", self.base),
-            )
+            .request(reqwest::Method::GET, &format!("{}/v2/{repo}/manifests/{reference}", self.base))
             .header("accept", ACCEPT_MANIFESTS)
             .send()
             .ok()?;
         if !resp.status().is_success() {
             return None;
         }
-        let header = |k: &str| {
-            resp.headers()
-                .get(k)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string()
-        };
+        let header = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let (mt, digest) = (header("content-type"), header("docker-content-digest"));
         Some((mt, resp.bytes().ok()?.to_vec(), digest))
     }
 
     /// The digest a tag points at, or `None`.
     pub fn digest_of(&self, repo: &str, tag: &str) -> Option<String> {
-        self.manifest(repo, tag)
-            .map(|(_, bytes, _)| sha256_digest(&bytes))
+        self.manifest(repo, tag).map(|(_, bytes, _)| sha256_digest(&bytes))
     }
 
     /// Fetches a blob, or `None`.
     pub fn blob(&self, repo: &str, digest: &str) -> Option<Vec<u8>> {
-        let resp = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{}/v2/{repo}/blobs/{digest}", self.base),
-            )
-            .send()
-            .ok()?;
-        resp.status()
-            .is_success()
-            .then(|| resp.bytes().ok().map(|b| b.to_vec()))?
+        let resp =
+            self.request(reqwest::Method::GET, &format!("{}/v2/{repo}/blobs/{digest}", self.base)).send().ok()?;
+        resp.status().is_success().then(|| resp.bytes().ok().map(|b| b.to_vec()))?
     }
 
     /// The repository's tags (empty when it does not exist).
     pub fn tags(&self, repo: &str) -> Vec<String> {
-        let Ok(resp) = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{}/v2/{repo}/tags/list?n=1000", self.base),
-            )
-            .send()
+        let Ok(resp) = self.request(reqwest::Method::GET, &format!("{}/v2/{repo}/tags/list?n=1000", self.base)).send()
         else {
             return Vec::new();
         };
         let v: Value = resp.json_value();
-        v["tags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(str::to_string))
-            .collect()
+        v["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect()
     }
 
     /// Copies everything reachable from `desc` in a layout (children first,
@@ -400,28 +317,21 @@ impl RegistryHttp {
         desc: &Descriptor,
         tag: Option<&str>,
     ) -> Result<(), String> {
-        let bytes = layout
-            .blob(&desc.digest)
-            .ok_or_else(|| format!("layout lacks {}", desc.digest))?;
+        let bytes = layout.blob(&desc.digest).ok_or_else(|| format!("layout lacks {}", desc.digest))?;
         if desc.is_manifest() {
             let doc: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
             for child in children(&doc) {
                 if child.is_manifest() {
                     self.push_from_layout(layout, repo, &child, None)?;
                 } else {
-                    let blob = layout
-                        .blob(&child.digest)
-                        .ok_or_else(|| format!("layout lacks {}", child.digest))?;
+                    let blob = layout.blob(&child.digest).ok_or_else(|| format!("layout lacks {}", child.digest))?;
                     self.push_blob(repo, &blob)?;
                 }
             }
             let reference = tag.unwrap_or(&desc.digest);
             let pushed = self.push_manifest(repo, reference, &desc.media_type, &bytes)?;
             if pushed != desc.digest {
-                return Err(format!(
-                    "registry stored {pushed}, expected {}",
-                    desc.digest
-                ));
+                return Err(format!("registry stored {pushed}, expected {}", desc.digest));
             }
         } else {
             self.push_blob(repo, &bytes)?;
@@ -469,9 +379,6 @@ trait JsonValue {
 
 impl JsonValue for reqwest::blocking::Response {
     fn json_value(self) -> Value {
-        self.bytes()
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null)
+        self.bytes().ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null)
     }
 }

@@ -52,12 +52,7 @@ pub struct Rule {
 impl Rule {
     /// A rule for `times` requests.
     pub fn new(method: Option<&str>, path: &str, fault: Fault, times: usize) -> Self {
-        Rule {
-            method: method.map(str::to_string),
-            path: path.to_string(),
-            fault,
-            times,
-        }
+        Rule { method: method.map(str::to_string), path: path.to_string(), fault, times }
     }
 }
 
@@ -81,10 +76,7 @@ pub struct FaultProxy {
     /// `127.0.0.1:PORT`
     pub host: String,
     /// Requests being handled now, and the most seen at once.
-    pub in_flight: Arc<(
-        std::sync::atomic::AtomicUsize,
-        std::sync::atomic::AtomicUsize,
-    )>,
+    pub in_flight: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>,
     rules: Arc<Mutex<Vec<Rule>>>,
     log: Arc<Mutex<Vec<Logged>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -99,10 +91,7 @@ impl FaultProxy {
         let log: Arc<Mutex<Vec<Logged>>> = Arc::default();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let upstream = upstream.trim_end_matches('/').to_string();
-        let in_flight: Arc<(
-            std::sync::atomic::AtomicUsize,
-            std::sync::atomic::AtomicUsize,
-        )> = Arc::default();
+        let in_flight: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)> = Arc::default();
         let (r, l, s, f) = (rules.clone(), log.clone(), stop.clone(), in_flight.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -116,13 +105,7 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy {
-            host,
-            in_flight,
-            rules,
-            log,
-            stop,
-        }
+        FaultProxy { host, in_flight, rules, log, stop }
     }
 
     /// Adds a rule.
@@ -137,10 +120,7 @@ impl FaultProxy {
 
     /// Requests with this method whose path contains `path`.
     pub fn count(&self, method: &str, path: &str) -> usize {
-        self.log()
-            .iter()
-            .filter(|l| l.method == method && l.path.contains(path))
-            .count()
+        self.log().iter().filter(|l| l.method == method && l.path.contains(path)).count()
     }
 
     /// The most requests handled at once so far.
@@ -161,12 +141,7 @@ impl Drop for FaultProxy {
     }
 }
 
-fn take_fault(
-    rules: &Mutex<Vec<Rule>>,
-    method: &str,
-    path: &str,
-    body_len: usize,
-) -> Option<Fault> {
+fn take_fault(rules: &Mutex<Vec<Rule>>, method: &str, path: &str, body_len: usize) -> Option<Fault> {
     let mut rules = rules.lock().unwrap();
     let rule = rules.iter_mut().find(|r| {
         r.times > 0
@@ -182,20 +157,10 @@ fn take_fault(
 }
 
 /// Counts a request as in flight while alive.
-struct InFlight<'a>(
-    &'a (
-        std::sync::atomic::AtomicUsize,
-        std::sync::atomic::AtomicUsize,
-    ),
-);
+struct InFlight<'a>(&'a (std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize));
 
 impl<'a> InFlight<'a> {
-    fn new(
-        c: &'a (
-            std::sync::atomic::AtomicUsize,
-            std::sync::atomic::AtomicUsize,
-        ),
-    ) -> Self {
+    fn new(c: &'a (std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)) -> Self {
         let now = c.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         c.1.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
         InFlight(c)
@@ -213,10 +178,7 @@ fn serve(
     upstream: &str,
     rules: &Mutex<Vec<Rule>>,
     log: &Mutex<Vec<Logged>>,
-    flight: &(
-        std::sync::atomic::AtomicUsize,
-        std::sync::atomic::AtomicUsize,
-    ),
+    flight: &(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize),
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
     let client = reqwest::blocking::Client::builder()
@@ -232,10 +194,7 @@ fn serve(
             return Ok(());
         }
         let mut parts = line.split_whitespace();
-        let (method, path) = (
-            parts.next().unwrap_or("").to_string(),
-            parts.next().unwrap_or("").to_string(),
-        );
+        let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
         let mut headers: Vec<(String, String)> = Vec::new();
         loop {
             let mut h = String::new();
@@ -248,15 +207,8 @@ fn serve(
                 headers.push((k.trim().to_string(), v.trim().to_string()));
             }
         }
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        let len: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
         let mut body = vec![0u8; len];
         reader.read_exact(&mut body)?;
         let _counted = InFlight::new(flight);
@@ -300,24 +252,14 @@ fn serve(
             }
             Some(Fault::RejectLargerThan(_)) => {
                 record(413);
-                respond(
-                    &mut out,
-                    413,
-                    &[("Content-Length".to_string(), "0".to_string())],
-                    b"",
-                    false,
-                )?;
+                respond(&mut out, 413, &[("Content-Length".to_string(), "0".to_string())], b"", false)?;
                 continue;
             }
             _ => {}
         }
         if let Some(Fault::PaginateTags(page)) = &fault {
             let (base, query) = path.split_once('?').unwrap_or((&path, ""));
-            let param = |k: &str| {
-                query
-                    .split('&')
-                    .find_map(|p| p.strip_prefix(&format!("{k}=")).map(str::to_string))
-            };
+            let param = |k: &str| query.split('&').find_map(|p| p.strip_prefix(&format!("{k}=")).map(str::to_string));
             let n: usize = param("n").and_then(|v| v.parse().ok()).unwrap_or(*page);
             let full: serde_json::Value = client
                 .get(format!("{upstream}{base}"))
@@ -326,16 +268,10 @@ fn serve(
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
-            let mut tags: Vec<String> = full["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect();
+            let mut tags: Vec<String> =
+                full["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect();
             tags.sort();
-            let start = param("last").map_or(0, |l| {
-                tags.iter().position(|t| *t > l).unwrap_or(tags.len())
-            });
+            let start = param("last").map_or(0, |l| tags.iter().position(|t| *t > l).unwrap_or(tags.len()));
             let page_tags: Vec<String> = tags.iter().skip(start).take(n).cloned().collect();
             let body = serde_json::json!({"name": full["name"], "tags": page_tags}).to_string();
             let mut hdrs = vec![
@@ -344,10 +280,7 @@ fn serve(
             ];
             if start + n < tags.len() {
                 let last = page_tags.last().cloned().unwrap_or_default();
-                hdrs.push((
-                    "Link".to_string(),
-                    format!("<{base}?n={n}&last={last}>; rel=\"next\""),
-                ));
+                hdrs.push(("Link".to_string(), format!("<{base}?n={n}&last={last}>; rel=\"next\"")));
             }
             record(200);
             respond(&mut out, 200, &hdrs, body.as_bytes(), false)?;
@@ -356,10 +289,7 @@ fn serve(
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = client.request(m, format!("{upstream}{path}"));
         for (k, v) in &headers {
-            if !matches!(
-                k.to_ascii_lowercase().as_str(),
-                "host" | "connection" | "content-length"
-            ) {
+            if !matches!(k.to_ascii_lowercase().as_str(), "host" | "connection" | "content-length") {
                 req = req.header(k.as_str(), v.as_str());
             }
         }
@@ -367,13 +297,7 @@ fn serve(
             Ok(r) => r,
             Err(_) => {
                 record(502);
-                respond(
-                    &mut out,
-                    502,
-                    &[("Content-Length".to_string(), "0".to_string())],
-                    b"",
-                    false,
-                )?;
+                respond(&mut out, 502, &[("Content-Length".to_string(), "0".to_string())], b"", false)?;
                 continue;
             }
         };
@@ -381,26 +305,13 @@ fn serve(
         let mut hdrs: Vec<(String, String)> = resp
             .headers()
             .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "connection" | "transfer-encoding" | "content-length"
-                )
-            })
+            .filter(|(k, _)| !matches!(k.as_str(), "connection" | "transfer-encoding" | "content-length"))
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        let upstream_len = resp
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let upstream_len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).map(str::to_string);
         let mut bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
         let head = method == "HEAD";
-        let length = if head {
-            upstream_len.unwrap_or_else(|| "0".into())
-        } else {
-            bytes.len().to_string()
-        };
+        let length = if head { upstream_len.unwrap_or_else(|| "0".into()) } else { bytes.len().to_string() };
         hdrs.push(("Content-Length".to_string(), length));
         record(status);
         match fault {

@@ -34,37 +34,25 @@ pub struct TestPki {
 impl TestPki {
     /// Generates a fresh CA, server and client certificate.
     pub fn generate() -> Self {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-        };
+        use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
         let ca_key = KeyPair::generate().expect("ca key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "regsync test CA");
+        ca_params.distinguished_name.push(DnType::CommonName, "regsync test CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
         let server_key = KeyPair::generate().expect("server key");
         let mut server_params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .expect("server params");
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).expect("server params");
         server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server_cert = server_params
-            .signed_by(&server_key, &issuer)
-            .expect("server cert");
+        let server_cert = server_params.signed_by(&server_key, &issuer).expect("server cert");
 
         let client_key = KeyPair::generate().expect("client key");
-        let mut client_params =
-            CertificateParams::new(Vec::<String>::new()).expect("client params");
-        client_params
-            .distinguished_name
-            .push(DnType::CommonName, "regsync test client");
+        let mut client_params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        client_params.distinguished_name.push(DnType::CommonName, "regsync test client");
         client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client_cert = client_params
-            .signed_by(&client_key, &issuer)
-            .expect("client cert");
+        let client_cert = client_params.signed_by(&client_key, &issuer).expect("client cert");
 
         TestPki {
             ca_pem: ca_cert.pem(),
@@ -139,23 +127,15 @@ impl RegistryOptions {
             );
             if self.require_client_cert {
                 std::fs::write(dir.join("client-ca.crt"), &pki.ca_pem).expect("write ca");
-                y += &format!(
-                    "    clientcas:\n      - {}\n",
-                    dir.join("client-ca.crt").display()
-                );
+                y += &format!("    clientcas:\n      - {}\n", dir.join("client-ca.crt").display());
             }
         }
         if !self.htpasswd.is_empty() {
-            let lines: String = self
-                .htpasswd
-                .iter()
-                .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("bcrypt")))
-                .collect();
+            let lines: String =
+                self.htpasswd.iter().map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("bcrypt"))).collect();
             std::fs::write(dir.join("htpasswd"), lines).expect("write htpasswd");
-            y += &format!(
-                "auth:\n  htpasswd:\n    realm: regsync-test\n    path: {}\n",
-                dir.join("htpasswd").display()
-            );
+            y +=
+                &format!("auth:\n  htpasswd:\n    realm: regsync-test\n    path: {}\n", dir.join("htpasswd").display());
         }
         y += &self.extra_yaml;
         y
@@ -174,10 +154,7 @@ pub struct Registry {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind an ephemeral port")
 }
 
 impl Registry {
@@ -197,14 +174,10 @@ impl Registry {
         let mut last_log = String::new();
         // The port is free when picked but may be taken before the registry binds it; retry.
         for _ in 0..5 {
-            let dir = tempfile::Builder::new()
-                .prefix("regsync-registry-")
-                .tempdir()
-                .expect("temp dir");
+            let dir = tempfile::Builder::new().prefix("regsync-registry-").tempdir().expect("temp dir");
             let port = free_port();
             let config = dir.path().join("config.yml");
-            std::fs::write(&config, options.config_yaml(dir.path(), port))
-                .expect("write registry config");
+            std::fs::write(&config, options.config_yaml(dir.path(), port)).expect("write registry config");
             let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
             let child = Command::new(&bin)
                 .arg("serve")
@@ -214,11 +187,7 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .expect("start docker-registry");
-            let scheme = if options.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
+            let scheme = if options.tls.is_some() { "https" } else { "http" };
             let mut reg = Registry {
                 child,
                 host: format!("127.0.0.1:{port}"),
@@ -229,8 +198,7 @@ impl Registry {
             if reg.wait_ready(Duration::from_secs(15)) {
                 return reg;
             }
-            last_log =
-                std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default();
+            last_log = std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default();
         }
         panic!("docker-registry did not start; last log:\n{last_log}");
     }
@@ -258,8 +226,7 @@ impl Registry {
         install_crypto_provider();
         let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30));
         if let Some(pki) = &self.options.tls {
-            builder = builder
-                .tls_backend_preconfigured(rustls_config(pki, self.options.require_client_cert));
+            builder = builder.tls_backend_preconfigured(rustls_config(pki, self.options.require_client_cert));
         }
         builder.build().expect("http client")
     }
@@ -319,13 +286,9 @@ pub fn rustls_config(pki: &TestPki, client_cert: bool) -> rustls::ClientConfig {
         .with_root_certificates(roots);
     if client_cert {
         let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(pki.client_cert_pem.as_bytes())
-                .map(|c| c.expect("client pem"))
-                .collect();
+            CertificateDer::pem_slice_iter(pki.client_cert_pem.as_bytes()).map(|c| c.expect("client pem")).collect();
         let key = PrivateKeyDer::from_pem_slice(pki.client_key_pem.as_bytes()).expect("client key");
-        builder
-            .with_client_auth_cert(certs, key)
-            .expect("client auth")
+        builder.with_client_auth_cert(certs, key).expect("client auth")
     } else {
         builder.with_no_client_auth()
     }

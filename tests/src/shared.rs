@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 /// Where the shared directory is: `$REGSYNC_SHARED_DIR`, else `../shared` beside the repository.
 pub fn shared_dir() -> PathBuf {
-    std::env::var_os("REGSYNC_SHARED_DIR")
-        .map_or_else(|| crate::repo_root().join("../shared"), PathBuf::from)
+    std::env::var_os("REGSYNC_SHARED_DIR").map_or_else(|| crate::repo_root().join("../shared"), PathBuf::from)
 }
 
 /// The regclient fixture layout `name` (`testrepo`, `external`), or `None`
@@ -16,10 +15,7 @@ pub fn regclient_layout(name: &str) -> Option<PathBuf> {
     if dir.join("index.json").exists() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIPPED: regclient compatibility fixture not found at {}",
-            dir.display()
-        );
+        eprintln!("SKIPPED: regclient compatibility fixture not found at {}", dir.display());
         None
     }
 }

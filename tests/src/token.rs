@@ -36,47 +36,29 @@ impl TokenServer {
     pub fn start(users: &[(&str, &str)]) -> TokenServer {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "regsync test token signer");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "regsync test token signer");
         let cert = params.self_signed(&key).expect("cert");
-        let signer = EcdsaKeyPair::from_pkcs8(
-            &ECDSA_P256_SHA256_FIXED_SIGNING,
-            &key.serialize_der(),
-            &SystemRandom::new(),
-        )
-        .expect("signing key");
+        let signer =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der(), &SystemRandom::new())
+                .expect("signing key");
         let x5c = STANDARD.encode(cert.der());
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let realm = format!("http://{}/token", listener.local_addr().expect("addr"));
-        let users: Vec<(String, String)> = users
-            .iter()
-            .map(|(u, p)| (u.to_string(), p.to_string()))
-            .collect();
+        let users: Vec<(String, String)> = users.iter().map(|(u, p)| (u.to_string(), p.to_string())).collect();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
         let issued = Arc::new(AtomicUsize::new(0));
         let (req_log, count) = (requests.clone(), issued.clone());
         let signer = Arc::new(signer);
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (users, signer, x5c, req_log, count) = (
-                    users.clone(),
-                    signer.clone(),
-                    x5c.clone(),
-                    req_log.clone(),
-                    count.clone(),
-                );
+                let (users, signer, x5c, req_log, count) =
+                    (users.clone(), signer.clone(), x5c.clone(), req_log.clone(), count.clone());
                 std::thread::spawn(move || {
                     let _ = handle(conn, &users, &signer, &x5c, &req_log, &count);
                 });
             }
         });
-        TokenServer {
-            realm,
-            cert_pem: cert.pem(),
-            requests,
-            issued,
-        }
+        TokenServer { realm, cert_pem: cert.pem(), requests, issued }
     }
 
     /// How many tokens were issued.
@@ -169,12 +151,7 @@ fn handle(
     if method == "POST" {
         params.extend(decode_query(&String::from_utf8_lossy(&body)));
     }
-    let param = |k: &str| {
-        params
-            .iter()
-            .find(|(pk, _)| pk == k)
-            .map(|(_, v)| v.clone())
-    };
+    let param = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone());
     let mut user = None;
     if let Some(basic) = auth.as_deref().and_then(|a| a.strip_prefix("Basic "))
         && let Ok(decoded) = STANDARD.decode(basic)
@@ -185,14 +162,9 @@ fn handle(
         }
     }
     if param("grant_type").as_deref() == Some("password") {
-        user = Some((
-            param("username").unwrap_or_default(),
-            param("password").unwrap_or_default(),
-        ));
+        user = Some((param("username").unwrap_or_default(), param("password").unwrap_or_default()));
     }
-    let authenticated = user
-        .as_ref()
-        .is_some_and(|(u, p)| users.iter().any(|(uu, pp)| uu == u && pp == p));
+    let authenticated = user.as_ref().is_some_and(|(u, p)| users.iter().any(|(uu, pp)| uu == u && pp == p));
     if user.is_some() && !authenticated {
         let msg = b"{\"details\":\"bad credentials\"}";
         write!(
@@ -217,24 +189,16 @@ fn handle(
     } else {
         Vec::new()
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let n = count.fetch_add(1, Ordering::SeqCst);
     let header = json!({"alg": "ES256", "typ": "JWT", "x5c": [x5c]});
     let claims = json!({
         "iss": ISSUER, "sub": user.map(|u| u.0).unwrap_or_default(), "aud": SERVICE,
         "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("t{n}"), "access": access,
     });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let sig = signer
-        .sign(&SystemRandom::new(), signing_input.as_bytes())
-        .expect("sign");
+    let signing_input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let sig = signer.sign(&SystemRandom::new(), signing_input.as_bytes()).expect("sign");
     let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()));
     let body = json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
     write!(

@@ -39,14 +39,7 @@ struct Resume {
 /// Reads `size` bytes from `source`, reopening at the current offset when the
 /// stream fails or ends early (a reset in the middle of a GET resumes with Range).
 pub fn resuming(source: Arc<dyn BlobSource>, size: u64) -> ByteStream {
-    let state = Resume {
-        source,
-        current: None,
-        offset: 0,
-        size,
-        attempts_left: RESUME_ATTEMPTS,
-        done: false,
-    };
+    let state = Resume { source, current: None, offset: 0, size, attempts_left: RESUME_ATTEMPTS, done: false };
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
         if st.done {
             return None;
@@ -77,11 +70,7 @@ pub fn resuming(source: Arc<dyn BlobSource>, size: u64) -> ByteStream {
                 None if st.offset >= st.size => return None,
                 // Broke off: a reset connection, or the body ended short.
                 broken if st.attempts_left > 0 && resumable(&broken) => {
-                    tracing::debug!(
-                        location = st.source.location(),
-                        offset = st.offset,
-                        "Resuming blob read"
-                    );
+                    tracing::debug!(location = st.source.location(), offset = st.offset, "Resuming blob read");
                     st.attempts_left -= 1;
                     st.current = None;
                 }
@@ -166,11 +155,7 @@ pub fn verified(stream: ByteStream, digest: &str, size: u64, location: String) -
                     st.finished = true;
                     let actual = format!("sha256:{}", hex(&st.hasher.clone().finalize()));
                     if st.seen != st.size || actual != st.expected {
-                        let e = ClientError::digest_mismatch(
-                            st.location.clone(),
-                            &st.expected,
-                            &actual,
-                        );
+                        let e = ClientError::digest_mismatch(st.location.clone(), &st.expected, &actual);
                         return Some((Err(e), st));
                     }
                     return st.pending.take().map(|last| (Ok(last), st));
@@ -196,11 +181,7 @@ impl BlobData {
     /// A fresh stream over the whole blob, resuming on breaks.
     pub fn stream(&self) -> ByteStream {
         let s = resuming(self.source.clone(), self.desc.size);
-        if self.verify {
-            verified(s, &self.desc.digest, self.desc.size, self.source.location())
-        } else {
-            s
-        }
+        if self.verify { verified(s, &self.desc.digest, self.desc.size, self.source.location()) } else { s }
     }
 
     /// Like [`BlobData::stream`], also keeping the first error the stream yields, so
@@ -226,11 +207,7 @@ pub async fn collect(mut stream: ByteStream, limit: usize, location: &str) -> Re
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if buf.len() + chunk.len() > limit {
-            return Err(ClientError::new(
-                ErrorKind::Invalid,
-                location,
-                format!("content exceeds {limit} bytes"),
-            ));
+            return Err(ClientError::new(ErrorKind::Invalid, location, format!("content exceeds {limit} bytes")));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -274,17 +251,10 @@ mod tests {
             if breaking {
                 self.breaks.fetch_sub(1, Ordering::SeqCst);
             }
-            let mut chunks: Vec<Result<Bytes>> = rest
-                .chunks(3)
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect();
+            let mut chunks: Vec<Result<Bytes>> = rest.chunks(3).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
             if breaking && chunks.len() > 1 {
                 chunks.truncate(if self.stall { 0 } else { 1 });
-                chunks.push(Err(ClientError::new(
-                    ErrorKind::Connect,
-                    "flaky",
-                    "connection reset",
-                )));
+                chunks.push(Err(ClientError::new(ErrorKind::Connect, "flaky", "connection reset")));
             }
             Box::pin(async move { Ok(Box::pin(futures_util::stream::iter(chunks)) as ByteStream) })
         }
@@ -317,10 +287,7 @@ mod tests {
             opens: AtomicUsize::new(0),
             stall: false,
         });
-        assert_eq!(
-            collect(resuming(source, 64), 1 << 20, "t").await.unwrap(),
-            data
-        );
+        assert_eq!(collect(resuming(source, 64), 1 << 20, "t").await.unwrap(), data);
     }
 
     #[tokio::test]
@@ -332,9 +299,7 @@ mod tests {
             opens: AtomicUsize::new(0),
             stall: true,
         });
-        let err = collect(resuming(source.clone(), 64), 1 << 20, "t")
-            .await
-            .unwrap_err();
+        let err = collect(resuming(source.clone(), 64), 1 << 20, "t").await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Connect);
         assert_eq!(source.opens.load(Ordering::SeqCst), RESUME_ATTEMPTS + 1);
     }
@@ -343,38 +308,12 @@ mod tests {
     async fn verification_rejects_wrong_bytes() {
         let good = Bytes::from_static(b"payload");
         let digest = sha256_digest(&good);
-        let ok = verified(
-            MemorySource(good.clone()).open(0).await.unwrap(),
-            &digest,
-            7,
-            "m".into(),
-        );
+        let ok = verified(MemorySource(good.clone()).open(0).await.unwrap(), &digest, 7, "m".into());
         assert_eq!(collect(ok, 100, "m").await.unwrap(), good);
-        let bad = verified(
-            MemorySource(Bytes::from_static(b"paylo4d"))
-                .open(0)
-                .await
-                .unwrap(),
-            &digest,
-            7,
-            "m".into(),
-        );
-        assert_eq!(
-            collect(bad, 100, "m").await.unwrap_err().kind,
-            ErrorKind::DigestMismatch
-        );
-        let long = verified(
-            MemorySource(Bytes::from_static(b"payload!"))
-                .open(0)
-                .await
-                .unwrap(),
-            &digest,
-            7,
-            "m".into(),
-        );
-        assert_eq!(
-            collect(long, 100, "m").await.unwrap_err().kind,
-            ErrorKind::DigestMismatch
-        );
+        let bad = verified(MemorySource(Bytes::from_static(b"paylo4d")).open(0).await.unwrap(), &digest, 7, "m".into());
+        assert_eq!(collect(bad, 100, "m").await.unwrap_err().kind, ErrorKind::DigestMismatch);
+        let long =
+            verified(MemorySource(Bytes::from_static(b"payload!")).open(0).await.unwrap(), &digest, 7, "m".into());
+        assert_eq!(collect(long, 100, "m").await.unwrap_err().kind, ErrorKind::DigestMismatch);
     }
 }

@@ -47,13 +47,7 @@ pub struct ClientError {
 impl ClientError {
     /// A new error.
     pub fn new(kind: ErrorKind, location: impl Into<String>, message: impl Into<String>) -> Self {
-        ClientError {
-            kind,
-            location: location.into(),
-            status: None,
-            code: None,
-            message: message.into(),
-        }
+        ClientError { kind, location: location.into(), status: None, code: None, message: message.into() }
     }
 
     /// The same error for another location.
@@ -69,11 +63,7 @@ impl ClientError {
 
     /// A local IO error.
     pub fn io(location: impl Into<String>, e: &std::io::Error) -> Self {
-        let kind = if e.kind() == std::io::ErrorKind::NotFound {
-            ErrorKind::NotFound
-        } else {
-            ErrorKind::Io
-        };
+        let kind = if e.kind() == std::io::ErrorKind::NotFound { ErrorKind::NotFound } else { ErrorKind::Io };
         ClientError::new(kind, location, e.to_string())
     }
 

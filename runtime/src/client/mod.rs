@@ -50,17 +50,9 @@ impl Client {
         let d = &config.defaults;
         let hosts = registry::hosts::merged_hosts(&config.creds, d.skip_docker_config);
         let options = RegistryOptions {
-            user_agent: if d.user_agent.is_empty() {
-                user_agent
-            } else {
-                d.user_agent.clone()
-            },
+            user_agent: if d.user_agent.is_empty() { user_agent } else { d.user_agent.clone() },
             docker_certs: !d.skip_docker_config,
-            blob_limit: if d.blob_limit > 0 {
-                d.blob_limit as u64
-            } else {
-                1 << 30
-            },
+            blob_limit: if d.blob_limit > 0 { d.blob_limit as u64 } else { 1 << 30 },
             cache: (d.cache_count > 0 && d.cache_time.as_nanos() > 0)
                 .then(|| (d.cache_count as usize, d.cache_time.to_std())),
             ..RegistryOptions::default()
@@ -92,16 +84,12 @@ impl Client {
     pub async fn manifest_head(&self, r: &Reference) -> Result<ManifestHead> {
         match r.scheme {
             Scheme::Registry => self.registry.manifest_head(r).await,
-            Scheme::OciDir => self
-                .ocidir
-                .manifest_get(Self::path(r), &r.tag, &r.digest)
-                .await
-                .map(|m| ManifestHead {
-                    size: m.bytes.len() as u64,
-                    media_type: m.media_type,
-                    digest: m.digest,
-                    rate_limit: None,
-                }),
+            Scheme::OciDir => self.ocidir.manifest_get(Self::path(r), &r.tag, &r.digest).await.map(|m| ManifestHead {
+                size: m.bytes.len() as u64,
+                media_type: m.media_type,
+                digest: m.digest,
+                rate_limit: None,
+            }),
         }
     }
 
@@ -109,11 +97,7 @@ impl Client {
     pub async fn manifest_get(&self, r: &Reference) -> Result<Manifest> {
         match r.scheme {
             Scheme::Registry => self.registry.manifest_get(r).await,
-            Scheme::OciDir => {
-                self.ocidir
-                    .manifest_get(Self::path(r), &r.tag, &r.digest)
-                    .await
-            }
+            Scheme::OciDir => self.ocidir.manifest_get(Self::path(r), &r.tag, &r.digest).await,
         }
     }
 
@@ -182,15 +166,9 @@ impl Client {
                 && r.repository != dst.repository
         };
         let mut session = None;
-        let mount = mount_from
-            .filter(|r| same_registry(r))
-            .or_else(|| same_registry(src).then_some(src));
+        let mount = mount_from.filter(|r| same_registry(r)).or_else(|| same_registry(src).then_some(src));
         if let Some(from) = mount {
-            match self
-                .registry
-                .blob_mount(dst, &from.repository, &desc.digest)
-                .await?
-            {
+            match self.registry.blob_mount(dst, &from.repository, &desc.digest).await? {
                 Mount::Mounted => return Ok(BlobCopy::Mounted),
                 Mount::Refused(s) => session = Some(s),
             }
@@ -203,9 +181,7 @@ impl Client {
         match dst.scheme {
             Scheme::Registry => self.registry.blob_put(dst, &data, session).await?,
             Scheme::OciDir => {
-                self.ocidir
-                    .blob_put(Self::path(dst), desc, data.stream())
-                    .await?;
+                self.ocidir.blob_put(Self::path(dst), desc, data.stream()).await?;
             }
         }
         Ok(BlobCopy::Copied)
@@ -225,11 +201,7 @@ impl Client {
     }
 
     /// Referrers of `r.digest`, optionally of one artifact type.
-    pub async fn referrers(
-        &self,
-        r: &Reference,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
+    pub async fn referrers(&self, r: &Reference, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
         match r.scheme {
             Scheme::Registry => self.registry.referrers(r, artifact_type).await,
             Scheme::OciDir => {

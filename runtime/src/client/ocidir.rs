@@ -43,11 +43,7 @@ pub struct OciDirClient {
 
 fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf> {
     let hex = sha256_hex(digest).ok_or_else(|| {
-        ClientError::new(
-            ErrorKind::Invalid,
-            layout.display().to_string(),
-            format!("unsupported digest {digest}"),
-        )
+        ClientError::new(ErrorKind::Invalid, layout.display().to_string(), format!("unsupported digest {digest}"))
     })?;
     Ok(layout.join("blobs").join("sha256").join(hex))
 }
@@ -69,16 +65,9 @@ impl OciDirClient {
 
     async fn read_index(&self, layout: &Path) -> Result<Value> {
         let path = layout.join("index.json");
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| io_err(&path, &e))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ClientError::new(
-                ErrorKind::Invalid,
-                path.display().to_string(),
-                e.to_string(),
-            )
-        })
+        let bytes = tokio::fs::read(&path).await.map_err(|e| io_err(&path, &e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::new(ErrorKind::Invalid, path.display().to_string(), e.to_string()))
     }
 
     fn entries(index: &Value) -> Vec<Value> {
@@ -88,33 +77,21 @@ impl OciDirClient {
     /// Creates the layout skeleton when missing.
     async fn ensure_layout(&self, layout: &Path) -> Result<()> {
         let blobs = layout.join("blobs").join("sha256");
-        tokio::fs::create_dir_all(&blobs)
-            .await
-            .map_err(|e| io_err(&blobs, &e))?;
+        tokio::fs::create_dir_all(&blobs).await.map_err(|e| io_err(&blobs, &e))?;
         let marker = layout.join("oci-layout");
         if tokio::fs::metadata(&marker).await.is_err() {
-            tokio::fs::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)
-                .await
-                .map_err(|e| io_err(&marker, &e))?;
+            tokio::fs::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).await.map_err(|e| io_err(&marker, &e))?;
         }
         let index = layout.join("index.json");
         if tokio::fs::metadata(&index).await.is_err() {
             let empty = json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": []});
-            write_atomic(
-                &index,
-                &serde_json::to_vec_pretty(&empty).unwrap_or_default(),
-            )
-            .await?;
+            write_atomic(&index, &serde_json::to_vec_pretty(&empty).unwrap_or_default()).await?;
         }
         Ok(())
     }
 
     /// Applies `change` to `index.json` under the layout's lock.
-    async fn update_index(
-        &self,
-        layout: &Path,
-        change: impl FnOnce(&mut Vec<Value>),
-    ) -> Result<()> {
+    async fn update_index(&self, layout: &Path, change: impl FnOnce(&mut Vec<Value>)) -> Result<()> {
         let state = self.state(layout);
         let _guard = state.index_lock.lock().await;
         self.ensure_layout(layout).await?;
@@ -137,61 +114,33 @@ impl OciDirClient {
             .find(|e| tag_of(e) == Some(tag))
             .and_then(|e| serde_json::from_value::<Descriptor>(e.clone()).ok())
             .ok_or_else(|| {
-                ClientError::new(
-                    ErrorKind::NotFound,
-                    format!("ocidir://{}:{tag}", layout.display()),
-                    "tag not found",
-                )
+                ClientError::new(ErrorKind::NotFound, format!("ocidir://{}:{tag}", layout.display()), "tag not found")
             })
     }
 
     /// Reads a manifest by tag (default `latest`) or digest, verifying its digest.
     pub async fn manifest_get(&self, layout: &Path, tag: &str, digest: &str) -> Result<Manifest> {
         let (digest, media_type) = if digest.is_empty() {
-            let d = self
-                .resolve_tag(layout, if tag.is_empty() { "latest" } else { tag })
-                .await?;
+            let d = self.resolve_tag(layout, if tag.is_empty() { "latest" } else { tag }).await?;
             (d.digest, Some(d.media_type))
         } else {
             (digest.to_string(), None)
         };
         let path = blob_path(layout, &digest)?;
-        let bytes = Bytes::from(
-            tokio::fs::read(&path)
-                .await
-                .map_err(|e| io_err(&path, &e))?,
-        );
+        let bytes = Bytes::from(tokio::fs::read(&path).await.map_err(|e| io_err(&path, &e))?);
         let actual = sha256_digest(&bytes);
         if actual != digest {
-            return Err(ClientError::digest_mismatch(
-                path.display().to_string(),
-                &digest,
-                &actual,
-            ));
+            return Err(ClientError::digest_mismatch(path.display().to_string(), &digest, &actual));
         }
-        let media_type = media_type
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| detect_media_type(&bytes));
-        Ok(Manifest {
-            media_type,
-            digest,
-            bytes,
-            rate_limit: None,
-        })
+        let media_type = media_type.filter(|m| !m.is_empty()).unwrap_or_else(|| detect_media_type(&bytes));
+        Ok(Manifest { media_type, digest, bytes, rate_limit: None })
     }
 
     /// Stores a manifest; a tag names it in `index.json`, and so does a top-level
     /// push by digest (`child` false) so referrers stay discoverable.
-    pub async fn manifest_put(
-        &self,
-        layout: &Path,
-        tag: &str,
-        manifest: &Manifest,
-        child: bool,
-    ) -> Result<()> {
+    pub async fn manifest_put(&self, layout: &Path, tag: &str, manifest: &Manifest, child: bool) -> Result<()> {
         self.ensure_layout(layout).await?;
-        self.write_blob_bytes(layout, &manifest.digest, &manifest.bytes)
-            .await?;
+        self.write_blob_bytes(layout, &manifest.digest, &manifest.bytes).await?;
         let desc = manifest.descriptor();
         let tag = tag.to_string();
         if tag.is_empty() && child {
@@ -225,11 +174,7 @@ impl OciDirClient {
         if found {
             Ok(())
         } else {
-            Err(ClientError::new(
-                ErrorKind::NotFound,
-                layout.display().to_string(),
-                format!("tag {tag} not found"),
-            ))
+            Err(ClientError::new(ErrorKind::NotFound, layout.display().to_string(), format!("tag {tag} not found")))
         }
     }
 
@@ -246,40 +191,28 @@ impl OciDirClient {
     /// Streams a blob from `offset`.
     pub async fn blob_get(&self, layout: &Path, digest: &str, offset: u64) -> Result<ByteStream> {
         let path = blob_path(layout, digest)?;
-        let mut file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| io_err(&path, &e))?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(|e| io_err(&path, &e))?;
         if offset > 0 {
-            file.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| io_err(&path, &e))?;
+            file.seek(std::io::SeekFrom::Start(offset)).await.map_err(|e| io_err(&path, &e))?;
         }
         let location = path.display().to_string();
-        Ok(Box::pin(futures_util::stream::unfold(
-            Some(file),
-            move |file| {
-                let location = location.clone();
-                async move {
-                    let mut file = file?;
-                    let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
-                    match file.read_buf(&mut buf).await {
-                        Ok(0) => None,
-                        Ok(_) => Some((Ok(buf.freeze()), Some(file))),
-                        Err(e) => Some((Err(ClientError::io(location, &e)), None)),
-                    }
+        Ok(Box::pin(futures_util::stream::unfold(Some(file), move |file| {
+            let location = location.clone();
+            async move {
+                let mut file = file?;
+                let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+                match file.read_buf(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(_) => Some((Ok(buf.freeze()), Some(file))),
+                    Err(e) => Some((Err(ClientError::io(location, &e)), None)),
                 }
-            },
-        )))
+            }
+        })))
     }
 
     /// Writes a blob from a stream: temp file, hash while writing, rename when the
     /// digest and size match. An existing blob is kept (content-addressed).
-    pub async fn blob_put(
-        &self,
-        layout: &Path,
-        desc: &Descriptor,
-        mut stream: ByteStream,
-    ) -> Result<u64> {
+    pub async fn blob_put(&self, layout: &Path, desc: &Descriptor, mut stream: ByteStream) -> Result<u64> {
         self.ensure_layout(layout).await?;
         let final_path = blob_path(layout, &desc.digest)?;
         if tokio::fs::metadata(&final_path).await.is_ok() {
@@ -287,32 +220,22 @@ impl OciDirClient {
         }
         let temp = temp_path(&final_path);
         let result = async {
-            let mut file = tokio::fs::File::create(&temp)
-                .await
-                .map_err(|e| io_err(&temp, &e))?;
+            let mut file = tokio::fs::File::create(&temp).await.map_err(|e| io_err(&temp, &e))?;
             let mut hasher = Sha256::new();
             let mut written = 0u64;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
                 hasher.update(&chunk);
                 written += chunk.len() as u64;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| io_err(&temp, &e))?;
+                file.write_all(&chunk).await.map_err(|e| io_err(&temp, &e))?;
             }
             file.flush().await.map_err(|e| io_err(&temp, &e))?;
             file.sync_all().await.map_err(|e| io_err(&temp, &e))?;
             let actual = format!("sha256:{}", hex(&hasher.finalize()));
             if actual != desc.digest || written != desc.size {
-                return Err(ClientError::digest_mismatch(
-                    final_path.display().to_string(),
-                    &desc.digest,
-                    &actual,
-                ));
+                return Err(ClientError::digest_mismatch(final_path.display().to_string(), &desc.digest, &actual));
             }
-            tokio::fs::rename(&temp, &final_path)
-                .await
-                .map_err(|e| io_err(&final_path, &e))?;
+            tokio::fs::rename(&temp, &final_path).await.map_err(|e| io_err(&final_path, &e))?;
             Ok(written)
         }
         .await;
@@ -333,11 +256,7 @@ impl OciDirClient {
     /// Tags per REF-8: names after the last `:`, de-duplicated and sorted.
     pub async fn tag_list(&self, layout: &Path) -> Result<Vec<String>> {
         let index = self.read_index(layout).await?;
-        let tags: BTreeSet<String> = Self::entries(&index)
-            .iter()
-            .filter_map(tag_of)
-            .map(str::to_string)
-            .collect();
+        let tags: BTreeSet<String> = Self::entries(&index).iter().filter_map(tag_of).map(str::to_string).collect();
         Ok(tags.into_iter().collect())
     }
 
@@ -383,12 +302,8 @@ impl OciDirClient {
     /// A copy into the layout ended; the last one out collects garbage if the layout changed.
     pub async fn close(&self, layout: &Path) -> Result<()> {
         let state = self.state(layout);
-        let previous = state
-            .writers
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| {
-                Some(w.saturating_sub(1))
-            })
-            .unwrap_or(0);
+        let previous =
+            state.writers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| Some(w.saturating_sub(1))).unwrap_or(0);
         if previous > 1 || !state.modified.load(Ordering::SeqCst) {
             return Ok(());
         }
@@ -405,10 +320,8 @@ impl OciDirClient {
     async fn collect_garbage(&self, layout: &Path) -> Result<()> {
         let index = self.read_index(layout).await?;
         let mut keep = BTreeSet::new();
-        let mut queue: Vec<Descriptor> = Self::entries(&index)
-            .into_iter()
-            .filter_map(|e| serde_json::from_value(e).ok())
-            .collect();
+        let mut queue: Vec<Descriptor> =
+            Self::entries(&index).into_iter().filter_map(|e| serde_json::from_value(e).ok()).collect();
         while let Some(d) = queue.pop() {
             if !keep.insert(d.digest.clone()) || !is_manifest(&d.media_type) {
                 continue;
@@ -423,9 +336,7 @@ impl OciDirClient {
             }
         }
         let dir = layout.join("blobs").join("sha256");
-        let mut entries = tokio::fs::read_dir(&dir)
-            .await
-            .map_err(|e| io_err(&dir, &e))?;
+        let mut entries = tokio::fs::read_dir(&dir).await.map_err(|e| io_err(&dir, &e))?;
         while let Some(entry) = entries.next_entry().await.map_err(|e| io_err(&dir, &e))? {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') || keep.contains(&format!("sha256:{name}")) {
@@ -442,20 +353,14 @@ impl OciDirClient {
 /// config media type) and annotations.
 pub fn referrer_descriptor(m: &Manifest, doc: &ManifestDoc) -> Descriptor {
     let mut d = m.descriptor();
-    d.artifact_type = doc
-        .artifact_type
-        .clone()
-        .or_else(|| doc.config.as_ref().map(|c| c.media_type.clone()));
+    d.artifact_type = doc.artifact_type.clone().or_else(|| doc.config.as_ref().map(|c| c.media_type.clone()));
     d.annotations = doc.annotations.clone();
     d
 }
 
 fn temp_path(final_path: &Path) -> PathBuf {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::SeqCst);
-    let name = final_path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = final_path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     final_path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
 }
 

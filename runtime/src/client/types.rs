@@ -59,11 +59,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Checks a digest string is `sha256:` followed by 64 hex digits; returns the hex.
 pub fn sha256_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-    .then_some(hex)
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())).then_some(hex)
 }
 
 /// The referrers fallback tag of a digest: `sha256-<hex>`.
@@ -79,11 +75,7 @@ pub struct DescriptorPlatform {
     /// OS.
     pub os: String,
     /// OS version.
-    #[serde(
-        rename = "os.version",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "os.version", default, skip_serializing_if = "String::is_empty")]
     pub os_version: String,
     /// Variant.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -190,12 +182,7 @@ pub struct Manifest {
 impl Manifest {
     /// Wraps bytes, computing the digest.
     pub fn new(media_type: &str, bytes: Bytes) -> Self {
-        Manifest {
-            media_type: media_type.to_string(),
-            digest: sha256_digest(&bytes),
-            bytes,
-            rate_limit: None,
-        }
+        Manifest { media_type: media_type.to_string(), digest: sha256_digest(&bytes), bytes, rate_limit: None }
     }
 
     /// Parses the fields we read.
@@ -251,16 +238,8 @@ pub struct RateLimitInfo {
 
 impl RateLimitInfo {
     /// Parses the three headers; `None` unless `RateLimit-Remaining` is an integer (RL-1).
-    pub fn parse(
-        limit: Option<&str>,
-        remaining: Option<&str>,
-        reset: Option<&str>,
-    ) -> Option<Self> {
-        let first_int = |s: &str| {
-            s.split([';', ','])
-                .next()
-                .and_then(|n| n.trim().parse::<i64>().ok())
-        };
+    pub fn parse(limit: Option<&str>, remaining: Option<&str>, reset: Option<&str>) -> Option<Self> {
+        let first_int = |s: &str| s.split([';', ',']).next().and_then(|n| n.trim().parse::<i64>().ok());
         Some(RateLimitInfo {
             remaining: remaining.and_then(first_int)?,
             limit: limit.and_then(first_int),
@@ -275,46 +254,24 @@ mod tests {
 
     #[test]
     fn rate_limit_headers_rl_1() {
-        let r =
-            RateLimitInfo::parse(Some("100;w=21600"), Some("76;w=21600"), Some("3600")).unwrap();
-        assert_eq!(
-            r,
-            RateLimitInfo {
-                limit: Some(100),
-                remaining: 76,
-                reset: Some(3600)
-            }
-        );
+        let r = RateLimitInfo::parse(Some("100;w=21600"), Some("76;w=21600"), Some("3600")).unwrap();
+        assert_eq!(r, RateLimitInfo { limit: Some(100), remaining: 76, reset: Some(3600) });
         assert_eq!(RateLimitInfo::parse(Some("100"), None, None), None);
         assert_eq!(RateLimitInfo::parse(None, Some("x"), None), None);
-        assert_eq!(
-            RateLimitInfo::parse(Some("5, 5;w=1"), Some("0"), None)
-                .unwrap()
-                .limit,
-            Some(5)
-        );
+        assert_eq!(RateLimitInfo::parse(Some("5, 5;w=1"), Some("0"), None).unwrap().limit, Some(5));
     }
 
     #[test]
     fn media_type_detection() {
         assert_eq!(detect_media_type(br#"{"mediaType":"x/y"}"#), "x/y");
-        assert_eq!(
-            detect_media_type(br#"{"manifests":[{"mediaType":"a","digest":"d","size":1}]}"#),
-            MT_OCI_INDEX
-        );
-        assert_eq!(
-            detect_media_type(br#"{"config":{"mediaType":"a","digest":"d","size":1}}"#),
-            MT_OCI_MANIFEST
-        );
+        assert_eq!(detect_media_type(br#"{"manifests":[{"mediaType":"a","digest":"d","size":1}]}"#), MT_OCI_INDEX);
+        assert_eq!(detect_media_type(br#"{"config":{"mediaType":"a","digest":"d","size":1}}"#), MT_OCI_MANIFEST);
     }
 
     #[test]
     fn digest_checks() {
         let d = sha256_digest(b"");
-        assert_eq!(
-            d,
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert!(sha256_hex(&d).is_some());
         assert!(sha256_hex("sha256:abc").is_none());
         assert!(sha256_hex("sha512:00").is_none());

@@ -36,30 +36,18 @@ fn strings(list: &[Spanned<String>]) -> Vec<String> {
 pub(crate) fn compile(raw: RawConfig, engine: &TemplateEngine, diags: &mut Diagnostics) -> Config {
     let version = match &raw.version {
         Some(v) if v.value > 1 => {
-            diags.error(
-                v.pos,
-                "version",
-                format!("unsupported config version {}", v.value),
-            );
+            diags.error(v.pos, "version", format!("unsupported config version {}", v.value));
             v.value
         }
         Some(v) if v.value != 0 => v.value,
         _ => 1,
     };
-    let creds = raw
-        .creds
-        .iter()
-        .enumerate()
-        .map(|(i, h)| host(h, i, engine, diags))
-        .collect();
+    let creds = raw.creds.iter().enumerate().map(|(i, h)| host(h, i, engine, diags)).collect();
     let defaults = resolve_defaults(&raw.defaults, engine, diags);
     let mut sync = Vec::with_capacity(raw.sync.len());
     let mut hooks_seen = raw.defaults.common.hooks.as_ref().map(|h| h.pos);
     for (index, step) in raw.sync.iter().enumerate() {
-        diags.set_step(Some(StepId {
-            index,
-            source: text_of(&step.source).unwrap_or("").to_string(),
-        }));
+        diags.set_step(Some(StepId { index, source: text_of(&step.source).unwrap_or("").to_string() }));
         hooks_seen = hooks_seen.or(step.common.hooks.as_ref().map(|h| h.pos));
         if let Some(s) = resolve_step(step, index, &defaults, engine, diags) {
             sync.push(s);
@@ -67,18 +55,9 @@ pub(crate) fn compile(raw: RawConfig, engine: &TemplateEngine, diags: &mut Diagn
         diags.set_step(None);
     }
     if let Some(pos) = hooks_seen {
-        diags.warn(
-            pos,
-            "hooks",
-            "hooks are accepted for compatibility but never run, as in regsync",
-        );
+        diags.warn(pos, "hooks", "hooks are accepted for compatibility but never run, as in regsync");
     }
-    Config {
-        version,
-        creds,
-        defaults,
-        sync,
-    }
+    Config { version, creds, defaults, sync }
 }
 
 fn tls_mode(f: &Field<String>, path: &str, diags: &mut Diagnostics) -> TlsMode {
@@ -91,10 +70,7 @@ fn tls_mode(f: &Field<String>, path: &str, diags: &mut Diagnostics) -> TlsMode {
             diags.error(
                 s.pos,
                 format!("{path}.tls"),
-                format!(
-                    "unknown TLS value \"{}\": use enabled, insecure or disabled",
-                    s.value
-                ),
+                format!("unknown TLS value \"{}\": use enabled, insecure or disabled", s.value),
             );
             TlsMode::Enabled
         }
@@ -136,29 +112,17 @@ fn host(h: &RawHost, i: usize, engine: &TemplateEngine, diags: &mut Diagnostics)
     let tls = tls_mode(&h.tls, &path, diags);
     if client_cert.is_empty() != client_key.is_empty() {
         let pos = pos_or(&h.client_cert, pos_or(&h.client_key, h.pos));
-        diags.warn(
-            pos,
-            &path,
-            "clientCert and clientKey must both be set for mTLS; neither is used",
-        );
+        diags.warn(pos, &path, "clientCert and clientKey must both be set for mTLS; neither is used");
     }
     let cred_expire = value(&h.cred_expire).unwrap_or(GoDuration::from_mins(60));
     if let Some(c) = &h.cred_expire
         && c.value.is_negative()
     {
-        diags.error(
-            c.pos,
-            format!("{path}.credExpire"),
-            "credExpire must not be negative",
-        );
+        diags.error(c.pos, format!("{path}.credExpire"), "credExpire must not be negative");
     }
     let priority = match &h.priority {
         Some(p) if p.value < 0 => {
-            diags.error(
-                p.pos,
-                format!("{path}.priority"),
-                "priority must not be negative",
-            );
+            diags.error(p.pos, format!("{path}.priority"), "priority must not be negative");
             0
         }
         Some(p) => p.value as u64,
@@ -179,11 +143,7 @@ fn host(h: &RawHost, i: usize, engine: &TemplateEngine, diags: &mut Diagnostics)
     if let Some(r) = &h.req_per_sec
         && r.value < 0.0
     {
-        diags.error(
-            r.pos,
-            format!("{path}.reqPerSec"),
-            "reqPerSec must not be negative",
-        );
+        diags.error(r.pos, format!("{path}.reqPerSec"), "reqPerSec must not be negative");
     }
     Host {
         registry,
@@ -198,10 +158,7 @@ fn host(h: &RawHost, i: usize, engine: &TemplateEngine, diags: &mut Diagnostics)
         regcert,
         client_cert,
         client_key: Secret::new(client_key),
-        path_prefix: value(&h.path_prefix)
-            .unwrap_or_default()
-            .trim_matches('/')
-            .to_string(),
+        path_prefix: value(&h.path_prefix).unwrap_or_default().trim_matches('/').to_string(),
         mirrors: h.mirrors.clone(),
         priority,
         repo_auth: h.repo_auth.unwrap_or(false),
@@ -227,11 +184,7 @@ fn check_schedule(f: &Field<String>, path: &str, diags: &mut Diagnostics) -> Opt
     match Schedule::parse_cron(&s.value) {
         Ok(schedule) => Some(schedule),
         Err(e) => {
-            diags.error(
-                s.pos,
-                path,
-                format!("invalid schedule \"{}\": {e}", s.value),
-            );
+            diags.error(s.pos, path, format!("invalid schedule \"{}\": {e}", s.value));
             None
         }
     }
@@ -242,25 +195,14 @@ fn warn_retry_floor(f: &Field<GoDuration>, path: &str, diags: &mut Diagnostics) 
         && !r.value.is_zero()
         && r.value < MIN_RETRY
     {
-        diags.warn(
-            r.pos,
-            path,
-            format!(
-                "retry {} is below the 5m minimum and is raised to 5m0s",
-                r.value
-            ),
-        );
+        diags.warn(r.pos, path, format!("retry {} is below the 5m minimum and is raised to 5m0s", r.value));
     }
 }
 
 fn check_media_types(list: &Option<Vec<Spanned<String>>>, path: &str, diags: &mut Diagnostics) {
     for (i, mt) in list.iter().flatten().enumerate() {
         if !KNOWN_MEDIA_TYPES.contains(&mt.value.as_str()) {
-            diags.warn(
-                mt.pos,
-                format!("{path}[{i}]"),
-                format!("unknown manifest media type \"{}\"", mt.value),
-            );
+            diags.warn(mt.pos, format!("{path}[{i}]"), format!("unknown manifest media type \"{}\"", mt.value));
         }
     }
 }
@@ -290,8 +232,7 @@ fn check_backup(
         }
     };
     if let Some(spec) = spec {
-        let sample =
-            Reference::parse("registry.example/repo:tag").expect("static reference parses");
+        let sample = Reference::parse("registry.example/repo:tag").expect("static reference parses");
         if let Err(e) = compiled.render(&expand::backup_data(spec, &sample)) {
             diags.error(pos, path, e.to_string());
         }
@@ -299,35 +240,19 @@ fn check_backup(
     Some(compiled)
 }
 
-fn resolve_defaults(
-    raw: &RawDefaults,
-    engine: &TemplateEngine,
-    diags: &mut Diagnostics,
-) -> Defaults {
+fn resolve_defaults(raw: &RawDefaults, engine: &TemplateEngine, diags: &mut Diagnostics) -> Defaults {
     let c = &raw.common;
     check_interval(&c.interval, "defaults.interval", diags);
     check_schedule(&c.schedule, "defaults.schedule", diags);
     warn_retry_floor(&c.ratelimit.retry, "defaults.ratelimit.retry", diags);
     check_media_types(&c.media_types, "defaults.mediaTypes", diags);
     if let Some(b) = &c.backup {
-        check_backup(
-            &b.value,
-            b.pos,
-            "defaults.backup",
-            None,
-            false,
-            engine,
-            diags,
-        );
+        check_backup(&b.value, b.pos, "defaults.backup", None, false, engine, diags);
     }
     if let Some(p) = &raw.parallel
         && p.value < 0
     {
-        diags.warn(
-            p.pos,
-            "defaults.parallel",
-            "parallel below 1 means one copy at a time",
-        );
+        diags.warn(p.pos, "defaults.parallel", "parallel below 1 means one copy at a time");
     }
     Defaults {
         parallel: value(&raw.parallel).unwrap_or(0),
@@ -359,11 +284,7 @@ fn resolve_defaults(
 
 fn sync_type(step: &RawStep, path: &str, diags: &mut Diagnostics) -> Option<SyncType> {
     let Some(kind) = &step.kind else {
-        diags.error(
-            step.pos,
-            path,
-            "type is required: one of image, repository or registry",
-        );
+        diags.error(step.pos, path, "type is required: one of image, repository or registry");
         return None;
     };
     match kind.value.as_str() {
@@ -382,19 +303,10 @@ fn sync_type(step: &RawStep, path: &str, diags: &mut Diagnostics) -> Option<Sync
 }
 
 fn tag_spec(raw: &RawTagSpec) -> TagFilterSpec {
-    TagFilterSpec {
-        allow: strings(&raw.allow),
-        deny: strings(&raw.deny),
-        semver_range: strings(&raw.semver_range),
-    }
+    TagFilterSpec { allow: strings(&raw.allow), deny: strings(&raw.deny), semver_range: strings(&raw.semver_range) }
 }
 
-fn report_filter_issues(
-    raw: &RawTagSpec,
-    path: &str,
-    issues: Vec<FilterIssue>,
-    diags: &mut Diagnostics,
-) {
+fn report_filter_issues(raw: &RawTagSpec, path: &str, issues: Vec<FilterIssue>, diags: &mut Diagnostics) {
     for issue in issues {
         let list = match issue.field {
             crate::filter::FilterField::Allow => &raw.allow,
@@ -402,23 +314,15 @@ fn report_filter_issues(
             crate::filter::FilterField::SemverRange => &raw.semver_range,
         };
         let pos = list.get(issue.index).map_or(raw.pos, |s| s.pos);
-        diags.error(
-            pos,
-            format!("{path}.{}[{}]", issue.field.key(), issue.index),
-            issue.error.to_string(),
-        );
+        diags.error(pos, format!("{path}.{}[{}]", issue.field.key(), issue.index), issue.error.to_string());
     }
 }
 
 /// `tagSets` in order, then `tags` when it filters anything (REPO-2).
 fn tag_filter(step: &RawStep, path: &str, diags: &mut Diagnostics) -> TagFilter {
     let mut sets = Vec::new();
-    let mut specs: Vec<(&RawTagSpec, String)> = step
-        .tag_sets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t, format!("{path}.tagSets[{i}]")))
-        .collect();
+    let mut specs: Vec<(&RawTagSpec, String)> =
+        step.tag_sets.iter().enumerate().map(|(i, t)| (t, format!("{path}.tagSets[{i}]"))).collect();
     if let Some(tags) = &step.tags
         && tag_spec(tags).is_active()
     {
@@ -433,18 +337,11 @@ fn tag_filter(step: &RawStep, path: &str, diags: &mut Diagnostics) -> TagFilter 
     TagFilter::new(sets)
 }
 
-fn repo_filter(
-    step: &RawStep,
-    path: &str,
-    diags: &mut Diagnostics,
-) -> (RepoFilterSpec, RepoFilter) {
+fn repo_filter(step: &RawStep, path: &str, diags: &mut Diagnostics) -> (RepoFilterSpec, RepoFilter) {
     let Some(raw) = &step.repos else {
         return Default::default();
     };
-    let spec = RepoFilterSpec {
-        allow: strings(&raw.allow),
-        deny: strings(&raw.deny),
-    };
+    let spec = RepoFilterSpec { allow: strings(&raw.allow), deny: strings(&raw.deny) };
     match RepoFilter::compile(&spec) {
         Ok(f) => (spec, f),
         Err(issues) => {
@@ -469,11 +366,7 @@ fn check_platforms(step: &RawStep, path: &str, diags: &mut Diagnostics) {
     }
     if step.platform.as_ref().is_some_and(|p| !p.value.is_empty()) && !step.platforms.is_empty() {
         let pos = pos_or(&step.platform, step.pos);
-        diags.warn(
-            pos,
-            path,
-            "platform and platforms are both set; platform picks one image and platforms is unused",
-        );
+        diags.warn(pos, path, "platform and platforms are both set; platform picks one image and platforms is unused");
     }
 }
 
@@ -486,12 +379,10 @@ fn check_references(
     diags: &mut Diagnostics,
 ) -> (Option<Reference>, Option<Reference>) {
     let mut parsed = [None, None];
-    for (slot, (field, text, raw)) in [
-        (RefField::Source, &spec.source, &step.source),
-        (RefField::Target, &spec.target, &step.target),
-    ]
-    .into_iter()
-    .enumerate()
+    for (slot, (field, text, raw)) in
+        [(RefField::Source, &spec.source, &step.source), (RefField::Target, &spec.target, &step.target)]
+            .into_iter()
+            .enumerate()
     {
         if failed.contains(&field) {
             continue;
@@ -500,43 +391,23 @@ fn check_references(
         let pos = pos_or(raw, step.pos);
         let fpath = format!("{path}.{key}");
         if text.is_empty() {
-            diags.error(
-                pos,
-                if raw.is_some() {
-                    fpath
-                } else {
-                    path.to_string()
-                },
-                format!("{key} is required"),
-            );
+            diags.error(pos, if raw.is_some() { fpath } else { path.to_string() }, format!("{key} is required"));
             continue;
         }
         match spec.kind {
             SyncType::Registry if field == RefField::Source => {
                 if let Err(e) = reference::parse_registry_host(text) {
-                    diags.error(
-                        pos,
-                        fpath,
-                        format!("{e}: a registry step needs a bare host[:port] source"),
-                    );
+                    diags.error(pos, fpath, format!("{e}: a registry step needs a bare host[:port] source"));
                 }
             }
             SyncType::Registry => {
                 if let Err(e) = Reference::parse(&format!("{text}/repository")) {
-                    diags.error(
-                        pos,
-                        fpath,
-                        format!("invalid registry target \"{text}\": {e}"),
-                    );
+                    diags.error(pos, fpath, format!("invalid registry target \"{text}\": {e}"));
                 }
             }
             SyncType::Image | SyncType::Repository => match Reference::parse(text) {
                 Ok(r) if spec.kind == SyncType::Repository && r.has_explicit_tag_or_digest() => {
-                    diags.error(
-                        pos,
-                        fpath,
-                        format!("a repository {key} must not include a tag or digest: \"{text}\""),
-                    );
+                    diags.error(pos, fpath, format!("a repository {key} must not include a tag or digest: \"{text}\""));
                 }
                 Ok(r) => parsed[slot] = Some(r),
                 Err(e) => diags.error(pos, fpath, e.to_string()),
@@ -544,16 +415,8 @@ fn check_references(
         }
     }
     for (field, text, raw) in [
-        (
-            RefField::ReferrerSource,
-            &spec.referrer_source,
-            &step.common.referrer_source,
-        ),
-        (
-            RefField::ReferrerTarget,
-            &spec.referrer_target,
-            &step.common.referrer_target,
-        ),
+        (RefField::ReferrerSource, &spec.referrer_source, &step.common.referrer_source),
+        (RefField::ReferrerTarget, &spec.referrer_target, &step.common.referrer_target),
     ] {
         if !text.is_empty()
             && !failed.contains(&field)
@@ -583,34 +446,22 @@ fn resolve_step(
     let kind = sync_type(step, &path, diags);
     check_interval(&c.interval, &format!("{path}.interval"), diags);
     let own_schedule = check_schedule(&c.schedule, &format!("{path}.schedule"), diags);
-    warn_retry_floor(
-        &c.ratelimit.retry,
-        &format!("{path}.ratelimit.retry"),
-        diags,
-    );
+    warn_retry_floor(&c.ratelimit.retry, &format!("{path}.ratelimit.retry"), diags);
     check_media_types(&c.media_types, &format!("{path}.mediaTypes"), diags);
     check_platforms(step, &path, diags);
     let tag_filter = tag_filter(step, &path, diags);
     let (repos, repo_filter) = repo_filter(step, &path, diags);
     let kind = kind?;
     if kind == SyncType::Image && (step.tags.is_some() || !step.tag_sets.is_empty()) {
-        diags.warn(
-            step.pos,
-            &path,
-            "tags and tagSets are ignored for type image",
-        );
+        diags.warn(step.pos, &path, "tags and tagSets are ignored for type image");
     }
     if kind != SyncType::Registry && step.repos.is_some() {
         let pos = step.repos.as_ref().map_or(step.pos, |r| r.pos);
         diags.warn(pos, &path, "repos is only used by type registry");
     }
 
-    let (schedule, interval) = defaults::schedule_and_interval(
-        text_of(&c.schedule),
-        value(&c.interval),
-        &d.schedule,
-        d.interval,
-    );
+    let (schedule, interval) =
+        defaults::schedule_and_interval(text_of(&c.schedule), value(&c.interval), &d.schedule, d.interval);
     let mut spec = StepSpec {
         source: value(&step.source).unwrap_or_default(),
         target: value(&step.target).unwrap_or_default(),
@@ -623,27 +474,17 @@ fn resolve_step(
         interval,
         schedule,
         backup: defaults::text(text_of(&c.backup), &d.backup),
-        ratelimit: defaults::rate_limit(
-            value(&c.ratelimit.min),
-            value(&c.ratelimit.retry),
-            d.ratelimit,
-        ),
+        ratelimit: defaults::rate_limit(value(&c.ratelimit.min), value(&c.ratelimit.retry), d.ratelimit),
         digest_tags: defaults::flag(c.digest_tags, d.digest_tags),
         referrers: defaults::flag(c.referrers, d.referrers),
         referrer_slow: defaults::flag(c.referrer_slow, d.referrer_slow),
         fast_check: defaults::flag(c.fast_check, d.fast_check),
         force_recursive: defaults::flag(c.force_recursive, d.force_recursive),
         include_external: defaults::flag(c.include_external, d.include_external),
-        referrer_filters: defaults::referrer_filters(
-            c.referrer_filters.clone(),
-            &d.referrer_filters,
-        ),
+        referrer_filters: defaults::referrer_filters(c.referrer_filters.clone(), &d.referrer_filters),
         referrer_source: defaults::text(text_of(&c.referrer_source), &d.referrer_source),
         referrer_target: defaults::text(text_of(&c.referrer_target), &d.referrer_target),
-        media_types: defaults::media_types(
-            c.media_types.as_ref().map(|l| strings(l)),
-            &d.media_types,
-        ),
+        media_types: defaults::media_types(c.media_types.as_ref().map(|l| strings(l)), &d.media_types),
         hooks: defaults::hooks(value(&c.hooks), &d.hooks),
     };
 
@@ -656,30 +497,15 @@ fn resolve_step(
             RefField::ReferrerSource => &c.referrer_source,
             RefField::ReferrerTarget => &c.referrer_target,
         };
-        diags.error(
-            pos_or(raw, step.pos),
-            format!("{path}.{}", field.key()),
-            error.to_string(),
-        );
+        diags.error(pos_or(raw, step.pos), format!("{path}.{}", field.key()), error.to_string());
     }
     let (source_ref, target_ref) = check_references(&spec, step, &path, &failed, diags);
 
     let backup_pos = pos_or(&c.backup, step.pos);
-    let backup_path = if c.backup.is_some() {
-        format!("{path}.backup")
-    } else {
-        format!("{path}.backup (from defaults)")
-    };
+    let backup_path =
+        if c.backup.is_some() { format!("{path}.backup") } else { format!("{path}.backup (from defaults)") };
     let inherited = c.backup.as_ref().is_none_or(|b| b.value.is_empty());
-    let backup = check_backup(
-        &spec.backup.clone(),
-        backup_pos,
-        &backup_path,
-        Some(&spec),
-        inherited,
-        engine,
-        diags,
-    );
+    let backup = check_backup(&spec.backup.clone(), backup_pos, &backup_path, Some(&spec), inherited, engine, diags);
 
     // The step's own schedule was parsed above; one inherited from defaults is parsed
     // here (its errors were reported once, at `defaults.schedule`).
@@ -695,13 +521,6 @@ fn resolve_step(
         index,
         line: step.pos.line,
         spec,
-        compiled: CompiledStep {
-            tag_filter,
-            repo_filter,
-            schedule,
-            backup,
-            source_ref,
-            target_ref,
-        },
+        compiled: CompiledStep { tag_filter, repo_filter, schedule, backup, source_ref, target_ref },
     })
 }

@@ -55,11 +55,7 @@ fn step_source(step: &Node) -> String {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 struct Decoder<'d> {
@@ -68,17 +64,12 @@ struct Decoder<'d> {
 
 impl Decoder<'_> {
     fn type_error(&mut self, node: &Node, path: &str, expected: &str) {
-        self.diags.error(
-            node.pos,
-            path,
-            format!("expected {expected}, found {}", node.describe()),
-        );
+        self.diags.error(node.pos, path, format!("expected {expected}, found {}", node.describe()));
     }
 
     fn unknown(&mut self, key: &str, value: &Node, path: &str) {
         if !key.starts_with("x-") {
-            self.diags
-                .warn(value.pos, join(path, key), "unknown key, ignored");
+            self.diags.warn(value.pos, join(path, key), "unknown key, ignored");
         }
     }
 
@@ -90,19 +81,14 @@ impl Decoder<'_> {
                 .filter_map(|(k, v)| match k.scalar() {
                     Some(key) => Some((key, v)),
                     None => {
-                        self.diags
-                            .error(k.pos, path, "mapping keys must be scalars");
+                        self.diags.error(k.pos, path, "mapping keys must be scalars");
                         None
                     }
                 })
                 .collect(),
             _ if node.is_null() => Vec::new(),
             _ => {
-                self.type_error(
-                    node,
-                    if path.is_empty() { "(document)" } else { path },
-                    "a mapping",
-                );
+                self.type_error(node, if path.is_empty() { "(document)" } else { path }, "a mapping");
                 Vec::new()
             }
         }
@@ -126,10 +112,7 @@ impl Decoder<'_> {
             return None;
         }
         match node.scalar() {
-            Some(text) => Some(Spanned {
-                value: text.to_string(),
-                pos: node.pos,
-            }),
+            Some(text) => Some(Spanned { value: text.to_string(), pos: node.pos }),
             None => {
                 self.type_error(node, path, "a string");
                 None
@@ -143,9 +126,7 @@ impl Decoder<'_> {
             return None;
         }
         let value = match &node.kind {
-            Kind::Scalar {
-                text, plain: true, ..
-            } => match resolve_plain(text) {
+            Kind::Scalar { text, plain: true, .. } => match resolve_plain(text) {
                 Plain::Int(i) => Some(i),
                 _ => None,
             },
@@ -153,10 +134,7 @@ impl Decoder<'_> {
             _ => None,
         };
         match value {
-            Some(value) => Some(Spanned {
-                value,
-                pos: node.pos,
-            }),
+            Some(value) => Some(Spanned { value, pos: node.pos }),
             None => {
                 self.type_error(node, path, "an integer");
                 None
@@ -170,10 +148,7 @@ impl Decoder<'_> {
             return None;
         }
         match node.scalar().and_then(|t| t.trim().parse::<f64>().ok()) {
-            Some(value) if value.is_finite() => Some(Spanned {
-                value,
-                pos: node.pos,
-            }),
+            Some(value) if value.is_finite() => Some(Spanned { value, pos: node.pos }),
             _ => {
                 self.type_error(node, path, "a number");
                 None
@@ -187,9 +162,7 @@ impl Decoder<'_> {
             return None;
         }
         match &node.kind {
-            Kind::Scalar {
-                text, plain: true, ..
-            } => match resolve_plain(text) {
+            Kind::Scalar { text, plain: true, .. } => match resolve_plain(text) {
                 Plain::Bool(b) => return Some(b),
                 _ => self.type_error(node, path, "a boolean (true or false)"),
             },
@@ -205,10 +178,7 @@ impl Decoder<'_> {
         }
         let text = match &node.kind {
             Kind::Scalar { text, plain, .. } => {
-                if *plain
-                    && text != "0"
-                    && matches!(resolve_plain(text), Plain::Int(_) | Plain::Float)
-                {
+                if *plain && text != "0" && matches!(resolve_plain(text), Plain::Int(_) | Plain::Float) {
                     self.diags.error(
                         node.pos,
                         path,
@@ -224,10 +194,7 @@ impl Decoder<'_> {
             }
         };
         match GoDuration::parse(text) {
-            Ok(value) => Some(Spanned {
-                value,
-                pos: node.pos,
-            }),
+            Ok(value) => Some(Spanned { value, pos: node.pos }),
             Err(e) => {
                 self.diags.error(node.pos, path, e.to_string());
                 None
@@ -237,15 +204,10 @@ impl Decoder<'_> {
 
     /// `credExpire`: a Go duration string, or an integer number of nanoseconds (decisions.md).
     fn cred_expire(&mut self, node: &Node, path: &str) -> Field<GoDuration> {
-        if let Kind::Scalar {
-            text, plain: true, ..
-        } = &node.kind
+        if let Kind::Scalar { text, plain: true, .. } = &node.kind
             && let Plain::Int(n) = resolve_plain(text)
         {
-            return Some(Spanned {
-                value: GoDuration::from_nanos(n),
-                pos: node.pos,
-            });
+            return Some(Spanned { value: GoDuration::from_nanos(n), pos: node.pos });
         }
         self.duration(node, path)
     }
@@ -261,10 +223,7 @@ impl Decoder<'_> {
             if let Some(s) = self.string(item, &format!("{path}[{i}]")) {
                 out.push(s);
             } else if item.is_null() {
-                out.push(Spanned {
-                    value: String::new(),
-                    pos: item.pos,
-                });
+                out.push(Spanned { value: String::new(), pos: item.pos });
             }
         }
         Some(out)
@@ -273,20 +232,14 @@ impl Decoder<'_> {
     fn string_map(&mut self, node: &Node, path: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (key, value) in self.entries(node, path) {
-            let text = self
-                .string(value, &join(path, key))
-                .map(|s| s.value)
-                .unwrap_or_default();
+            let text = self.string(value, &join(path, key)).map(|s| s.value).unwrap_or_default();
             out.insert(key.to_string(), text);
         }
         out
     }
 
     fn host(&mut self, node: &Node, path: &str) -> Option<RawHost> {
-        let mut h = RawHost {
-            pos: node.pos,
-            ..RawHost::default()
-        };
+        let mut h = RawHost { pos: node.pos, ..RawHost::default() };
         for (key, value) in self.entries(node, path) {
             let p = join(path, key);
             match key {
@@ -304,12 +257,7 @@ impl Decoder<'_> {
                 "clientKey" => h.client_key = self.string(value, &p),
                 "pathPrefix" => h.path_prefix = self.string(value, &p),
                 "mirrors" => {
-                    h.mirrors = self
-                        .string_list(value, &p)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|s| s.value)
-                        .collect()
+                    h.mirrors = self.string_list(value, &p).unwrap_or_default().into_iter().map(|s| s.value).collect()
                 }
                 "priority" => h.priority = self.int(value, &p),
                 "repoAuth" => h.repo_auth = self.bool(value, &p),
@@ -318,23 +266,13 @@ impl Decoder<'_> {
                 "blobMax" => h.blob_max = self.int(value, &p),
                 "reqPerSec" => h.req_per_sec = self.float(value, &p),
                 "reqConcurrent" => h.req_concurrent = self.int(value, &p),
-                "scheme" => self.diags.warn(
-                    value.pos,
-                    p,
-                    "Scheme is deprecated, for http set TLS to disabled",
-                ),
-                "api" => self
-                    .diags
-                    .warn(value.pos, p, "api is deprecated and ignored"),
+                "scheme" => self.diags.warn(value.pos, p, "Scheme is deprecated, for http set TLS to disabled"),
+                "api" => self.diags.warn(value.pos, p, "api is deprecated and ignored"),
                 other => self.unknown(other, value, path),
             }
         }
         if h.registry.as_ref().is_none_or(|r| r.value.is_empty()) {
-            self.diags.warn(
-                node.pos,
-                path,
-                "Ignoring registry config without a name (the key is `registry`)",
-            );
+            self.diags.warn(node.pos, path, "Ignoring registry config without a name (the key is `registry`)");
             return None;
         }
         Some(h)
@@ -385,10 +323,7 @@ impl Decoder<'_> {
             for (key, value) in self.entries(item, &ip) {
                 match key {
                     "artifactType" => {
-                        f.artifact_type = self
-                            .string(value, &join(&ip, key))
-                            .map(|s| s.value)
-                            .unwrap_or_default()
+                        f.artifact_type = self.string(value, &join(&ip, key)).map(|s| s.value).unwrap_or_default()
                     }
                     "annotations" => f.annotations = self.string_map(value, &join(&ip, key)),
                     other => self.unknown(other, value, &ip),
@@ -409,12 +344,7 @@ impl Decoder<'_> {
             match key {
                 "type" => hook.kind = self.string(value, &p).map(|s| s.value).unwrap_or_default(),
                 "params" => {
-                    hook.params = self
-                        .string_list(value, &p)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|s| s.value)
-                        .collect()
+                    hook.params = self.string_list(value, &p).unwrap_or_default().into_iter().map(|s| s.value).collect()
                 }
                 other => self.unknown(other, value, path),
             }
@@ -436,10 +366,7 @@ impl Decoder<'_> {
                 other => self.unknown(other, value, path),
             }
         }
-        Some(Spanned {
-            value: hooks,
-            pos: node.pos,
-        })
+        Some(Spanned { value: hooks, pos: node.pos })
     }
 
     fn defaults(&mut self, node: &Node) -> RawDefaults {
@@ -464,18 +391,13 @@ impl Decoder<'_> {
     }
 
     fn tag_spec(&mut self, node: &Node, path: &str, semver: bool) -> RawTagSpec {
-        let mut t = RawTagSpec {
-            pos: node.pos,
-            ..RawTagSpec::default()
-        };
+        let mut t = RawTagSpec { pos: node.pos, ..RawTagSpec::default() };
         for (key, value) in self.entries(node, path) {
             let p = join(path, key);
             match key {
                 "allow" => t.allow = self.string_list(value, &p).unwrap_or_default(),
                 "deny" => t.deny = self.string_list(value, &p).unwrap_or_default(),
-                "semverRange" if semver => {
-                    t.semver_range = self.string_list(value, &p).unwrap_or_default()
-                }
+                "semverRange" if semver => t.semver_range = self.string_list(value, &p).unwrap_or_default(),
                 other => self.unknown(other, value, path),
             }
         }
@@ -483,10 +405,7 @@ impl Decoder<'_> {
     }
 
     fn step(&mut self, node: &Node, path: &str) -> RawStep {
-        let mut s = RawStep {
-            pos: node.pos,
-            ..RawStep::default()
-        };
+        let mut s = RawStep { pos: node.pos, ..RawStep::default() };
         for (key, value) in self.entries(node, path) {
             if self.common_field(&mut s.common, key, value, path) {
                 continue;

@@ -110,18 +110,9 @@ mod tests {
 
     #[test]
     fn schedule_interval_pair_def_2() {
-        assert_eq!(
-            schedule_and_interval(None, None, "15 3 * * *", d("1h")),
-            ("15 3 * * *".into(), GoDuration::ZERO)
-        );
-        assert_eq!(
-            schedule_and_interval(None, None, "", d("1h")),
-            (String::new(), d("1h"))
-        );
-        assert_eq!(
-            schedule_and_interval(None, Some(d("12h")), "15 3 * * *", d("1h")),
-            (String::new(), d("12h"))
-        );
+        assert_eq!(schedule_and_interval(None, None, "15 3 * * *", d("1h")), ("15 3 * * *".into(), GoDuration::ZERO));
+        assert_eq!(schedule_and_interval(None, None, "", d("1h")), (String::new(), d("1h")));
+        assert_eq!(schedule_and_interval(None, Some(d("12h")), "15 3 * * *", d("1h")), (String::new(), d("12h")));
         assert_eq!(
             schedule_and_interval(Some("0 * * * *"), None, "15 3 * * *", d("1h")),
             ("0 * * * *".into(), GoDuration::ZERO)
@@ -134,22 +125,10 @@ mod tests {
 
     #[test]
     fn rate_limit_def_3_def_4() {
-        let default = RateLimit {
-            min: 100,
-            retry: clamp_retry(d("15m")),
-        };
+        let default = RateLimit { min: 100, retry: clamp_retry(d("15m")) };
         assert_eq!(rate_limit(None, None, default), default);
-        assert_eq!(
-            rate_limit(Some(0), Some(GoDuration::ZERO), default),
-            default
-        );
-        assert_eq!(
-            rate_limit(Some(5), Some(d("1m")), default),
-            RateLimit {
-                min: 5,
-                retry: d("5m")
-            }
-        );
+        assert_eq!(rate_limit(Some(0), Some(GoDuration::ZERO), default), default);
+        assert_eq!(rate_limit(Some(5), Some(d("1m")), default), RateLimit { min: 5, retry: d("5m") });
         assert_eq!(rate_limit(None, Some(d("3s")), default).retry, d("5m"));
         assert_eq!(rate_limit(None, Some(d("20m")), default).retry, d("20m"));
         assert_eq!(clamp_retry(GoDuration::ZERO), d("5m"));
@@ -158,18 +137,9 @@ mod tests {
 
     #[test]
     fn media_types_def_5() {
-        assert_eq!(
-            media_types(None, &[]),
-            DEFAULT_MEDIA_TYPES.map(String::from).to_vec()
-        );
-        assert_eq!(
-            media_types(Some(vec![]), &["d".into()]),
-            vec!["d".to_string()]
-        );
-        assert_eq!(
-            media_types(Some(vec!["s".into()]), &["d".into()]),
-            vec!["s".to_string()]
-        );
+        assert_eq!(media_types(None, &[]), DEFAULT_MEDIA_TYPES.map(String::from).to_vec());
+        assert_eq!(media_types(Some(vec![]), &["d".into()]), vec!["d".to_string()]);
+        assert_eq!(media_types(Some(vec!["s".into()]), &["d".into()]), vec!["s".to_string()]);
     }
 
     #[test]
@@ -182,46 +152,18 @@ mod tests {
 
     #[test]
     fn referrer_filters_def_7() {
-        let f = ReferrerFilter {
-            artifact_type: "sbom".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            referrer_filters(None, &Some(vec![f.clone()])),
-            vec![f.clone()]
-        );
-        assert_eq!(
-            referrer_filters(Some(vec![]), &Some(vec![f.clone()])),
-            vec![]
-        );
+        let f = ReferrerFilter { artifact_type: "sbom".into(), ..Default::default() };
+        assert_eq!(referrer_filters(None, &Some(vec![f.clone()])), vec![f.clone()]);
+        assert_eq!(referrer_filters(Some(vec![]), &Some(vec![f.clone()])), vec![]);
         assert_eq!(referrer_filters(None, &None), vec![]);
     }
 
     #[test]
     fn hooks_def_9() {
-        let h = |t: &str| {
-            Some(Hook {
-                kind: t.into(),
-                params: vec![],
-            })
-        };
-        let default = Some(Hooks {
-            pre: h("dp"),
-            post: h("dq"),
-            unchanged: None,
-        });
-        let merged = hooks(
-            Some(Hooks {
-                pre: h("sp"),
-                ..Default::default()
-            }),
-            &default,
-        )
-        .unwrap();
-        assert_eq!(
-            (merged.pre, merged.post, merged.unchanged),
-            (h("sp"), h("dq"), None)
-        );
+        let h = |t: &str| Some(Hook { kind: t.into(), params: vec![] });
+        let default = Some(Hooks { pre: h("dp"), post: h("dq"), unchanged: None });
+        let merged = hooks(Some(Hooks { pre: h("sp"), ..Default::default() }), &default).unwrap();
+        assert_eq!((merged.pre, merged.post, merged.unchanged), (h("sp"), h("dq"), None));
         assert_eq!(hooks(None, &default), default);
     }
 }

@@ -52,11 +52,7 @@ impl Diagnostic {
             } else {
                 format!("{prefix} (source \"{}\")", step.source)
             };
-            location = if rest.is_empty() {
-                label
-            } else {
-                format!("{label} {rest}")
-            };
+            location = if rest.is_empty() { label } else { format!("{label} {rest}") };
         }
         let head = format!("{origin}:{}:{}", self.pos.line, self.pos.col);
         if location.is_empty() {
@@ -91,13 +87,7 @@ impl Diagnostics {
     }
 
     fn push(&mut self, severity: Severity, pos: Pos, path: String, message: String) {
-        self.items.push(Diagnostic {
-            severity,
-            pos,
-            step: self.step.clone(),
-            path,
-            message,
-        });
+        self.items.push(Diagnostic { severity, pos, step: self.step.clone(), path, message });
     }
 
     /// True when any error was recorded.
@@ -140,11 +130,7 @@ struct RenderErrors<'a> {
 
 impl fmt::Display for RenderErrors<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let errors: Vec<&Diagnostic> = self
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .collect();
+        let errors: Vec<&Diagnostic> = self.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
         let noun = if errors.len() == 1 { "error" } else { "errors" };
         write!(f, "invalid config {}: {} {noun}", self.origin, errors.len())?;
         for d in errors {
@@ -163,10 +149,7 @@ mod tests {
         let d = Diagnostic {
             severity: Severity::Error,
             pos: Pos { line: 14, col: 7 },
-            step: Some(StepId {
-                index: 1,
-                source: "alpine".into(),
-            }),
+            step: Some(StepId { index: 1, source: "alpine".into() }),
             path: "sync[1].tags.allow[0]".into(),
             message: "invalid allow pattern \"(\"".into(),
         };
@@ -174,22 +157,9 @@ mod tests {
             d.render("regsync.yml"),
             "regsync.yml:14:7: sync[1] (source \"alpine\") tags.allow[0]: invalid allow pattern \"(\""
         );
-        let whole_step = Diagnostic {
-            path: "sync[1]".into(),
-            ..d.clone()
-        };
-        assert_eq!(
-            whole_step.render("c.yml"),
-            "c.yml:14:7: sync[1] (source \"alpine\"): invalid allow pattern \"(\""
-        );
-        let top = Diagnostic {
-            step: None,
-            path: "version".into(),
-            ..d
-        };
-        assert_eq!(
-            top.render("c.yml"),
-            "c.yml:14:7: version: invalid allow pattern \"(\""
-        );
+        let whole_step = Diagnostic { path: "sync[1]".into(), ..d.clone() };
+        assert_eq!(whole_step.render("c.yml"), "c.yml:14:7: sync[1] (source \"alpine\"): invalid allow pattern \"(\"");
+        let top = Diagnostic { step: None, path: "version".into(), ..d };
+        assert_eq!(top.render("c.yml"), "c.yml:14:7: version: invalid allow pattern \"(\"");
     }
 }

@@ -25,10 +25,7 @@ fn tag_spec_value(spec: &TagFilterSpec) -> Value {
 fn hook_value(hook: &Option<Hook>) -> Value {
     match hook {
         None => Value::Nil,
-        Some(h) => MapBuilder::default()
-            .str("Type", &h.kind)
-            .strs("Params", &h.params)
-            .build(),
+        Some(h) => MapBuilder::default().str("Type", &h.kind).strs("Params", &h.params).build(),
     }
 }
 
@@ -60,25 +57,13 @@ pub fn sync_value(spec: &StepSpec) -> Value {
         .value("Min", Value::Int(spec.ratelimit.min))
         .str("Retry", &spec.ratelimit.retry.to_string())
         .build();
-    let repos = MapBuilder::default()
-        .strs("Allow", &spec.repos.allow)
-        .strs("Deny", &spec.repos.deny)
-        .build();
+    let repos = MapBuilder::default().strs("Allow", &spec.repos.allow).strs("Deny", &spec.repos.deny).build();
     MapBuilder::default()
         .str("Source", &spec.source)
         .str("Target", &spec.target)
         .str("Type", spec.kind.as_str())
         .value("Tags", tag_spec_value(&spec.tags))
-        .value(
-            "TagSets",
-            Value::List(
-                spec.tag_sets
-                    .iter()
-                    .map(tag_spec_value)
-                    .collect::<Vec<_>>()
-                    .into(),
-            ),
-        )
+        .value("TagSets", Value::List(spec.tag_sets.iter().map(tag_spec_value).collect::<Vec<_>>().into()))
         .value("Repos", repos)
         .bool("DigestTags", spec.digest_tags)
         .bool("Referrers", spec.referrers)
@@ -137,19 +122,12 @@ impl RefField {
 /// Expands the reference templates of a step in place; returns each failure.
 pub fn expand_step(spec: &mut StepSpec, engine: &TemplateEngine) -> Vec<(RefField, TemplateError)> {
     let mut errors = Vec::new();
-    for field in [
-        RefField::Source,
-        RefField::ReferrerSource,
-        RefField::Target,
-        RefField::ReferrerTarget,
-    ] {
+    for field in [RefField::Source, RefField::ReferrerSource, RefField::Target, RefField::ReferrerTarget] {
         let template = field.slot(spec).clone();
         if !template.contains("{{") {
             continue;
         }
-        let data = MapBuilder::default()
-            .value("Sync", sync_value(spec))
-            .build();
+        let data = MapBuilder::default().value("Sync", sync_value(spec)).build();
         match engine.render(field.key(), &template, &data) {
             Ok(value) => *field.slot(spec) = value,
             Err(e) => errors.push((field, e)),
@@ -161,32 +139,18 @@ pub fn expand_step(spec: &mut StepSpec, engine: &TemplateEngine) -> Vec<(RefFiel
 /// Data for the backup template: `.Ref` is the target about to be overwritten.
 pub fn backup_data(spec: &StepSpec, target: &Reference) -> Value {
     let sync = sync_value(spec);
-    MapBuilder::default()
-        .value("Ref", ref_value(target))
-        .value("Sync", sync.clone())
-        .value("Step", sync)
-        .build()
+    MapBuilder::default().value("Ref", ref_value(target)).value("Sync", sync.clone()).value("Step", sync).build()
 }
 
 /// Expands a `creds:` field, which gets no data (TPL-6). Errors never quote
 /// the value, so a secret that fails to expand is not printed.
-pub fn expand_host_field(
-    engine: &TemplateEngine,
-    key: &str,
-    value: &str,
-) -> Result<String, TemplateError> {
-    engine
-        .render(key, value, &Value::Nil)
-        .map_err(|e| mask(e, value))
+pub fn expand_host_field(engine: &TemplateEngine, key: &str, value: &str) -> Result<String, TemplateError> {
+    engine.render(key, value, &Value::Nil).map_err(|e| mask(e, value))
 }
 
 fn mask(e: TemplateError, secret: &str) -> TemplateError {
     let hide = |s: String| {
-        if secret.len() >= 4 {
-            s.replace(secret, "[redacted]")
-        } else {
-            s
-        }
+        if secret.len() >= 4 { s.replace(secret, "[redacted]") } else { s }
     };
     match e {
         TemplateError::Parse(m) => TemplateError::Parse(hide(m)),

@@ -43,17 +43,11 @@ pub fn load_path(path: &str, engine: &TemplateEngine) -> Result<Loaded, ConfigEr
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
-            .map_err(|source| ConfigError::Read {
-                origin: STDIN.into(),
-                source,
-            })?;
+            .map_err(|source| ConfigError::Read { origin: STDIN.into(), source })?;
         (STDIN.to_string(), text)
     } else {
-        let text =
-            std::fs::read_to_string(Path::new(path)).map_err(|source| ConfigError::Read {
-                origin: path.to_string(),
-                source,
-            })?;
+        let text = std::fs::read_to_string(Path::new(path))
+            .map_err(|source| ConfigError::Read { origin: path.to_string(), source })?;
         (path.to_string(), text)
     };
     load_str(&text, &origin, engine)
@@ -66,10 +60,7 @@ pub fn load_str(text: &str, origin: &str, engine: &TemplateEngine) -> Result<Loa
         Ok(root) => root,
         Err(e) => {
             diags.error(e.pos, "", format!("YAML syntax error: {}", e.message));
-            return Err(ConfigError::Invalid {
-                origin: origin.to_string(),
-                diagnostics: diags.into_sorted(),
-            });
+            return Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics: diags.into_sorted() });
         }
     };
     let raw = decode::decode(root.as_ref(), &mut diags);
@@ -77,15 +68,9 @@ pub fn load_str(text: &str, origin: &str, engine: &TemplateEngine) -> Result<Loa
     let failed = diags.has_errors();
     let diagnostics = diags.into_sorted();
     if failed {
-        return Err(ConfigError::Invalid {
-            origin: origin.to_string(),
-            diagnostics,
-        });
+        return Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics });
     }
-    Ok(Loaded {
-        config,
-        warnings: diagnostics,
-    })
+    Ok(Loaded { config, warnings: diagnostics })
 }
 
 #[cfg(test)]

@@ -10,24 +10,15 @@ fn load(yaml: &str) -> Loaded {
 fn errors(yaml: &str) -> Vec<String> {
     match load_str(yaml, "test.yml", &TemplateEngine::default()) {
         Ok(_) => panic!("expected errors for:\n{yaml}"),
-        Err(ConfigError::Invalid {
-            origin,
-            diagnostics,
-        }) => diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .map(|d| d.render(&origin))
-            .collect(),
+        Err(ConfigError::Invalid { origin, diagnostics }) => {
+            diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.render(&origin)).collect()
+        }
         Err(e) => panic!("{e}"),
     }
 }
 
 fn warnings(loaded: &Loaded) -> Vec<String> {
-    loaded
-        .warnings
-        .iter()
-        .map(|d| d.render("test.yml"))
-        .collect()
+    loaded.warnings.iter().map(|d| d.render("test.yml")).collect()
 }
 
 #[test]
@@ -41,14 +32,8 @@ fn empty_config_is_valid_yaml_1_cfg_4() {
 fn version_cfg_1() {
     assert_eq!(load("version: 1").config.version, 1);
     assert_eq!(load("version: 0").config.version, 1);
-    assert_eq!(
-        errors("version: 2"),
-        vec!["test.yml:1:10: version: unsupported config version 2"]
-    );
-    assert_eq!(
-        errors("version: \"2\""),
-        vec!["test.yml:1:10: version: unsupported config version 2"]
-    );
+    assert_eq!(errors("version: 2"), vec!["test.yml:1:10: version: unsupported config version 2"]);
+    assert_eq!(errors("version: \"2\""), vec!["test.yml:1:10: version: unsupported config version 2"]);
 }
 
 #[test]
@@ -57,26 +42,15 @@ fn scalars_become_text_as_written_yaml_7() {
         "sync:\n- source: alpine\n  target: r:5000/alpine\n  type: repository\n  tags:\n    allow: [3, 3.9, 3.10, true, 1e3]\n",
     )
     .config;
-    assert_eq!(
-        c.sync[0].spec.tags.allow,
-        vec!["3", "3.9", "3.10", "true", "1e3"]
-    );
+    assert_eq!(c.sync[0].spec.tags.allow, vec!["3", "3.9", "3.10", "true", "1e3"]);
 }
 
 #[test]
 fn quoted_numbers_and_strict_booleans_yaml_8_yaml_9() {
-    assert_eq!(
-        load("defaults:\n  parallel: \"4\"\n")
-            .config
-            .defaults
-            .parallel,
-        4
-    );
+    assert_eq!(load("defaults:\n  parallel: \"4\"\n").config.defaults.parallel, 4);
     assert_eq!(
         errors("defaults:\n  referrers: \"yes\"\n"),
-        vec![
-            "test.yml:2:14: defaults.referrers: expected a boolean (true or false), found a string"
-        ]
+        vec!["test.yml:2:14: defaults.referrers: expected a boolean (true or false), found a string"]
     );
     assert_eq!(
         errors("defaults:\n  parallel: many\n"),
@@ -86,9 +60,7 @@ fn quoted_numbers_and_strict_booleans_yaml_8_yaml_9() {
 
 #[test]
 fn durations_yaml_5() {
-    let d = load("defaults:\n  interval: 1h30m\n  cacheTime: \"1.5h\"\n")
-        .config
-        .defaults;
+    let d = load("defaults:\n  interval: 1h30m\n  cacheTime: \"1.5h\"\n").config.defaults;
     assert_eq!(d.interval, GoDuration::parse("90m").unwrap());
     assert_eq!(d.cache_time, GoDuration::parse("90m").unwrap());
     assert_eq!(
@@ -101,25 +73,20 @@ fn durations_yaml_5() {
         errors("defaults:\n  interval: 1d\n"),
         vec!["test.yml:2:13: defaults.interval: time: unknown unit \"d\" in duration \"1d\""]
     );
-    assert_eq!(
-        load("defaults:\n  interval:\n").config.defaults.interval,
-        GoDuration::ZERO
-    );
+    assert_eq!(load("defaults:\n  interval:\n").config.defaults.interval, GoDuration::ZERO);
 }
 
 #[test]
 fn cred_expire_takes_durations_and_nanoseconds_yaml_6() {
-    let c = load("creds:\n- registry: a.io\n  credExpire: 1h15m\n- registry: b.io\n  credExpire: 3600000000000\n").config;
+    let c =
+        load("creds:\n- registry: a.io\n  credExpire: 1h15m\n- registry: b.io\n  credExpire: 3600000000000\n").config;
     assert_eq!(c.creds[0].cred_expire, GoDuration::parse("75m").unwrap());
     assert_eq!(c.creds[1].cred_expire, GoDuration::parse("1h").unwrap());
 }
 
 #[test]
 fn mapping_where_list_expected_yaml_10() {
-    assert_eq!(
-        errors("sync:\n  a: b\n"),
-        vec!["test.yml:2:3: sync: expected a sequence, found a mapping"]
-    );
+    assert_eq!(errors("sync:\n  a: b\n"), vec!["test.yml:2:3: sync: expected a sequence, found a mapping"]);
 }
 
 #[test]
@@ -147,29 +114,19 @@ fn fast_copy_means_fast_check() {
 
 #[test]
 fn creds_without_registry_are_dropped_host_1() {
-    let loaded =
-        load("creds:\n- name: docker.io\n  user: me\n- registry: r:5000\n  tls: Disabled\n");
+    let loaded = load("creds:\n- name: docker.io\n  user: me\n- registry: r:5000\n  tls: Disabled\n");
     assert_eq!(loaded.config.creds.len(), 1);
     assert_eq!(loaded.config.creds[0].tls, TlsMode::Disabled);
-    assert!(
-        warnings(&loaded)
-            .iter()
-            .any(|w| w.contains("Ignoring registry config without a name"))
-    );
+    assert!(warnings(&loaded).iter().any(|w| w.contains("Ignoring registry config without a name")));
 }
 
 #[test]
 fn docker_hub_creds_normalise_host_4() {
-    let c = load("creds:\n- registry: https://index.docker.io/v1/\n- registry: index.docker.io\n- registry: r:5000\n").config;
-    assert_eq!(
-        (c.creds[0].registry.as_str(), c.creds[0].hostname.as_str()),
-        ("docker.io", "registry-1.docker.io")
-    );
+    let c = load("creds:\n- registry: https://index.docker.io/v1/\n- registry: index.docker.io\n- registry: r:5000\n")
+        .config;
+    assert_eq!((c.creds[0].registry.as_str(), c.creds[0].hostname.as_str()), ("docker.io", "registry-1.docker.io"));
     assert_eq!(c.creds[1].registry, "docker.io");
-    assert_eq!(
-        (c.creds[2].registry.as_str(), c.creds[2].hostname.as_str()),
-        ("r:5000", "r:5000")
-    );
+    assert_eq!((c.creds[2].registry.as_str(), c.creds[2].hostname.as_str()), ("r:5000", "r:5000"));
     assert_eq!(c.creds[2].req_concurrent, 3);
     assert_eq!(c.creds[2].blob_max, -1);
 }
@@ -178,9 +135,7 @@ fn docker_hub_creds_normalise_host_4() {
 fn bad_tls_value_host_2() {
     assert_eq!(
         errors("creds:\n- registry: r:5000\n  tls: maybe\n"),
-        vec![
-            "test.yml:3:8: creds[0].tls: unknown TLS value \"maybe\": use enabled, insecure or disabled"
-        ]
+        vec!["test.yml:3:8: creds[0].tls: unknown TLS value \"maybe\": use enabled, insecure or disabled"]
     );
 }
 
@@ -190,32 +145,21 @@ fn all_step_errors_are_reported_together() {
         "sync:\n- source: a\n  target: r:5000/a\n  type: mirror\n- source: b\n  target: r:5000/b\n  type: repository\n  tags:\n    allow: [\"(\"]\n    semverRange: [\">= 1\"]\n  schedule: \"0 0 0 * * *\"\n",
     );
     assert_eq!(errs.len(), 4, "{errs:#?}");
+    assert!(errs[0].starts_with("test.yml:4:9: sync[0] (source \"a\") type: unknown type \"mirror\""));
+    assert!(errs[1].starts_with("test.yml:9:13: sync[1] (source \"b\") tags.allow[0]: invalid allow pattern \"(\""));
     assert!(
-        errs[0].starts_with("test.yml:4:9: sync[0] (source \"a\") type: unknown type \"mirror\"")
+        errs[2]
+            .starts_with("test.yml:10:19: sync[1] (source \"b\") tags.semverRange[0]: invalid semver range \">= 1\"")
     );
-    assert!(errs[1].starts_with(
-        "test.yml:9:13: sync[1] (source \"b\") tags.allow[0]: invalid allow pattern \"(\""
-    ));
-    assert!(errs[2].starts_with(
-        "test.yml:10:19: sync[1] (source \"b\") tags.semverRange[0]: invalid semver range \">= 1\""
-    ));
-    assert!(
-        errs[3].starts_with("test.yml:11:13: sync[1] (source \"b\") schedule: invalid schedule")
-    );
+    assert!(errs[3].starts_with("test.yml:11:13: sync[1] (source \"b\") schedule: invalid schedule"));
 }
 
 #[test]
 fn secrets_are_redacted_when_printed() {
     let c = load("creds:\n- registry: r:5000\n  user: me\n  pass: hunter22\n  token: tok3n\n  clientKey: KEY\n").config;
     let out = to_yaml(&c);
-    assert!(
-        !out.contains("hunter22") && !out.contains("tok3n") && !out.contains("KEY\n"),
-        "{out}"
-    );
-    assert!(
-        out.contains("pass: '[redacted]'") || out.contains("pass: \"[redacted]\""),
-        "{out}"
-    );
+    assert!(!out.contains("hunter22") && !out.contains("tok3n") && !out.contains("KEY\n"), "{out}");
+    assert!(out.contains("pass: '[redacted]'") || out.contains("pass: \"[redacted]\""), "{out}");
     assert_eq!(c.creds[0].pass.expose(), "hunter22");
     assert!(!format!("{:?}", c.creds[0]).contains("hunter22"));
 }

@@ -73,11 +73,7 @@ impl Node {
             Kind::Seq(_) => "a sequence",
             Kind::Map(_) => "a mapping",
             Kind::Scalar { .. } if self.is_null() => "null",
-            Kind::Scalar {
-                plain: true,
-                text,
-                tag: None,
-            } => match resolve_plain(text) {
+            Kind::Scalar { plain: true, text, tag: None } => match resolve_plain(text) {
                 Plain::Bool(_) => "a boolean",
                 Plain::Int(_) => "an integer",
                 Plain::Float => "a number",
@@ -127,9 +123,7 @@ pub fn resolve_plain(text: &str) -> Plain {
     let lower = digits.to_ascii_lowercase();
     if matches!(lower.as_str(), ".inf" | ".nan")
         || (digits.bytes().any(|b| b.is_ascii_digit())
-            && digits
-                .bytes()
-                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+            && digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
             && digits.parse::<f64>().is_ok())
     {
         return Plain::Float;
@@ -138,18 +132,12 @@ pub fn resolve_plain(text: &str) -> Plain {
 }
 
 fn pos_of(span: &Span) -> Pos {
-    Pos {
-        line: span.start.line(),
-        col: span.start.col() + 1,
-    }
+    Pos { line: span.start.line(), col: span.start.col() + 1 }
 }
 
 /// Parses the first document of `text`; an empty stream gives `None`.
 pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut builder = Builder {
-        anchors: HashMap::new(),
-        parser: Parser::new_from_str(text),
-    };
+    let mut builder = Builder { anchors: HashMap::new(), parser: Parser::new_from_str(text) };
     loop {
         match builder.next()? {
             (Event::StreamEnd, _) => return Ok(None),
@@ -174,10 +162,7 @@ impl<'a> Builder<'a> {
         match self.parser.next_event() {
             Some(Ok(ev)) => Ok(ev),
             Some(Err(e)) => Err(SyntaxError {
-                pos: Pos {
-                    line: e.marker().line(),
-                    col: e.marker().col() + 1,
-                },
+                pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
                 message: e.info().to_string(),
             }),
             None => Ok((Event::StreamEnd, Span::default())),
@@ -206,10 +191,11 @@ impl<'a> Builder<'a> {
                 Ok(node)
             }
             Event::Alias(id) => {
-                let mut node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
-                    pos,
-                    message: "unknown anchor".into(),
-                })?;
+                let mut node = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| SyntaxError { pos, message: "unknown anchor".into() })?;
                 node.pos = pos;
                 Ok(node)
             }
@@ -222,10 +208,7 @@ impl<'a> Builder<'a> {
                     }
                     items.push(self.node(ev, sp)?);
                 }
-                let node = Node {
-                    pos,
-                    kind: Kind::Seq(items),
-                };
+                let node = Node { pos, kind: Kind::Seq(items) };
                 self.remember(anchor, &node);
                 Ok(node)
             }
@@ -241,17 +224,11 @@ impl<'a> Builder<'a> {
                     let value = self.node(ev, sp)?;
                     entries.push((key, value));
                 }
-                let node = Node {
-                    pos,
-                    kind: Kind::Map(merge_and_dedup(entries)),
-                };
+                let node = Node { pos, kind: Kind::Map(merge_and_dedup(entries)) };
                 self.remember(anchor, &node);
                 Ok(node)
             }
-            other => Err(SyntaxError {
-                pos,
-                message: format!("unexpected YAML event {other:?}"),
-            }),
+            other => Err(SyntaxError { pos, message: format!("unexpected YAML event {other:?}") }),
         }
     }
 }
@@ -277,10 +254,7 @@ fn merge_and_dedup(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
             }
             continue;
         }
-        match out
-            .iter_mut()
-            .find(|(k, _)| key_text(k).is_some() && key_text(k) == key_text(&key))
-        {
+        match out.iter_mut().find(|(k, _)| key_text(k).is_some() && key_text(k) == key_text(&key)) {
             Some(slot) => *slot = (key, value),
             None => out.push((key, value)),
         }
@@ -303,10 +277,7 @@ mod tests {
 
     fn map_get<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
         match &node.kind {
-            Kind::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.scalar() == Some(key))
-                .map(|(_, v)| v),
+            Kind::Map(entries) => entries.iter().find(|(k, _)| k.scalar() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -338,9 +309,7 @@ mod tests {
     #[test]
     fn duplicate_keys_last_wins_yaml_4() {
         let root = parse("a: 1\nb: 2\na: 3\n").unwrap().unwrap();
-        let Kind::Map(entries) = &root.kind else {
-            panic!()
-        };
+        let Kind::Map(entries) = &root.kind else { panic!() };
         assert_eq!(entries.len(), 2);
         let a = map_get(&root, "a").unwrap();
         assert_eq!(a.scalar(), Some("3"));
@@ -349,12 +318,8 @@ mod tests {
 
     #[test]
     fn aliases_keep_their_own_position() {
-        let root = parse("x: &s \"15 3 * * *\"\ny:\n  - *s\n")
-            .unwrap()
-            .unwrap();
-        let Kind::Seq(items) = &map_get(&root, "y").unwrap().kind else {
-            panic!()
-        };
+        let root = parse("x: &s \"15 3 * * *\"\ny:\n  - *s\n").unwrap().unwrap();
+        let Kind::Seq(items) = &map_get(&root, "y").unwrap().kind else { panic!() };
         assert_eq!(items[0].scalar(), Some("15 3 * * *"));
         assert_eq!(items[0].pos.line, 3);
     }

@@ -108,11 +108,7 @@ pub struct TagSet {
     deny: Vec<Regex>,
 }
 
-fn compile_patterns(
-    patterns: &[String],
-    field: FilterField,
-    issues: &mut Vec<FilterIssue>,
-) -> Vec<Regex> {
+fn compile_patterns(patterns: &[String], field: FilterField, issues: &mut Vec<FilterIssue>) -> Vec<Regex> {
     let mut out = Vec::with_capacity(patterns.len());
     for (index, p) in patterns.iter().enumerate() {
         match pattern::compile_anchored(p) {
@@ -123,11 +119,7 @@ fn compile_patterns(
                     FilterField::Deny => FilterError::Deny { pattern, reason },
                     _ => FilterError::Allow { pattern, reason },
                 };
-                issues.push(FilterIssue {
-                    field,
-                    index,
-                    error,
-                });
+                issues.push(FilterIssue { field, index, error });
             }
         }
     }
@@ -149,32 +141,18 @@ impl TagSet {
                 Err(source) => issues.push(FilterIssue {
                     field: FilterField::SemverRange,
                     index,
-                    error: FilterError::Semver {
-                        range: range.clone(),
-                        source,
-                    },
+                    error: FilterError::Semver { range: range.clone(), source },
                 }),
             }
         }
         let allow = compile_patterns(&spec.allow, FilterField::Allow, &mut issues);
         let deny = compile_patterns(&spec.deny, FilterField::Deny, &mut issues);
-        if issues.is_empty() {
-            Ok(TagSet {
-                ranges,
-                allow,
-                deny,
-            })
-        } else {
-            Err(issues)
-        }
+        if issues.is_empty() { Ok(TagSet { ranges, allow, deny }) } else { Err(issues) }
     }
 
     /// Keeps the tags this set selects, in input order.
     pub fn apply<'a>(&self, tags: &'a [String]) -> Vec<&'a str> {
-        tags.iter()
-            .map(String::as_str)
-            .filter(|t| self.keeps(t))
-            .collect()
+        tags.iter().map(String::as_str).filter(|t| self.keeps(t)).collect()
     }
 
     fn keeps(&self, tag: &str) -> bool {
@@ -235,11 +213,7 @@ impl RepoFilter {
         let mut issues = Vec::new();
         let allow = compile_patterns(&spec.allow, FilterField::Allow, &mut issues);
         let deny = compile_patterns(&spec.deny, FilterField::Deny, &mut issues);
-        if issues.is_empty() {
-            Ok(RepoFilter { allow, deny })
-        } else {
-            Err(issues)
-        }
+        if issues.is_empty() { Ok(RepoFilter { allow, deny }) } else { Err(issues) }
     }
 
     /// True when a repository passes the filters.
@@ -263,11 +237,7 @@ mod tests {
     }
 
     fn spec(semver: &[&str], allow: &[&str], deny: &[&str]) -> TagFilterSpec {
-        TagFilterSpec {
-            allow: strings(allow),
-            deny: strings(deny),
-            semver_range: strings(semver),
-        }
+        TagFilterSpec { allow: strings(allow), deny: strings(deny), semver_range: strings(semver) }
     }
 
     /// regclient's TestFilterListVersionScheme table (TEST-C), every row.
@@ -299,12 +269,7 @@ mod tests {
                 vec!["v1.0.0", "v1.5.0", "latest", "dev"],
                 vec!["v1.0.0", "v1.5.0"],
             ),
-            (
-                "empty result when no matches",
-                spec(&[">=5.0.0"], &[], &[]),
-                vec!["1.0.0", "2.0.0", "3.0.0"],
-                vec![],
-            ),
+            ("empty result when no matches", spec(&[">=5.0.0"], &[], &[]), vec!["1.0.0", "2.0.0", "3.0.0"], vec![]),
             (
                 "multiple ranges skip middle versions",
                 spec(&[">=1.0.0 <1.20.0", ">=1.22.0"], &[], &[]),
@@ -317,26 +282,12 @@ mod tests {
                 vec!["1.0.0", "v1.5.0", "v2.0.0", "3.0.0"],
                 vec!["v1.5.0", "v2.0.0"],
             ),
-            (
-                "empty version range array",
-                spec(&[], &[], &[]),
-                vec!["1.0.0", "2.0.0"],
-                vec!["1.0.0", "2.0.0"],
-            ),
+            ("empty version range array", spec(&[], &[], &[]), vec!["1.0.0", "2.0.0"], vec!["1.0.0", "2.0.0"]),
             (
                 "semver with suffix alpine",
                 spec(&[">=1.0.0 <2.0.0"], &[], &[]),
-                vec![
-                    "v1.2.3-alpine3.21",
-                    "v1.5.0-alpine3.20",
-                    "v2.0.0-alpine3.21",
-                    "v0.9.0-alpine3.19",
-                ],
-                vec![
-                    "v1.2.3-alpine3.21",
-                    "v1.5.0-alpine3.20",
-                    "v2.0.0-alpine3.21",
-                ],
+                vec!["v1.2.3-alpine3.21", "v1.5.0-alpine3.20", "v2.0.0-alpine3.21", "v0.9.0-alpine3.19"],
+                vec!["v1.2.3-alpine3.21", "v1.5.0-alpine3.20", "v2.0.0-alpine3.21"],
             ),
             (
                 "semver with suffix scratch",
@@ -347,27 +298,10 @@ mod tests {
             (
                 "semver with suffix mixed",
                 spec(&[">=1.0.0 <3.0.0"], &[], &[]),
-                vec![
-                    "v1.0.0",
-                    "v1.5.0-alpine",
-                    "v2.0.0-scratch",
-                    "v2.5.1-debian",
-                    "v3.0.0-alpine",
-                ],
-                vec![
-                    "v1.0.0",
-                    "v1.5.0-alpine",
-                    "v2.0.0-scratch",
-                    "v2.5.1-debian",
-                    "v3.0.0-alpine",
-                ],
+                vec!["v1.0.0", "v1.5.0-alpine", "v2.0.0-scratch", "v2.5.1-debian", "v3.0.0-alpine"],
+                vec!["v1.0.0", "v1.5.0-alpine", "v2.0.0-scratch", "v2.5.1-debian", "v3.0.0-alpine"],
             ),
-            (
-                "semver major version only",
-                spec(&[">=2 <5"], &[], &[]),
-                v16.to_vec(),
-                vec!["v2", "v3", "v4"],
-            ),
+            ("semver major version only", spec(&[">=2 <5"], &[], &[]), v16.to_vec(), vec!["v2", "v3", "v4"]),
             (
                 "semver major.minor only",
                 spec(&[">=1.5 <2.0"], &[], &[]),
@@ -377,20 +311,13 @@ mod tests {
             (
                 "semver mixed version formats",
                 spec(&[">=1.0.0 <3.0.0"], &[], &[]),
-                vec![
-                    "v1", "v1.5", "v1.5.0", "v2", "v2.0", "v2.0.0", "v3", "v3.0.0",
-                ],
+                vec!["v1", "v1.5", "v1.5.0", "v2", "v2.0", "v2.0.0", "v3", "v3.0.0"],
                 vec!["v1", "v1.5", "v1.5.0", "v2", "v2.0", "v2.0.0"],
             ),
             (
                 "semver with deny on suffixes",
                 spec(&[">=1.0.0"], &[], &[".*-alpine.*"]),
-                vec![
-                    "v1.0.0",
-                    "v1.2.3-alpine3.21",
-                    "v2.0.0-scratch",
-                    "v2.5.0-alpine3.20",
-                ],
+                vec!["v1.0.0", "v1.2.3-alpine3.21", "v2.0.0-scratch", "v2.5.0-alpine3.20"],
                 vec!["v1.0.0", "v2.0.0-scratch"],
             ),
             (
@@ -428,10 +355,7 @@ mod tests {
     #[test]
     fn empty_range_entries_are_skipped_semver_3() {
         let set = TagSet::compile(&spec(&["", ""], &[], &[])).unwrap();
-        assert_eq!(
-            set.apply(&strings(&["latest", "1.0"])),
-            vec!["latest", "1.0"]
-        );
+        assert_eq!(set.apply(&strings(&["latest", "1.0"])), vec!["latest", "1.0"]);
     }
 
     #[test]
@@ -446,8 +370,7 @@ mod tests {
 
     #[test]
     fn every_bad_element_is_reported_filt_2() {
-        let issues =
-            TagSet::compile(&spec(&[">= 1", "1.0", "1.x"], &["(", "fine"], &["["])).unwrap_err();
+        let issues = TagSet::compile(&spec(&[">= 1", "1.0", "1.x"], &["(", "fine"], &["["])).unwrap_err();
         let found: Vec<(FilterField, usize)> = issues.iter().map(|i| (i.field, i.index)).collect();
         assert_eq!(
             found,
@@ -458,33 +381,15 @@ mod tests {
                 (FilterField::Deny, 0)
             ]
         );
-        assert!(
-            issues[2]
-                .error
-                .to_string()
-                .starts_with("invalid allow pattern \"(\": ")
-        );
-        assert!(
-            issues[3]
-                .error
-                .to_string()
-                .starts_with("invalid deny pattern \"[\": ")
-        );
-        assert!(
-            issues[0]
-                .error
-                .to_string()
-                .starts_with("invalid semver range \">= 1\": ")
-        );
+        assert!(issues[2].error.to_string().starts_with("invalid allow pattern \"(\": "));
+        assert!(issues[3].error.to_string().starts_with("invalid deny pattern \"[\": "));
+        assert!(issues[0].error.to_string().starts_with("invalid semver range \">= 1\": "));
     }
 
     #[test]
     fn repo_filters_filt_3() {
-        let f = RepoFilter::compile(&RepoFilterSpec {
-            allow: strings(&[r"team-x/.*"]),
-            deny: strings(&[".*backup"]),
-        })
-        .unwrap();
+        let f = RepoFilter::compile(&RepoFilterSpec { allow: strings(&[r"team-x/.*"]), deny: strings(&[".*backup"]) })
+            .unwrap();
         let repos = strings(&["team-x/app", "team-x/app-backup", "team-y/app", "team-x"]);
         assert_eq!(f.apply(&repos), vec!["team-x/app"]);
         assert_eq!(RepoFilter::default().apply(&repos), repos);

@@ -17,10 +17,7 @@ fn one_line(e: &regex::Error) -> String {
     text.lines()
         .rev()
         .find_map(|l| l.trim().strip_prefix("error: "))
-        .map_or_else(
-            || text.lines().last().unwrap_or_default().trim().to_string(),
-            str::to_string,
-        )
+        .map_or_else(|| text.lines().last().unwrap_or_default().trim().to_string(), str::to_string)
 }
 
 /// Rewrites `\d \w \s` (and their negations) to the ASCII sets Go's RE2 uses;
@@ -117,9 +114,6 @@ mod tests {
     #[test]
     fn invalid_pattern_is_a_one_line_error_filt_2() {
         assert_eq!(compile_anchored(r"3.(\d+").unwrap_err(), "unclosed group");
-        assert_eq!(
-            compile_anchored("[a-").unwrap_err(),
-            "unclosed character class"
-        );
+        assert_eq!(compile_anchored("[a-").unwrap_err(), "unclosed character class");
     }
 }

@@ -52,16 +52,10 @@ impl Version {
             .split('.')
             .enumerate()
             .map(|(index, p)| {
-                parse_go_atoi(p).ok_or_else(|| SemverError::InvalidPart {
-                    index,
-                    version: tag.to_string(),
-                })
+                parse_go_atoi(p).ok_or_else(|| SemverError::InvalidPart { index, version: tag.to_string() })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Version {
-            parts,
-            prerelease: prerelease.to_string(),
-        })
+        Ok(Version { parts, prerelease: prerelease.to_string() })
     }
 
     fn part(&self, i: usize) -> u64 {
@@ -69,10 +63,7 @@ impl Version {
     }
 
     fn from_parts(parts: [u64; 3]) -> Self {
-        Version {
-            parts: parts.to_vec(),
-            prerelease: String::new(),
-        }
+        Version { parts: parts.to_vec(), prerelease: String::new() }
     }
 }
 
@@ -157,9 +148,7 @@ fn compare_prereleases(a: &str, b: &str) -> Ordering {
 fn split_numeric(v: &str) -> (&str, &str, &str) {
     let head_len = v.find(|c: char| c.is_ascii_digit()).unwrap_or(v.len());
     let (head, rest) = v.split_at(head_len);
-    let num_len = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
+    let num_len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
     let (num, tail) = rest.split_at(num_len);
     (head, num, tail)
 }
@@ -207,16 +196,10 @@ impl Constraint {
             if matches!(part, ">=" | "<=" | ">" | "<" | "=" | "^" | "~") {
                 return Err(SemverError::MissingVersion(part.to_string()));
             }
-            let (op, version) = [
-                (">=", Op::Ge),
-                ("<=", Op::Le),
-                (">", Op::Gt),
-                ("<", Op::Lt),
-                ("=", Op::Eq),
-            ]
-            .iter()
-            .find_map(|(prefix, op)| part.strip_prefix(prefix).map(|rest| (*op, rest)))
-            .unwrap_or((Op::Eq, part));
+            let (op, version) = [(">=", Op::Ge), ("<=", Op::Le), (">", Op::Gt), ("<", Op::Lt), ("=", Op::Eq)]
+                .iter()
+                .find_map(|(prefix, op)| part.strip_prefix(prefix).map(|rest| (*op, rest)))
+                .unwrap_or((Op::Eq, part));
             let v = Version::parse(version).map_err(|e| SemverError::Term(Box::new(e)))?;
             terms.push((op, v));
         }
@@ -251,31 +234,10 @@ mod tests {
 
     #[test]
     fn lenient_version_grammar_semver_1() {
-        for ok in [
-            "1",
-            "v1",
-            "1.2",
-            "1.2.3.4",
-            "01.002",
-            "v1.2.3-alpine3.21",
-            "1.0.0+build.5",
-            "1-rc1+x",
-        ] {
+        for ok in ["1", "v1", "1.2", "1.2.3.4", "01.002", "v1.2.3-alpine3.21", "1.0.0+build.5", "1-rc1+x"] {
             assert!(Version::parse(ok).is_ok(), "{ok} should parse");
         }
-        for bad in [
-            "latest",
-            "b1",
-            "sha256-abc",
-            "1.x",
-            "v",
-            "",
-            "vv1",
-            "1..2",
-            "1.2.",
-            "x1.0",
-            "+1.2",
-        ] {
+        for bad in ["latest", "b1", "sha256-abc", "1.x", "v", "", "vv1", "1..2", "1.2.", "x1.0", "+1.2"] {
             assert!(Version::parse(bad).is_err(), "{bad} should not parse");
         }
     }
@@ -303,11 +265,7 @@ mod tests {
         assert!(c.matches(&v("v2.0.0-rc1")));
         assert!(!c.matches(&v("2.0.0")));
         let caret = Constraint::parse("^1.2.3").unwrap();
-        assert!(
-            caret.matches(&v("1.9.9"))
-                && !caret.matches(&v("2.0.0"))
-                && !caret.matches(&v("1.2.2"))
-        );
+        assert!(caret.matches(&v("1.9.9")) && !caret.matches(&v("2.0.0")) && !caret.matches(&v("1.2.2")));
         let caret0 = Constraint::parse("^0.2.3").unwrap();
         assert!(caret0.matches(&v("0.2.9")) && !caret0.matches(&v("0.3.0")));
         let caret00 = Constraint::parse("^0.0.3").unwrap();

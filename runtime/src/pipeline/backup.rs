@@ -29,10 +29,7 @@ pub enum BackupError {
 /// Where the backup goes (BAK-2).
 pub fn backup_reference(name: &str, target: &Reference) -> Result<Reference, BackupError> {
     if name.contains(':') || name.contains('/') {
-        Reference::parse(name).map_err(|e| BackupError::Reference {
-            name: name.to_string(),
-            reason: e.to_string(),
-        })
+        Reference::parse(name).map_err(|e| BackupError::Reference { name: name.to_string(), reason: e.to_string() })
     } else {
         Ok(target.with_tag(name))
     }
@@ -59,9 +56,8 @@ pub async fn save(
         let current = client.manifest_get(target).await?;
         client.begin(&backup);
         let options = CopyOptions::default();
-        let copied = ImageCopy::new(client, state, &options)
-            .run(&target.with_digest(&current.digest), &backup, &current)
-            .await;
+        let copied =
+            ImageCopy::new(client, state, &options).run(&target.with_digest(&current.digest), &backup, &current).await;
         let _ = client.close(&backup).await;
         copied
     }
@@ -79,14 +75,9 @@ mod tests {
     #[test]
     fn names_and_references_bak_2() {
         let target = Reference::parse("registry:5000/app:latest").unwrap();
+        assert_eq!(backup_reference("old", &target).unwrap().common_name(), "registry:5000/app:old");
         assert_eq!(
-            backup_reference("old", &target).unwrap().common_name(),
-            "registry:5000/app:old"
-        );
-        assert_eq!(
-            backup_reference("registry:5000/backups:latest", &target)
-                .unwrap()
-                .common_name(),
+            backup_reference("registry:5000/backups:latest", &target).unwrap().common_name(),
             "registry:5000/backups:latest"
         );
         // A name with ':' is a full reference, even a timestamp (regsync's quirk).

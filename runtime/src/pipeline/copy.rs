@@ -17,9 +17,7 @@ use tokio::sync::OnceCell;
 
 use super::referrers;
 use super::report::CopyStats;
-use crate::client::{
-    BlobCopy, Client, ClientError, Descriptor, ErrorKind, Manifest, Result, is_index, is_manifest,
-};
+use crate::client::{BlobCopy, Client, ClientError, Descriptor, ErrorKind, Manifest, Result, is_index, is_manifest};
 use crate::config::ReferrerFilter;
 use crate::platform::Platform;
 use crate::reference::{Reference, Scheme};
@@ -40,11 +38,7 @@ pub struct Bounded<V> {
 impl<V: Clone> Bounded<V> {
     /// An empty map holding at most `limit` entries.
     pub fn new(limit: usize) -> Self {
-        Bounded {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            limit,
-        }
+        Bounded { map: HashMap::new(), order: VecDeque::new(), limit }
     }
 
     /// A value.
@@ -105,25 +99,14 @@ impl RunState {
         desc: &Descriptor,
     ) -> Result<(BlobCopy, bool)> {
         let key = format!("{}@{}", repo_key(dst), desc.digest);
-        let cell = self
-            .blobs
-            .lock()
-            .expect("poisoned")
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let cell = self.blobs.lock().expect("poisoned").entry(key.clone()).or_default().clone();
         let mut ran = false;
         let result = cell
             .get_or_try_init(|| {
                 ran = true;
                 async {
                     let hint = (dst.scheme == Scheme::Registry)
-                        .then(|| {
-                            self.seen
-                                .lock()
-                                .expect("poisoned")
-                                .get(&format!("{}@{}", dst.registry, desc.digest))
-                        })
+                        .then(|| self.seen.lock().expect("poisoned").get(&format!("{}@{}", dst.registry, desc.digest)))
                         .flatten();
                     client.copy_blob(src, dst, desc, hint.as_ref()).await
                 }
@@ -132,10 +115,7 @@ impl RunState {
         match result {
             Ok(how) => {
                 if dst.scheme == Scheme::Registry {
-                    self.seen
-                        .lock()
-                        .expect("poisoned")
-                        .put(format!("{}@{}", dst.registry, desc.digest), dst.clone());
+                    self.seen.lock().expect("poisoned").put(format!("{}@{}", dst.registry, desc.digest), dst.clone());
                 }
                 Ok((*how, ran))
             }
@@ -188,17 +168,12 @@ fn invalid(r: &Reference, e: impl std::fmt::Display) -> ClientError {
 
 /// The index with only the children whose platform is listed (decisions.md:
 /// registries that reject partial indexes accept this one).
-pub fn filter_index(
-    m: &Manifest,
-    platforms: &[Option<Platform>],
-) -> std::result::Result<Manifest, serde_json::Error> {
+pub fn filter_index(m: &Manifest, platforms: &[Option<Platform>]) -> std::result::Result<Manifest, serde_json::Error> {
     let mut doc: serde_json::Value = serde_json::from_slice(&m.bytes)?;
     if let Some(list) = doc.get_mut("manifests").and_then(|l| l.as_array_mut()) {
         list.retain(|entry| {
             let desc: Option<Descriptor> = serde_json::from_value(entry.clone()).ok();
-            let platform = desc
-                .and_then(|d| d.platform)
-                .map(|p| Platform::from_descriptor(&p));
+            let platform = desc.and_then(|d| d.platform).map(|p| Platform::from_descriptor(&p));
             platforms.iter().any(|want| match (want, &platform) {
                 (None, None) => true,
                 (Some(w), Some(p)) => w.matches(p),
@@ -227,8 +202,9 @@ impl<'a> ImageCopy<'a> {
     /// The manifest to push for `m` at the top: filtered by `platforms` when set.
     pub fn top_manifest(&self, m: &Manifest) -> Result<Manifest> {
         match &self.options.platforms {
-            Some(platforms) if is_index(&m.media_type) => filter_index(m, platforms)
-                .map_err(|e| ClientError::new(ErrorKind::Invalid, "platforms", e.to_string())),
+            Some(platforms) if is_index(&m.media_type) => {
+                filter_index(m, platforms).map_err(|e| ClientError::new(ErrorKind::Invalid, "platforms", e.to_string()))
+            }
             _ => Ok(m.clone()),
         }
     }
@@ -256,25 +232,14 @@ impl<'a> ImageCopy<'a> {
         m: &'b Manifest,
     ) -> BoxFuture<'b, Result<()>> {
         Box::pin(async move {
-            if !self
-                .visited
-                .lock()
-                .expect("poisoned")
-                .insert(m.digest.clone())
-            {
+            if !self.visited.lock().expect("poisoned").insert(m.digest.clone()) {
                 return Ok(());
             }
             let doc = m.doc().map_err(|e| invalid(src, e))?;
             // Built eagerly: a lazy `map` closure here trips the compiler's Send checks.
-            let children: Vec<BoxFuture<'_, Result<()>>> = doc
-                .manifests
-                .iter()
-                .map(|child| self.copy_child(src, dst, child))
-                .collect();
-            futures_util::stream::iter(children)
-                .buffer_unordered(FAN_OUT)
-                .try_collect::<Vec<()>>()
-                .await?;
+            let children: Vec<BoxFuture<'_, Result<()>>> =
+                doc.manifests.iter().map(|child| self.copy_child(src, dst, child)).collect();
+            futures_util::stream::iter(children).buffer_unordered(FAN_OUT).try_collect::<Vec<()>>().await?;
             let copies: Vec<BoxFuture<'_, Result<()>>> = doc
                 .config
                 .iter()
@@ -282,16 +247,9 @@ impl<'a> ImageCopy<'a> {
                 .chain(&doc.blobs)
                 .map(|b| Box::pin(self.copy_blob(src, dst, b)) as BoxFuture<'_, Result<()>>)
                 .collect();
-            futures_util::stream::iter(copies)
-                .buffer_unordered(FAN_OUT)
-                .try_collect::<Vec<()>>()
-                .await?;
+            futures_util::stream::iter(copies).buffer_unordered(FAN_OUT).try_collect::<Vec<()>>().await?;
             for layer in &doc.fs_layers {
-                let desc = Descriptor::new(
-                    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    &layer.blob_sum,
-                    0,
-                );
+                let desc = Descriptor::new("application/vnd.docker.image.rootfs.diff.tar.gzip", &layer.blob_sum, 0);
                 self.copy_blob(src, dst, &desc).await?;
             }
             if self.options.referrers {
@@ -317,20 +275,12 @@ impl<'a> ImageCopy<'a> {
                 return self.copy_blob(src, dst, child).await;
             }
             let dst_child = dst.with_digest(&child.digest);
-            let refresh =
-                self.options.force_recursive || self.options.referrers || self.options.digest_tags;
-            let present = self
-                .client
-                .manifest_head(&dst_child)
-                .await
-                .is_ok_and(|h| h.digest == child.digest);
+            let refresh = self.options.force_recursive || self.options.referrers || self.options.digest_tags;
+            let present = self.client.manifest_head(&dst_child).await.is_ok_and(|h| h.digest == child.digest);
             if present && !refresh {
                 return Ok(());
             }
-            let m = self
-                .client
-                .manifest_get(&src.with_digest(&child.digest))
-                .await?;
+            let m = self.client.manifest_get(&src.with_digest(&child.digest)).await?;
             self.copy_tree(src, dst, &m).await?;
             if !present || self.options.force_recursive {
                 self.client.manifest_put(&dst_child, &m, true).await?;
@@ -357,11 +307,7 @@ impl<'a> ImageCopy<'a> {
         }
         drop(stats);
         if ours && how != BlobCopy::Existed {
-            let what = if desc.media_type.contains("config") {
-                "Copy config"
-            } else {
-                "Copy layer"
-            };
+            let what = if desc.media_type.contains("config") { "Copy config" } else { "Copy layer" };
             tracing::info!(source = %src.common_name(), target = %dst.common_name(), layer = desc.digest, "{what}");
         }
         Ok(())
@@ -384,29 +330,14 @@ mod tests {
                 {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:4", "size": 1}
             ]
         });
-        let m = Manifest::new(
-            "application/vnd.oci.image.index.v1+json",
-            Bytes::from(serde_json::to_vec(&doc).unwrap()),
-        );
-        let keep = vec![
-            Some(Platform::parse("linux/amd64").unwrap()),
-            Some(Platform::parse("linux/arm64").unwrap()),
-        ];
+        let m =
+            Manifest::new("application/vnd.oci.image.index.v1+json", Bytes::from(serde_json::to_vec(&doc).unwrap()));
+        let keep = vec![Some(Platform::parse("linux/amd64").unwrap()), Some(Platform::parse("linux/arm64").unwrap())];
         let filtered = filter_index(&m, &keep).unwrap();
-        let digests: Vec<String> = filtered
-            .doc()
-            .unwrap()
-            .manifests
-            .into_iter()
-            .map(|d| d.digest)
-            .collect();
+        let digests: Vec<String> = filtered.doc().unwrap().manifests.into_iter().map(|d| d.digest).collect();
         assert_eq!(digests, vec!["sha256:1", "sha256:2"]);
         assert_ne!(filtered.digest, m.digest);
-        assert_eq!(
-            filter_index(&m, &keep).unwrap().digest,
-            filtered.digest,
-            "deterministic"
-        );
+        assert_eq!(filter_index(&m, &keep).unwrap().digest, filtered.digest, "deterministic");
         let unplatformed = filter_index(&m, &[None]).unwrap();
         assert_eq!(unplatformed.doc().unwrap().manifests.len(), 1);
     }
@@ -417,9 +348,6 @@ mod tests {
         b.put("a".into(), 1);
         b.put("b".into(), 2);
         b.put("c".into(), 3);
-        assert_eq!(
-            (b.get("a"), b.get("b"), b.get("c")),
-            (None, Some(2), Some(3))
-        );
+        assert_eq!((b.get("a"), b.get("b"), b.get("c")), (None, Some(2), Some(3)));
     }
 }

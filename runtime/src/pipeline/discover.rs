@@ -32,21 +32,9 @@ mod tests {
 
     #[test]
     fn references_are_joined_as_text_ref_7() {
-        assert_eq!(
-            tag_reference("alpine", "3").unwrap().common_name(),
-            "docker.io/library/alpine:3"
-        );
-        assert_eq!(
-            tag_reference("ocidir://dir/x", "v1").unwrap().common_name(),
-            "ocidir://dir/x:v1"
-        );
-        assert!(
-            tag_reference("alpine:latest", "3").is_err(),
-            "a repository source with a tag cannot take another"
-        );
-        assert_eq!(
-            repository_base("registry:5000/", "team/app"),
-            "registry:5000/team/app"
-        );
+        assert_eq!(tag_reference("alpine", "3").unwrap().common_name(), "docker.io/library/alpine:3");
+        assert_eq!(tag_reference("ocidir://dir/x", "v1").unwrap().common_name(), "ocidir://dir/x:v1");
+        assert!(tag_reference("alpine:latest", "3").is_err(), "a repository source with a tag cannot take another");
+        assert_eq!(repository_base("registry:5000/", "team/app"), "registry:5000/team/app");
     }
 }

@@ -24,9 +24,7 @@ pub fn tags(
 ) -> Result<Vec<String>, String> {
     let mut kept = step.compiled.tag_filter.apply(available);
     for hook in hooks {
-        kept = hook
-            .filter(repository, kept)
-            .map_err(|e| format!("tag filter {}: {e}", hook.name()))?;
+        kept = hook.filter(repository, kept).map_err(|e| format!("tag filter {}: {e}", hook.name()))?;
     }
     Ok(kept)
 }
@@ -39,10 +37,7 @@ pub fn repositories(step: &SyncStep, available: &[String]) -> Vec<String> {
 /// Missing mode (REPO-4): the tags the target lacks, sorted.
 pub fn missing_only(source: Vec<String>, target: &[String]) -> Vec<String> {
     let have: BTreeSet<&str> = target.iter().map(String::as_str).collect();
-    let mut out: Vec<String> = source
-        .into_iter()
-        .filter(|t| !have.contains(t.as_str()))
-        .collect();
+    let mut out: Vec<String> = source.into_iter().filter(|t| !have.contains(t.as_str())).collect();
     out.sort();
     out
 }

@@ -52,12 +52,7 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions {
-            abort_on_error: false,
-            step_concurrency: 16,
-            image_concurrency: 8,
-            rate_limit_retry: None,
-        }
+        EngineOptions { abort_on_error: false, step_concurrency: 16, image_concurrency: 8, rate_limit_retry: None }
     }
 }
 
@@ -139,22 +134,18 @@ impl Engine {
         }
         match spec.kind {
             SyncType::Image => {
-                let (Some(src), Some(tgt)) = (&step.compiled.source_ref, &step.compiled.target_ref)
-                else {
+                let (Some(src), Some(tgt)) = (&step.compiled.source_ref, &step.compiled.target_ref) else {
                     self.note_error(&mut report, "step references were not compiled".into());
                     return report;
                 };
-                let image = self
-                    .process_image(step, src.clone(), tgt.clone(), action)
-                    .await;
+                let image = self.process_image(step, src.clone(), tgt.clone(), action).await;
                 if let Some(e) = &image.error {
                     self.note_error(&mut report, e.clone());
                 }
                 report.images.push(image);
             }
             SyncType::Repository => {
-                self.run_repository(step, &spec.source, &spec.target, action, &mut report)
-                    .await;
+                self.run_repository(step, &spec.source, &spec.target, action, &mut report).await;
             }
             SyncType::Registry => self.run_registry(step, action, &mut report).await,
         }
@@ -164,8 +155,7 @@ impl Engine {
 
     async fn run_registry(&self, step: &SyncStep, action: Action, report: &mut StepReport) {
         let spec = &step.spec;
-        let registry = crate::reference::parse_registry_host(&spec.source)
-            .unwrap_or_else(|_| spec.source.clone());
+        let registry = crate::reference::parse_registry_host(&spec.source).unwrap_or_else(|_| spec.source.clone());
         let repos = match discover::repositories(&self.client, &registry).await {
             Ok(r) => r,
             Err(e) => {
@@ -184,14 +174,7 @@ impl Engine {
         }
     }
 
-    async fn run_repository(
-        &self,
-        step: &SyncStep,
-        src: &str,
-        tgt: &str,
-        action: Action,
-        report: &mut StepReport,
-    ) {
+    async fn run_repository(&self, step: &SyncStep, src: &str, tgt: &str, action: Action, report: &mut StepReport) {
         let (src_repo, tgt_repo) = match (Reference::parse(src), Reference::parse(tgt)) {
             (Ok(s), Ok(t)) => (s, t),
             (Err(e), _) => {
@@ -207,8 +190,7 @@ impl Engine {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(source = src, error = %e, "Failed getting source tags");
-                return self
-                    .note_error(report, format!("failed getting source tags of {src}: {e}"));
+                return self.note_error(report, format!("failed getting source tags of {src}: {e}"));
             }
         };
         let mut tags = match filter::tags(step, src, &available, &self.hooks) {
@@ -236,21 +218,15 @@ impl Engine {
             if self.cancel.is_cancelled() {
                 return None;
             }
-            let refs = (
-                discover::tag_reference(src, &tag),
-                discover::tag_reference(tgt, &tag),
-            );
+            let refs = (discover::tag_reference(src, &tag), discover::tag_reference(tgt, &tag));
             Some(match refs {
                 (Ok(s), Ok(t)) => self.process_image(step, s, t, action).await,
-                (Err(e), _) | (_, Err(e)) => failed_image(
-                    format!("{src}:{tag}"),
-                    format!("{tgt}:{tag}"),
-                    e.to_string(),
-                ),
+                (Err(e), _) | (_, Err(e)) => {
+                    failed_image(format!("{src}:{tag}"), format!("{tgt}:{tag}"), e.to_string())
+                }
             })
         });
-        let mut stream =
-            futures_util::stream::iter(work).buffered(self.options.image_concurrency.max(1));
+        let mut stream = futures_util::stream::iter(work).buffered(self.options.image_concurrency.max(1));
         while let Some(image) = stream.next().await {
             let Some(image) = image else { continue };
             if let Some(e) = &image.error {
@@ -261,13 +237,7 @@ impl Engine {
     }
 
     /// Plans and, unless checking, copies one image (IMG-1 … IMG-15).
-    pub async fn process_image(
-        &self,
-        step: &SyncStep,
-        src: Reference,
-        tgt: Reference,
-        action: Action,
-    ) -> ImageReport {
+    pub async fn process_image(&self, step: &SyncStep, src: Reference, tgt: Reference, action: Action) -> ImageReport {
         let started = Instant::now();
         let mut report = ImageReport {
             source: src.common_name(),
@@ -285,11 +255,7 @@ impl Engine {
                 report.reason = "canceled".into();
             } else {
                 tracing::error!(target = %tgt.common_name(), source = %src.common_name(), error = %e, "Failed to sync");
-                report.error = Some(format!(
-                    "{} -> {}: {e}",
-                    src.common_name(),
-                    tgt.common_name()
-                ));
+                report.error = Some(format!("{} -> {}: {e}", src.common_name(), tgt.common_name()));
             }
             report.action = ImageAction::Failed;
         }
@@ -318,21 +284,12 @@ impl Engine {
         let mut source_manifest: Option<Manifest> = None;
         let mut expected = source.digest.clone();
         if copy_options.platforms.is_some() && is_index(&source.media_type) {
-            let m = self
-                .client
-                .manifest_get(&src.with_digest(&source.digest))
-                .await?;
-            expected = ImageCopy::new(&self.client, &self.state, &copy_options)
-                .top_manifest(&m)?
-                .digest;
+            let m = self.client.manifest_get(&src.with_digest(&source.digest)).await?;
+            expected = ImageCopy::new(&self.client, &self.state, &copy_options).top_manifest(&m)?.digest;
             source_manifest = Some(m);
         }
-        let observed = Observed {
-            action,
-            source_media_type: &source.media_type,
-            expected_digest: &expected,
-            target_digest,
-        };
+        let observed =
+            Observed { action, source_media_type: &source.media_type, expected_digest: &expected, target_digest };
         let refresh = match plan::decide(&observed, flags, &spec.media_types) {
             Decision::UpToDate => {
                 tracing::debug!(source = %src.common_name(), target = %tgt.common_name(), "Image matches");
@@ -363,8 +320,7 @@ impl Engine {
                 return Ok(());
             }
         }
-        let matches =
-            target_digest == Some(expected.as_str()) || target_digest == Some(src.digest.as_str());
+        let matches = target_digest == Some(expected.as_str()) || target_digest == Some(src.digest.as_str());
         if refresh && matches {
             tracing::info!(
                 source = %src.common_name(), target = %tgt.common_name(), forced = spec.force_recursive,
@@ -375,11 +331,7 @@ impl Engine {
         }
         report.reason = plan::reason(target_digest, refresh && matches, flags);
         if action == Action::Check {
-            report.action = if refresh && matches {
-                ImageAction::WouldRefresh
-            } else {
-                ImageAction::Stale
-            };
+            report.action = if refresh && matches { ImageAction::WouldRefresh } else { ImageAction::Stale };
             return Ok(());
         }
 
@@ -388,21 +340,9 @@ impl Engine {
             p = self.slots.clone().acquire_owned() => p.map_err(|_| ClientError::new(ErrorKind::Cancelled, "", ""))?,
             _ = self.cancel.cancelled() => return Err(ClientError::new(ErrorKind::Cancelled, cancelled(&src.common_name()), "")),
         });
-        let retry = self
-            .options
-            .rate_limit_retry
-            .unwrap_or(spec.ratelimit.retry.to_std());
-        ratelimit::wait(
-            &self.client,
-            &src,
-            source.rate_limit,
-            spec.ratelimit.min,
-            retry,
-            &self.slots,
-            &mut permit,
-            &self.cancel,
-        )
-        .await?;
+        let retry = self.options.rate_limit_retry.unwrap_or(spec.ratelimit.retry.to_std());
+        let policy = ratelimit::Policy { min: spec.ratelimit.min, retry };
+        ratelimit::wait(&self.client, &src, source.rate_limit, policy, &self.slots, &mut permit, &self.cancel).await?;
         tracing::debug!(source = %src.common_name(), target = %tgt.common_name(), "Image sync running");
         if target.is_some()
             && !matches
@@ -410,18 +350,14 @@ impl Engine {
         {
             backup::save(&self.client, &self.state, spec, template, tgt)
                 .await
-                .map_err(|e| {
-                    ClientError::new(ErrorKind::Invalid, tgt.common_name(), e.to_string())
-                })?;
+                .map_err(|e| ClientError::new(ErrorKind::Invalid, tgt.common_name(), e.to_string()))?;
         }
         let manifest = match source_manifest {
             Some(m) => m,
             None => self.client.manifest_get(&src).await?,
         };
         self.client.begin(tgt);
-        let copied = ImageCopy::new(&self.client, &self.state, &copy_options)
-            .run(&src, tgt, &manifest)
-            .await;
+        let copied = ImageCopy::new(&self.client, &self.state, &copy_options).run(&src, tgt, &manifest).await;
         let closed = self.client.close(tgt).await;
         drop(permit);
         let stats = copied.inspect_err(|e| {
@@ -429,11 +365,7 @@ impl Engine {
         })?;
         closed?;
         report.stats = stats;
-        report.action = if refresh && matches {
-            ImageAction::Refreshed
-        } else {
-            ImageAction::Copied
-        };
+        report.action = if refresh && matches { ImageAction::Refreshed } else { ImageAction::Copied };
         Ok(())
     }
 
@@ -456,10 +388,7 @@ impl Engine {
                 list.push(if p.is_empty() {
                     None
                 } else {
-                    Some(
-                        Platform::parse(p)
-                            .map_err(|e| ClientError::new(ErrorKind::Invalid, p, e.to_string()))?,
-                    )
+                    Some(Platform::parse(p).map_err(|e| ClientError::new(ErrorKind::Invalid, p, e.to_string()))?)
                 });
             }
             Some(list)
@@ -494,18 +423,12 @@ impl Engine {
         let list = self.client.manifest_get(src).await.inspect_err(|e| {
             tracing::error!(source = %src.common_name(), error = %e, "Failed to get source manifest");
         })?;
-        let doc = list
-            .doc()
-            .map_err(|e| ClientError::new(ErrorKind::Invalid, src.common_name(), e.to_string()))?;
+        let doc = list.doc().map_err(|e| ClientError::new(ErrorKind::Invalid, src.common_name(), e.to_string()))?;
         let Some(chosen) = wanted.select(&doc.manifests) else {
             let available: Vec<String> = doc
                 .manifests
                 .iter()
-                .filter_map(|d| {
-                    d.platform
-                        .as_ref()
-                        .map(|p| Platform::from_descriptor(p).to_string())
-                })
+                .filter_map(|d| d.platform.as_ref().map(|p| Platform::from_descriptor(p).to_string()))
                 .collect();
             tracing::warn!(platform, platforms = ?available, "Platform could not be found in source manifest list");
             return Err(ClientError::new(
@@ -514,11 +437,7 @@ impl Engine {
                 format!("platform {platform} not found"),
             ));
         };
-        self.state
-            .platforms
-            .lock()
-            .expect("poisoned")
-            .put(key, chosen.clone());
+        self.state.platforms.lock().expect("poisoned").put(key, chosen.clone());
         Ok(chosen.digest.clone())
     }
 }

@@ -93,11 +93,7 @@ pub fn decide(o: &Observed, flags: RefreshFlags, media_types: &[String]) -> Deci
 /// IMG-6, after resolving `platform` to one manifest: a target already at
 /// that digest is up to date unless `forceRecursive`. Referrers and digest
 /// tags are not refreshed in that case, as in regsync.
-pub fn platform_matches(
-    target_digest: Option<&str>,
-    platform_digest: &str,
-    force_recursive: bool,
-) -> bool {
+pub fn platform_matches(target_digest: Option<&str>, platform_digest: &str, force_recursive: bool) -> bool {
     target_digest == Some(platform_digest) && !force_recursive
 }
 
@@ -135,22 +131,12 @@ mod tests {
     }
 
     fn flags(fast: bool, force: bool, referrers: bool, digest_tags: bool) -> RefreshFlags {
-        RefreshFlags {
-            fast_check: fast,
-            force_recursive: force,
-            referrers,
-            digest_tags,
-        }
+        RefreshFlags { fast_check: fast, force_recursive: force, referrers, digest_tags }
     }
 
     fn check(action: Action, mt: &str, target: Option<&str>, f: RefreshFlags) -> Decision {
         decide(
-            &Observed {
-                action,
-                source_media_type: mt,
-                expected_digest: "sha256:a",
-                target_digest: target,
-            },
+            &Observed { action, source_media_type: mt, expected_digest: "sha256:a", target_digest: target },
             f,
             &types(),
         )
@@ -170,50 +156,14 @@ mod tests {
             // IMG-3: a match is enough unless refresh flags ask for more; fastCheck overrides them.
             (A::Copy, INDEX, Some("sha256:a"), none, D::UpToDate),
             (A::Copy, INDEX, Some("sha256:a"), fast_refs, D::UpToDate),
-            (
-                A::Copy,
-                INDEX,
-                Some("sha256:a"),
-                refs,
-                D::Copy { refresh: true },
-            ),
-            (
-                A::Copy,
-                INDEX,
-                Some("sha256:a"),
-                tags,
-                D::Copy { refresh: true },
-            ),
-            (
-                A::Copy,
-                INDEX,
-                Some("sha256:a"),
-                force,
-                D::Copy { refresh: true },
-            ),
-            (
-                A::Check,
-                INDEX,
-                Some("sha256:a"),
-                refs,
-                D::Copy { refresh: true },
-            ),
+            (A::Copy, INDEX, Some("sha256:a"), refs, D::Copy { refresh: true }),
+            (A::Copy, INDEX, Some("sha256:a"), tags, D::Copy { refresh: true }),
+            (A::Copy, INDEX, Some("sha256:a"), force, D::Copy { refresh: true }),
+            (A::Check, INDEX, Some("sha256:a"), refs, D::Copy { refresh: true }),
             // Target missing or different.
             (A::Copy, INDEX, None, none, D::Copy { refresh: false }),
-            (
-                A::Copy,
-                INDEX,
-                Some("sha256:b"),
-                none,
-                D::Copy { refresh: false },
-            ),
-            (
-                A::Check,
-                INDEX,
-                Some("sha256:b"),
-                none,
-                D::Copy { refresh: false },
-            ),
+            (A::Copy, INDEX, Some("sha256:b"), none, D::Copy { refresh: false }),
+            (A::Check, INDEX, Some("sha256:b"), none, D::Copy { refresh: false }),
             // IMG-4: missing mode leaves an existing target alone, even a stale one.
             (A::Missing, INDEX, Some("sha256:b"), none, D::TargetExists),
             (A::Missing, INDEX, Some("sha256:a"), refs, D::TargetExists),
@@ -222,20 +172,8 @@ mod tests {
             // IMG-5: media type, checked after the match and missing rules.
             (A::Copy, ARTIFACT, None, none, D::UnsupportedMediaType),
             (A::Copy, ARTIFACT, Some("sha256:a"), none, D::UpToDate),
-            (
-                A::Missing,
-                ARTIFACT,
-                Some("sha256:b"),
-                none,
-                D::TargetExists,
-            ),
-            (
-                A::Copy,
-                ARTIFACT,
-                Some("sha256:a"),
-                refs,
-                D::UnsupportedMediaType,
-            ),
+            (A::Missing, ARTIFACT, Some("sha256:b"), none, D::TargetExists),
+            (A::Copy, ARTIFACT, Some("sha256:a"), refs, D::UnsupportedMediaType),
         ];
         for (i, (action, mt, target, f, want)) in rows.into_iter().enumerate() {
             assert_eq!(check(action, mt, target, f), want, "row {i}");
@@ -255,9 +193,6 @@ mod tests {
         let f = flags(false, false, true, true);
         assert_eq!(reason(None, false, f), "target missing");
         assert_eq!(reason(Some("x"), false, f), "digest differs");
-        assert_eq!(
-            reason(Some("x"), true, f),
-            "up to date, refresh of referrers, digestTags"
-        );
+        assert_eq!(reason(Some("x"), true, f), "up to date, refresh of referrers, digestTags");
     }
 }

@@ -54,11 +54,7 @@ pub async fn wait(
                     _ = cancel.cancelled() => return Err(ClientError::new(ErrorKind::Cancelled, source.common_name(), "")),
                 }
                 *permit = Some(
-                    slots
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .map_err(|_| ClientError::new(ErrorKind::Cancelled, "", ""))?,
+                    slots.clone().acquire_owned().await.map_err(|_| ClientError::new(ErrorKind::Cancelled, "", ""))?,
                 );
             }
             limit => {

@@ -20,46 +20,23 @@ use crate::reference::Reference;
 pub fn passes(filters: &[ReferrerFilter], d: &Descriptor) -> bool {
     filters.is_empty()
         || filters.iter().any(|f| {
-            (f.artifact_type.is_empty()
-                || d.artifact_type.as_deref() == Some(f.artifact_type.as_str()))
-                && f.annotations.iter().all(|(k, v)| {
-                    d.annotations
-                        .get(k)
-                        .is_some_and(|dv| v.is_empty() || dv == v)
-                })
+            (f.artifact_type.is_empty() || d.artifact_type.as_deref() == Some(f.artifact_type.as_str()))
+                && f.annotations.iter().all(|(k, v)| d.annotations.get(k).is_some_and(|dv| v.is_empty() || dv == v))
         })
 }
 
 /// Copies the referrers of `digest`.
-pub(super) async fn copy_referrers(
-    copy: &ImageCopy<'_>,
-    src: &Reference,
-    dst: &Reference,
-    digest: &str,
-) -> Result<()> {
+pub(super) async fn copy_referrers(copy: &ImageCopy<'_>, src: &Reference, dst: &Reference, digest: &str) -> Result<()> {
     let from = copy.options.referrer_source.as_ref().unwrap_or(src);
     let to = copy.options.referrer_target.as_ref().unwrap_or(dst);
-    let list = copy
-        .client
-        .referrers(&from.with_digest(digest), None)
-        .await?;
-    for d in list
-        .iter()
-        .filter(|d| passes(&copy.options.referrer_filters, d))
-    {
+    let list = copy.client.referrers(&from.with_digest(digest), None).await?;
+    for d in list.iter().filter(|d| passes(&copy.options.referrer_filters, d)) {
         if copy.visited.lock().expect("poisoned").contains(&d.digest) {
             continue;
         }
         let target = to.with_digest(&d.digest);
-        let present = copy
-            .client
-            .manifest_head(&target)
-            .await
-            .is_ok_and(|h| h.digest == d.digest);
-        let m = copy
-            .client
-            .manifest_get(&from.with_digest(&d.digest))
-            .await?;
+        let present = copy.client.manifest_head(&target).await.is_ok_and(|h| h.digest == d.digest);
+        let m = copy.client.manifest_get(&from.with_digest(&d.digest)).await?;
         copy.copy_tree(from, to, &m).await?;
         if !present || copy.options.force_recursive {
             copy.client.manifest_put(&target, &m, false).await?;
@@ -96,10 +73,7 @@ pub(super) async fn copy_digest_tags(
         }
         let m = copy.client.manifest_get(&src.with_tag(tag)).await?;
         copy.copy_tree(src, dst, &m).await?;
-        copy.deferred
-            .lock()
-            .expect("poisoned")
-            .push((dst.with_tag(tag), m));
+        copy.deferred.lock().expect("poisoned").push((dst.with_tag(tag), m));
     }
     Ok(())
 }
@@ -111,51 +85,30 @@ mod tests {
     fn desc(artifact_type: &str, annotations: &[(&str, &str)]) -> Descriptor {
         let mut d = Descriptor::new("application/vnd.oci.image.manifest.v1+json", "sha256:x", 1);
         d.artifact_type = Some(artifact_type.to_string());
-        d.annotations = annotations
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        d.annotations = annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         d
     }
 
     fn filter(artifact_type: &str, annotations: &[(&str, &str)]) -> ReferrerFilter {
         ReferrerFilter {
             artifact_type: artifact_type.into(),
-            annotations: annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
     }
 
     #[test]
     fn referrer_filters_img_13() {
-        let sbom = desc(
-            "application/example.sbom",
-            &[("preference", "1"), ("team", "a")],
-        );
+        let sbom = desc("application/example.sbom", &[("preference", "1"), ("team", "a")]);
         let sig = desc("application/example.signature", &[]);
         assert!(passes(&[], &sig));
         let only_sbom = [filter("application/example.sbom", &[])];
         assert!(passes(&only_sbom, &sbom) && !passes(&only_sbom, &sig));
         assert!(passes(&[filter("", &[("preference", "1")])], &sbom));
         assert!(!passes(&[filter("", &[("preference", "2")])], &sbom));
-        assert!(
-            passes(&[filter("", &[("team", "")])], &sbom),
-            "an empty value only needs the key"
-        );
+        assert!(passes(&[filter("", &[("team", "")])], &sbom), "an empty value only needs the key");
         assert!(!passes(&[filter("", &[("owner", "")])], &sbom));
-        let either = [
-            filter("application/example.signature", &[]),
-            filter("", &[("team", "a")]),
-        ];
+        let either = [filter("application/example.signature", &[]), filter("", &[("team", "a")])];
         assert!(passes(&either, &sbom) && passes(&either, &sig));
-        assert!(
-            !passes(
-                &[filter("application/example.sbom", &[("team", "b")])],
-                &sbom
-            ),
-            "both parts must match"
-        );
+        assert!(!passes(&[filter("application/example.sbom", &[("team", "b")])], &sbom), "both parts must match");
     }
 }

@@ -145,16 +145,8 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
         stale += s.count(ImageAction::Stale);
         failed += s.count(ImageAction::Failed);
         if check {
-            for i in s
-                .images
-                .iter()
-                .filter(|i| matches!(i.action, ImageAction::Stale | ImageAction::WouldRefresh))
-            {
-                let word = if i.action == ImageAction::Stale {
-                    "stale"
-                } else {
-                    "refresh"
-                };
+            for i in s.images.iter().filter(|i| matches!(i.action, ImageAction::Stale | ImageAction::WouldRefresh)) {
+                let word = if i.action == ImageAction::Stale { "stale" } else { "refresh" };
                 out += &format!("{word}: {} -> {} ({})\n", i.source, i.target, i.reason);
             }
         } else {
@@ -199,11 +191,7 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 #[cfg(test)]

@@ -23,21 +23,13 @@ fn string(s: impl Into<Arc<str>>) -> Value {
 
 fn want_args(name: &str, args: &[Value], n: usize) -> Result<(), GoError> {
     if args.len() != n {
-        return Err(err(format!(
-            "wrong number of args for {name}: want {n} got {}",
-            args.len()
-        )));
+        return Err(err(format!("wrong number of args for {name}: want {n} got {}", args.len())));
     }
     Ok(())
 }
 
 fn want_str<'a>(name: &str, v: &'a Value) -> Result<&'a str, GoError> {
-    v.as_str().ok_or_else(|| {
-        err(format!(
-            "wrong type for value; expected string; got {} in {name}",
-            v.type_name()
-        ))
-    })
+    v.as_str().ok_or_else(|| err(format!("wrong type for value; expected string; got {} in {name}", v.type_name())))
 }
 
 /// Go's zero value test used by `default`.
@@ -67,22 +59,14 @@ pub(crate) fn to_json(v: &Value) -> serde_json::Value {
         Value::String(s) => J::String(s.to_string()),
         Value::List(l) => J::Array(l.iter().map(to_json).collect()),
         Value::Map(m) => J::Object(
-            m.iter()
-                .filter(|(k, _)| !k.starts_with("__"))
-                .map(|(k, v)| (k.to_string(), to_json(v)))
-                .collect(),
+            m.iter().filter(|(k, _)| !k.starts_with("__")).map(|(k, v)| (k.to_string(), to_json(v))).collect(),
         ),
     }
 }
 
 fn json_line(v: &Value, pretty: bool) -> String {
     let j = to_json(v);
-    let mut out = if pretty {
-        serde_json::to_string_pretty(&j)
-    } else {
-        serde_json::to_string(&j)
-    }
-    .unwrap_or_default();
+    let mut out = if pretty { serde_json::to_string_pretty(&j) } else { serde_json::to_string(&j) }.unwrap_or_default();
     // Go's json.Encoder ends every value with a newline.
     out.push('\n');
     out
@@ -90,18 +74,12 @@ fn json_line(v: &Value, pretty: bool) -> String {
 
 fn default_fn(args: &[Value]) -> Result<Value, GoError> {
     want_args("default", args, 2)?;
-    Ok(if is_zero(&args[1]) {
-        args[0].clone()
-    } else {
-        args[1].clone()
-    })
+    Ok(if is_zero(&args[1]) { args[0].clone() } else { args[1].clone() })
 }
 
 fn env_fn(args: &[Value]) -> Result<Value, GoError> {
     want_args("env", args, 1)?;
-    Ok(string(
-        std::env::var(want_str("env", &args[0])?).unwrap_or_default(),
-    ))
+    Ok(string(std::env::var(want_str("env", &args[0])?).unwrap_or_default()))
 }
 
 fn file_fn(args: &[Value]) -> Result<Value, GoError> {
@@ -122,15 +100,9 @@ fn join_fn(args: &[Value]) -> Result<Value, GoError> {
     want_args("join", args, 2)?;
     let sep = want_str("join", &args[1])?;
     let Value::List(items) = &args[0] else {
-        return Err(err(format!(
-            "wrong type for value; expected []string; got {}",
-            args[0].type_name()
-        )));
+        return Err(err(format!("wrong type for value; expected []string; got {}", args[0].type_name())));
     };
-    let parts = items
-        .iter()
-        .map(|v| want_str("join", v).map(str::to_string))
-        .collect::<Result<Vec<_>, _>>()?;
+    let parts = items.iter().map(|v| want_str("join", v).map(str::to_string)).collect::<Result<Vec<_>, _>>()?;
     Ok(string(parts.join(sep)))
 }
 
@@ -195,10 +167,7 @@ pub(crate) fn builtins() -> BTreeMap<String, ValueFunc> {
     );
     m.insert("lower".into(), string_fn("lower", str::to_lowercase));
     m.insert("upper".into(), string_fn("upper", str::to_uppercase));
-    m.insert(
-        "trimSpace".into(),
-        string_fn("trimSpace", |s| s.trim().to_string()),
-    );
+    m.insert("trimSpace".into(), string_fn("trimSpace", |s| s.trim().to_string()));
     m.insert("time".into(), Arc::new(time_fn));
     m.insert(METHOD_FUNC.into(), Arc::new(call_method));
     m
@@ -206,7 +175,7 @@ pub(crate) fn builtins() -> BTreeMap<String, ValueFunc> {
 
 /// Names a plugin may not take: the built-ins above and Go's own.
 pub(crate) const RESERVED: &[&str] = &[
-    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js",
-    "urlquery", "eq", "ne", "lt", "le", "gt", "ge", "call", "block", "break", "continue", "define",
-    "else", "end", "if", "range", "template", "with", "nil", "true", "false",
+    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js", "urlquery", "eq", "ne",
+    "lt", "le", "gt", "ge", "call", "block", "break", "continue", "define", "else", "end", "if", "range", "template",
+    "with", "nil", "true", "false",
 ];

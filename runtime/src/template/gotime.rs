@@ -81,96 +81,16 @@ fn chunks(layout: &str) -> Vec<Chunk<'_>> {
         ("5", Chunk::Second),
         ("PM", Chunk::UpperPm),
         ("pm", Chunk::LowerPm),
-        (
-            "Z07:00:00",
-            Chunk::Offset {
-                z: true,
-                colon: true,
-                minutes: true,
-                seconds: true,
-            },
-        ),
-        (
-            "Z070000",
-            Chunk::Offset {
-                z: true,
-                colon: false,
-                minutes: true,
-                seconds: true,
-            },
-        ),
-        (
-            "Z07:00",
-            Chunk::Offset {
-                z: true,
-                colon: true,
-                minutes: true,
-                seconds: false,
-            },
-        ),
-        (
-            "Z0700",
-            Chunk::Offset {
-                z: true,
-                colon: false,
-                minutes: true,
-                seconds: false,
-            },
-        ),
-        (
-            "Z07",
-            Chunk::Offset {
-                z: true,
-                colon: false,
-                minutes: false,
-                seconds: false,
-            },
-        ),
-        (
-            "-07:00:00",
-            Chunk::Offset {
-                z: false,
-                colon: true,
-                minutes: true,
-                seconds: true,
-            },
-        ),
-        (
-            "-070000",
-            Chunk::Offset {
-                z: false,
-                colon: false,
-                minutes: true,
-                seconds: true,
-            },
-        ),
-        (
-            "-07:00",
-            Chunk::Offset {
-                z: false,
-                colon: true,
-                minutes: true,
-                seconds: false,
-            },
-        ),
-        (
-            "-0700",
-            Chunk::Offset {
-                z: false,
-                colon: false,
-                minutes: true,
-                seconds: false,
-            },
-        ),
-        (
-            "-07",
-            Chunk::Offset {
-                z: false,
-                colon: false,
-                minutes: false,
-                seconds: false,
-            },
-        ),
+        ("Z07:00:00", Chunk::Offset { z: true, colon: true, minutes: true, seconds: true }),
+        ("Z070000", Chunk::Offset { z: true, colon: false, minutes: true, seconds: true }),
+        ("Z07:00", Chunk::Offset { z: true, colon: true, minutes: true, seconds: false }),
+        ("Z0700", Chunk::Offset { z: true, colon: false, minutes: true, seconds: false }),
+        ("Z07", Chunk::Offset { z: true, colon: false, minutes: false, seconds: false }),
+        ("-07:00:00", Chunk::Offset { z: false, colon: true, minutes: true, seconds: true }),
+        ("-070000", Chunk::Offset { z: false, colon: false, minutes: true, seconds: true }),
+        ("-07:00", Chunk::Offset { z: false, colon: true, minutes: true, seconds: false }),
+        ("-0700", Chunk::Offset { z: false, colon: false, minutes: true, seconds: false }),
+        ("-07", Chunk::Offset { z: false, colon: false, minutes: false, seconds: false }),
     ];
     let mut out = Vec::new();
     let mut literal_start = 0;
@@ -186,20 +106,12 @@ fn chunks(layout: &str) -> Vec<Chunk<'_>> {
             let run = rest[1..].bytes().take_while(|b| *b == digit).count();
             let next_is_digit = rest.as_bytes().get(1 + run).is_some_and(u8::is_ascii_digit);
             if (digit == b'0' || digit == b'9') && !next_is_digit {
-                Some((
-                    1 + run,
-                    Chunk::Fraction {
-                        digits: run,
-                        trim: digit == b'9',
-                    },
-                ))
+                Some((1 + run, Chunk::Fraction { digits: run, trim: digit == b'9' }))
             } else {
                 None
             }
         } else {
-            STD.iter()
-                .find(|(p, _)| rest.starts_with(p))
-                .map(|(p, c)| (p.len(), c.clone()))
+            STD.iter().find(|(p, _)| rest.starts_with(p)).map(|(p, c)| (p.len(), c.clone()))
         };
         match std {
             Some((len, chunk)) => {
@@ -233,15 +145,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const WEEKDAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
+const WEEKDAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 fn format_offset(out: &mut String, secs: i32, colon: bool, minutes: bool, seconds: bool) {
     let sign = if secs < 0 { '-' } else { '+' };
@@ -273,12 +177,8 @@ pub fn format(t: &DateTime<FixedOffset>, zone: Option<&str>, layout: &str) -> St
             Chunk::Month => out.push_str(&MONTHS[t.month0() as usize][..3]),
             Chunk::NumMonth => out.push_str(&t.month().to_string()),
             Chunk::ZeroMonth => out.push_str(&format!("{:02}", t.month())),
-            Chunk::LongWeekDay => {
-                out.push_str(WEEKDAYS[t.weekday().num_days_from_sunday() as usize])
-            }
-            Chunk::WeekDay => {
-                out.push_str(&WEEKDAYS[t.weekday().num_days_from_sunday() as usize][..3])
-            }
+            Chunk::LongWeekDay => out.push_str(WEEKDAYS[t.weekday().num_days_from_sunday() as usize]),
+            Chunk::WeekDay => out.push_str(&WEEKDAYS[t.weekday().num_days_from_sunday() as usize][..3]),
             Chunk::Day => out.push_str(&t.day().to_string()),
             Chunk::UnderDay => out.push_str(&format!("{:>2}", t.day())),
             Chunk::ZeroDay => out.push_str(&format!("{:02}", t.day())),
@@ -299,12 +199,7 @@ pub fn format(t: &DateTime<FixedOffset>, zone: Option<&str>, layout: &str) -> St
                 Some(name) => out.push_str(name),
                 None => format_offset(&mut out, t.offset().local_minus_utc(), false, true, false),
             },
-            Chunk::Offset {
-                z,
-                colon,
-                minutes,
-                seconds,
-            } => {
+            Chunk::Offset { z, colon, minutes, seconds } => {
                 let secs = t.offset().local_minus_utc();
                 if z && secs == 0 {
                     out.push('Z');
@@ -358,11 +253,7 @@ pub fn parse(layout: &str, value: &str) -> Result<DateTime<FixedOffset>, String>
             Chunk::UpperPm => Item::Fixed(Fixed::UpperAmPm),
             Chunk::LowerPm => Item::Fixed(Fixed::LowerAmPm),
             Chunk::ZoneName => Item::Fixed(Fixed::TimezoneName),
-            Chunk::Offset {
-                z: true,
-                colon: true,
-                ..
-            } => Item::Fixed(Fixed::TimezoneOffsetColonZ),
+            Chunk::Offset { z: true, colon: true, .. } => Item::Fixed(Fixed::TimezoneOffsetColonZ),
             Chunk::Offset { z: true, .. } => Item::Fixed(Fixed::TimezoneOffsetZ),
             Chunk::Offset { colon: true, .. } => Item::Fixed(Fixed::TimezoneOffsetColon),
             Chunk::Offset { .. } => Item::Fixed(Fixed::TimezoneOffset),
@@ -392,12 +283,8 @@ pub fn parse(layout: &str, value: &str) -> Result<DateTime<FixedOffset>, String>
     if parsed.minute().is_none() {
         let _ = parsed.set_minute(0);
     }
-    let date = parsed
-        .to_naive_date()
-        .map_err(|e| format!("parsing time \"{value}\": {e}"))?;
-    let time = parsed
-        .to_naive_time()
-        .map_err(|e| format!("parsing time \"{value}\": {e}"))?;
+    let date = parsed.to_naive_date().map_err(|e| format!("parsing time \"{value}\": {e}"))?;
+    let time = parsed.to_naive_time().map_err(|e| format!("parsing time \"{value}\": {e}"))?;
     let offset = FixedOffset::east_opt(parsed.offset().unwrap_or(0)).unwrap_or(Utc.fix());
     offset
         .from_local_datetime(&date.and_time(time))
@@ -417,17 +304,10 @@ fn zone_abbreviation(at: &DateTime<Utc>) -> Option<String> {
         let name = name.trim_start_matches(':');
         if let Ok(tz) = name.parse::<chrono_tz::Tz>() {
             use chrono_tz::OffsetName;
-            return tz
-                .offset_from_utc_datetime(&at.naive_utc())
-                .abbreviation()
-                .map(str::to_string);
+            return tz.offset_from_utc_datetime(&at.naive_utc()).abbreviation().map(str::to_string);
         }
     }
-    (Local
-        .offset_from_utc_datetime(&at.naive_utc())
-        .local_minus_utc()
-        == 0)
-        .then(|| "UTC".to_string())
+    (Local.offset_from_utc_datetime(&at.naive_utc()).local_minus_utc() == 0).then(|| "UTC".to_string())
 }
 
 fn int(v: impl Into<i64>) -> Value {
@@ -444,10 +324,7 @@ pub fn time_value(t: &DateTime<FixedOffset>, zone: Option<&str>) -> Value {
     put("__type", Value::String(Arc::from(TIME_TYPE)));
     put("__unix_nanos", int(t.timestamp_nanos_opt().unwrap_or(0)));
     put("__offset", int(t.offset().local_minus_utc()));
-    put(
-        "__zone",
-        zone.map_or(Value::Nil, |z| Value::String(Arc::from(z))),
-    );
+    put("__zone", zone.map_or(Value::Nil, |z| Value::String(Arc::from(z))));
     put("Year", int(t.year()));
     put("Month", int(t.month()));
     put("Day", int(t.day()));
@@ -456,23 +333,11 @@ pub fn time_value(t: &DateTime<FixedOffset>, zone: Option<&str>) -> Value {
     put("Second", int(t.second()));
     put("Nanosecond", int(t.nanosecond()));
     put("YearDay", int(t.ordinal()));
-    put(
-        "Weekday",
-        Value::String(Arc::from(
-            WEEKDAYS[t.weekday().num_days_from_sunday() as usize],
-        )),
-    );
+    put("Weekday", Value::String(Arc::from(WEEKDAYS[t.weekday().num_days_from_sunday() as usize])));
     put("Unix", int(t.timestamp()));
     put("UnixMilli", int(t.timestamp_millis()));
     put("UnixNano", int(t.timestamp_nanos_opt().unwrap_or(0)));
-    put(
-        "String",
-        Value::String(Arc::from(format(
-            t,
-            zone,
-            "2006-01-02 15:04:05.999999999 -0700 MST",
-        ))),
-    );
+    put("String", Value::String(Arc::from(format(t, zone, "2006-01-02 15:04:05.999999999 -0700 MST"))));
     Value::Map(Arc::new(m))
 }
 
@@ -480,14 +345,8 @@ pub fn time_value(t: &DateTime<FixedOffset>, zone: Option<&str>) -> Value {
 pub fn from_time_value(v: &Value) -> Option<(DateTime<FixedOffset>, Option<String>)> {
     let nanos = v.field("__unix_nanos")?.as_int()?;
     let offset = FixedOffset::east_opt(i32::try_from(v.field("__offset")?.as_int()?).ok()?)?;
-    let zone = v
-        .field("__zone")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    Some((
-        DateTime::from_timestamp_nanos(nanos).with_timezone(&offset),
-        zone,
-    ))
+    let zone = v.field("__zone").and_then(Value::as_str).map(str::to_string);
+    Some((DateTime::from_timestamp_nanos(nanos).with_timezone(&offset), zone))
 }
 
 #[cfg(test)]
@@ -504,10 +363,7 @@ mod tests {
             ("20060102", "20260307"),
             ("2006-01-02T15:04:05Z07:00", "2026-03-07T09:05:03+01:00"),
             ("Mon Jan _2 15:04:05 2006", "Sat Mar  7 09:05:03 2026"),
-            (
-                "Monday, 02-Jan-06 15:04:05 MST",
-                "Saturday, 07-Mar-26 09:05:03 CET",
-            ),
+            ("Monday, 02-Jan-06 15:04:05 MST", "Saturday, 07-Mar-26 09:05:03 CET"),
             ("3:04PM", "9:05AM"),
             ("03:04:05 pm", "09:05:03 am"),
             ("January 2, 2006", "March 7, 2026"),

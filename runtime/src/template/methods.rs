@@ -70,42 +70,25 @@ fn method_call(cmd: &CommandNode) -> Option<CommandNode> {
     let (pos, receiver, name) = match &cmd.args[0] {
         Expr::Field(pos, fields) if !fields.is_empty() => {
             let (name, rest) = fields.split_last()?;
-            let receiver = if rest.is_empty() {
-                Expr::Dot(*pos)
-            } else {
-                Expr::Field(*pos, rest.to_vec())
-            };
+            let receiver = if rest.is_empty() { Expr::Dot(*pos) } else { Expr::Field(*pos, rest.to_vec()) };
             (*pos, receiver, name.clone())
         }
         Expr::Variable(pos, var, fields) if !fields.is_empty() => {
             let (name, rest) = fields.split_last()?;
-            (
-                *pos,
-                Expr::Variable(*pos, var.clone(), rest.to_vec()),
-                name.clone(),
-            )
+            (*pos, Expr::Variable(*pos, var.clone(), rest.to_vec()), name.clone())
         }
         Expr::Chain(pos, inner, fields) if !fields.is_empty() => {
             let (name, rest) = fields.split_last()?;
-            let receiver = if rest.is_empty() {
-                (**inner).clone()
-            } else {
-                Expr::Chain(*pos, inner.clone(), rest.to_vec())
-            };
+            let receiver =
+                if rest.is_empty() { (**inner).clone() } else { Expr::Chain(*pos, inner.clone(), rest.to_vec()) };
             (*pos, receiver, name.clone())
         }
         _ => return None,
     };
-    let mut args = vec![
-        Expr::Identifier(pos, SmolStr::new(METHOD_FUNC)),
-        Expr::String(pos, Arc::from(name.as_str())),
-        receiver,
-    ];
+    let mut args =
+        vec![Expr::Identifier(pos, SmolStr::new(METHOD_FUNC)), Expr::String(pos, Arc::from(name.as_str())), receiver];
     args.extend(cmd.args[1..].iter().cloned());
-    Some(CommandNode {
-        pos: Pos { ..cmd.pos },
-        args,
-    })
+    Some(CommandNode { pos: Pos { ..cmd.pos }, args })
 }
 
 fn exec_err(msg: String) -> GoError {
@@ -113,35 +96,24 @@ fn exec_err(msg: String) -> GoError {
 }
 
 fn type_of(v: &Value) -> &str {
-    v.field("__type")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| v.type_name())
+    v.field("__type").and_then(Value::as_str).unwrap_or_else(|| v.type_name())
 }
 
 fn int_arg(args: &[Value], i: usize, method: &str) -> Result<i64, GoError> {
-    args.get(i).and_then(Value::as_int).ok_or_else(|| {
-        exec_err(format!(
-            "wrong type for argument {} of method {method}: want int",
-            i + 1
-        ))
-    })
+    args.get(i)
+        .and_then(Value::as_int)
+        .ok_or_else(|| exec_err(format!("wrong type for argument {} of method {method}: want int", i + 1)))
 }
 
 fn str_arg<'a>(args: &'a [Value], i: usize, method: &str) -> Result<&'a str, GoError> {
-    args.get(i).and_then(Value::as_str).ok_or_else(|| {
-        exec_err(format!(
-            "wrong type for argument {} of method {method}: want string",
-            i + 1
-        ))
-    })
+    args.get(i)
+        .and_then(Value::as_str)
+        .ok_or_else(|| exec_err(format!("wrong type for argument {} of method {method}: want string", i + 1)))
 }
 
 fn expect_args(args: &[Value], n: usize, method: &str) -> Result<(), GoError> {
     if args.len() != n {
-        return Err(exec_err(format!(
-            "wrong number of args for {method}: want {n} got {}",
-            args.len()
-        )));
+        return Err(exec_err(format!("wrong number of args for {method}: want {n} got {}", args.len())));
     }
     Ok(())
 }
@@ -155,37 +127,23 @@ pub(crate) fn call_method(all: &[Value]) -> Result<Value, GoError> {
     match (type_of(receiver), name.as_ref()) {
         (TIME_TYPE, "Format") => {
             expect_args(args, 1, "Format")?;
-            let (t, zone) = gotime::from_time_value(receiver)
-                .ok_or_else(|| exec_err("invalid time value".into()))?;
-            Ok(Value::String(Arc::from(gotime::format(
-                &t,
-                zone.as_deref(),
-                str_arg(args, 0, "Format")?,
-            ))))
+            let (t, zone) = gotime::from_time_value(receiver).ok_or_else(|| exec_err("invalid time value".into()))?;
+            Ok(Value::String(Arc::from(gotime::format(&t, zone.as_deref(), str_arg(args, 0, "Format")?))))
         }
         (TIME_TYPE, "AddDate") => {
             expect_args(args, 3, "AddDate")?;
-            let (t, zone) = gotime::from_time_value(receiver)
-                .ok_or_else(|| exec_err("invalid time value".into()))?;
-            let (y, m, d) = (
-                int_arg(args, 0, "AddDate")?,
-                int_arg(args, 1, "AddDate")?,
-                int_arg(args, 2, "AddDate")?,
-            );
-            let shifted = add_date(t, y, m, d)
-                .ok_or_else(|| exec_err("AddDate: result out of range".into()))?;
+            let (t, zone) = gotime::from_time_value(receiver).ok_or_else(|| exec_err("invalid time value".into()))?;
+            let (y, m, d) = (int_arg(args, 0, "AddDate")?, int_arg(args, 1, "AddDate")?, int_arg(args, 2, "AddDate")?);
+            let shifted = add_date(t, y, m, d).ok_or_else(|| exec_err("AddDate: result out of range".into()))?;
             Ok(gotime::time_value(&shifted, zone.as_deref()))
         }
         (TIME_FUNCS_TYPE, "Parse") => {
             expect_args(args, 2, "Parse")?;
-            let t = gotime::parse(str_arg(args, 0, "Parse")?, str_arg(args, 1, "Parse")?)
-                .map_err(exec_err)?;
+            let t = gotime::parse(str_arg(args, 0, "Parse")?, str_arg(args, 1, "Parse")?).map_err(exec_err)?;
             let zone = (t.offset().local_minus_utc() == 0).then_some("UTC");
             Ok(gotime::time_value(&t, zone))
         }
-        (ty, method) => Err(exec_err(format!(
-            "can't call method {method} with arguments on {ty}"
-        ))),
+        (ty, method) => Err(exec_err(format!("can't call method {method} with arguments on {ty}"))),
     }
 }
 
@@ -202,9 +160,7 @@ fn add_date(
     let month0 = total_months.rem_euclid(12) as u32;
     let first = NaiveDate::from_ymd_opt(year, month0 + 1, 1)?;
     let date = first.checked_add_signed(chrono::Duration::days(i64::from(t.day()) - 1 + days))?;
-    t.offset()
-        .from_local_datetime(&date.and_time(t.time()))
-        .single()
+    t.offset().from_local_datetime(&date.and_time(t.time())).single()
 }
 
 #[cfg(test)]
@@ -215,13 +171,7 @@ mod tests {
     #[test]
     fn add_date_normalises_like_go() {
         let t = DateTime::parse_from_rfc3339("2026-01-31T10:00:00+00:00").unwrap();
-        assert_eq!(
-            add_date(t, 0, 1, 0).unwrap().to_rfc3339(),
-            "2026-03-03T10:00:00+00:00"
-        );
-        assert_eq!(
-            add_date(t, 1, -1, 1).unwrap().to_rfc3339(),
-            "2027-01-01T10:00:00+00:00"
-        );
+        assert_eq!(add_date(t, 0, 1, 0).unwrap().to_rfc3339(), "2026-03-03T10:00:00+00:00");
+        assert_eq!(add_date(t, 1, -1, 1).unwrap().to_rfc3339(), "2027-01-01T10:00:00+00:00");
     }
 }

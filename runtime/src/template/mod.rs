@@ -62,23 +62,15 @@ pub struct TemplateEngine {
 
 impl std::fmt::Debug for TemplateEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateEngine")
-            .field("functions", &self.funcs.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("TemplateEngine").field("functions", &self.funcs.keys().collect::<Vec<_>>()).finish()
     }
 }
 
 impl Default for TemplateEngine {
     fn default() -> Self {
         let funcs = functions::builtins();
-        let owners = funcs
-            .keys()
-            .map(|k| (k.clone(), "the built-in functions".to_string()))
-            .collect();
-        TemplateEngine {
-            funcs: Arc::new(funcs),
-            owners: Arc::new(owners),
-        }
+        let owners = funcs.keys().map(|k| (k.clone(), "the built-in functions".to_string())).collect();
+        TemplateEngine { funcs: Arc::new(funcs), owners: Arc::new(owners) }
     }
 }
 
@@ -91,20 +83,13 @@ pub struct CompiledTemplate {
 
 impl TemplateEngine {
     /// Adds a provider's functions; a name already taken is an error.
-    pub fn add_provider(
-        &mut self,
-        provider: Arc<dyn FunctionProvider>,
-    ) -> Result<(), TemplateError> {
+    pub fn add_provider(&mut self, provider: Arc<dyn FunctionProvider>) -> Result<(), TemplateError> {
         let who = provider.provider_name();
         let mut funcs = (*self.funcs).clone();
         let mut owners = (*self.owners).clone();
         for name in provider.functions() {
             if let Some(existing) = owners.get(&name) {
-                return Err(TemplateError::NameClash {
-                    function: name,
-                    provider: who,
-                    existing: existing.clone(),
-                });
+                return Err(TemplateError::NameClash { function: name, provider: who, existing: existing.clone() });
             }
             if functions::RESERVED.contains(&name.as_str()) {
                 return Err(TemplateError::NameClash {
@@ -117,9 +102,7 @@ impl TemplateEngine {
             let fname = name.clone();
             let f: ValueFunc = Arc::new(move |args: &[Value]| {
                 let args: Vec<String> = args.iter().map(display).collect();
-                p.call(&fname, &args)
-                    .map(|s| Value::String(Arc::from(s)))
-                    .map_err(gotmpl::TemplateError::Exec)
+                p.call(&fname, &args).map(|s| Value::String(Arc::from(s))).map_err(gotmpl::TemplateError::Exec)
             });
             funcs.insert(name.clone(), f);
             owners.insert(name, who.clone());
@@ -132,22 +115,16 @@ impl TemplateEngine {
     /// Parses a template; method calls with arguments are rewritten (see `methods`).
     pub fn compile(&self, name: &str, source: &str) -> Result<CompiledTemplate, TemplateError> {
         let parse_err = |e: gotmpl::TemplateError| TemplateError::Parse(e.to_string());
-        let (mut tree, defines) = Parser::with_name(Some(name), source, "{{", "}}")
-            .and_then(Parser::parse)
-            .map_err(parse_err)?;
+        let (mut tree, defines) =
+            Parser::with_name(Some(name), source, "{{", "}}").and_then(Parser::parse).map_err(parse_err)?;
         methods::rewrite_list(&mut tree);
-        let mut template = Template::new(name)
-            .missing_key(MissingKey::Error)
-            .funcs((*self.funcs).clone())
-            .add_parse_tree(name, tree);
+        let mut template =
+            Template::new(name).missing_key(MissingKey::Error).funcs((*self.funcs).clone()).add_parse_tree(name, tree);
         for mut define in defines {
             methods::rewrite_list(&mut define.body);
             template = template.add_parse_tree(define.name.as_str(), define.body);
         }
-        Ok(CompiledTemplate {
-            name: name.to_string(),
-            template: Arc::new(template),
-        })
+        Ok(CompiledTemplate { name: name.to_string(), template: Arc::new(template) })
     }
 
     /// Renders `source` with `data`; text without `{{` is returned as is.
@@ -162,9 +139,7 @@ impl TemplateEngine {
 impl CompiledTemplate {
     /// Runs the template.
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
-        self.template
-            .execute_template_to_string(&self.name, data)
-            .map_err(|e| TemplateError::Execute(clarify(e)))
+        self.template.execute_template_to_string(&self.name, data).map_err(|e| TemplateError::Execute(clarify(e)))
     }
 }
 
@@ -192,8 +167,7 @@ pub struct MapBuilder(BTreeMap<Arc<str>, Value>);
 impl MapBuilder {
     /// Adds a string field.
     pub fn str(mut self, key: &str, value: &str) -> Self {
-        self.0
-            .insert(Arc::from(key), Value::String(Arc::from(value)));
+        self.0.insert(Arc::from(key), Value::String(Arc::from(value)));
         self
     }
 
@@ -210,10 +184,7 @@ impl MapBuilder {
 
     /// Adds a list of strings.
     pub fn strs(self, key: &str, values: &[String]) -> Self {
-        let list: Vec<Value> = values
-            .iter()
-            .map(|s| Value::String(Arc::from(s.as_str())))
-            .collect();
+        let list: Vec<Value> = values.iter().map(|s| Value::String(Arc::from(s.as_str()))).collect();
         self.value(key, Value::List(list.into()))
     }
 
@@ -246,10 +217,7 @@ pub fn with_pretty_form(map: Value, pretty: String) -> Value {
     match map {
         Value::Map(m) => {
             let mut m = (*m).clone();
-            m.insert(
-                Arc::from(functions::PRETTY_KEY),
-                Value::String(Arc::from(pretty)),
-            );
+            m.insert(Arc::from(functions::PRETTY_KEY), Value::String(Arc::from(pretty)));
             Value::Map(Arc::new(m))
         }
         other => other,

@@ -30,32 +30,17 @@ fn plain_text_is_untouched() {
 
 #[test]
 fn documented_regsync_templates_tpl_2_tpl_3() {
-    assert_eq!(
-        ok(r#"{{ index (split .Sync.Source "gcr.io/") 1 }}"#),
-        "example/repo"
-    );
-    assert_eq!(
-        ok("registry:5000/hub/{{ .Sync.Source }}"),
-        "registry:5000/hub/gcr.io/example/repo"
-    );
-    assert_eq!(
-        ok(r#"{{ env "REGSYNC_TEST_SURELY_UNSET" | default "fallback" }}"#),
-        "fallback"
-    );
+    assert_eq!(ok(r#"{{ index (split .Sync.Source "gcr.io/") 1 }}"#), "example/repo");
+    assert_eq!(ok("registry:5000/hub/{{ .Sync.Source }}"), "registry:5000/hub/gcr.io/example/repo");
+    assert_eq!(ok(r#"{{ env "REGSYNC_TEST_SURELY_UNSET" | default "fallback" }}"#), "fallback");
     assert_eq!(ok("{{ .Sync.Interval }}"), "1h0m0s");
     assert_eq!(ok("{{ .Sync.Referrers }}"), "false");
     let now = chrono::Local::now();
     let expected = format!("{:04}{:02}{:02}", now.year(), now.month(), now.day());
     assert_eq!(ok(r#"{{ (time.Now).Format "20060102" }}"#), expected);
     let expected = format!("v1-{}{}{}", now.year(), now.month(), now.day());
-    assert_eq!(
-        ok(r#"{{$t := time.Now}}{{printf "%s-%d%d%d" "v1" $t.Year $t.Month $t.Day}}"#),
-        expected
-    );
-    assert_eq!(
-        ok(r#"{{ $t := time.Now }}{{ $t.Format "2006" }}"#),
-        now.year().to_string()
-    );
+    assert_eq!(ok(r#"{{$t := time.Now}}{{printf "%s-%d%d%d" "v1" $t.Year $t.Month $t.Day}}"#), expected);
+    assert_eq!(ok(r#"{{ $t := time.Now }}{{ $t.Format "2006" }}"#), now.year().to_string());
 }
 
 #[test]
@@ -70,17 +55,8 @@ fn file_trims_and_missing_file_is_empty_tpl_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secret");
     std::fs::write(&path, "  s3cret\n\n").unwrap();
-    assert_eq!(
-        ok(&format!(r#"{{{{file "{}"}}}}"#, path.display())),
-        "s3cret"
-    );
-    assert_eq!(
-        ok(&format!(
-            r#"{{{{file "{}"}}}}"#,
-            dir.path().join("nope").display()
-        )),
-        ""
-    );
+    assert_eq!(ok(&format!(r#"{{{{file "{}"}}}}"#, path.display())), "s3cret");
+    assert_eq!(ok(&format!(r#"{{{{file "{}"}}}}"#, dir.path().join("nope").display())), "");
 }
 
 #[test]
@@ -106,10 +82,7 @@ fn string_functions_tpl_2() {
 #[test]
 fn json_functions_tpl_2() {
     assert_eq!(ok(r#"{{ json (split "a<b,c" ",") }}"#), "[\"a<b\",\"c\"]\n");
-    assert_eq!(
-        ok(r#"{{ jsonPretty (split "a,b" ",") }}"#),
-        "[\n  \"a\",\n  \"b\"\n]\n"
-    );
+    assert_eq!(ok(r#"{{ jsonPretty (split "a,b" ",") }}"#), "[\n  \"a\",\n  \"b\"\n]\n");
     assert_eq!(ok(r#"{{ json "x" }}"#), "\"x\"\n");
     assert_eq!(
         ok(r#"{{ printPretty .Sync.MediaTypes }}"#),
@@ -117,26 +90,15 @@ fn json_functions_tpl_2() {
         "without a pretty form, printPretty is jsonPretty"
     );
     let data = with_pretty_form(MapBuilder::default().str("A", "1").build(), "A: 1\n".into());
-    let out = TemplateEngine::default()
-        .render("t", "{{ printPretty . }}{{ json . }}", &data)
-        .unwrap();
+    let out = TemplateEngine::default().render("t", "{{ printPretty . }}{{ json . }}", &data).unwrap();
     assert_eq!(out, "A: 1\n{\"A\":\"1\"}\n");
 }
 
 #[test]
 fn time_parse_and_methods_tpl_2() {
-    assert_eq!(
-        ok(r#"{{ (time.Parse "2006-01-02" "2024-02-29").Format "Jan 2, 2006" }}"#),
-        "Feb 29, 2024"
-    );
-    assert_eq!(
-        ok(r#"{{ $t := time.Parse "2006-01-02" "2024-02-29" }}{{ $t.Year }}-{{ $t.YearDay }}"#),
-        "2024-60"
-    );
-    assert_eq!(
-        ok(r#"{{ ((time.Parse "2006-01-02" "2024-01-31").AddDate 0 1 0).Format "2006-01-02" }}"#),
-        "2024-03-02"
-    );
+    assert_eq!(ok(r#"{{ (time.Parse "2006-01-02" "2024-02-29").Format "Jan 2, 2006" }}"#), "Feb 29, 2024");
+    assert_eq!(ok(r#"{{ $t := time.Parse "2006-01-02" "2024-02-29" }}{{ $t.Year }}-{{ $t.YearDay }}"#), "2024-60");
+    assert_eq!(ok(r#"{{ ((time.Parse "2006-01-02" "2024-01-31").AddDate 0 1 0).Format "2006-01-02" }}"#), "2024-03-02");
     let err = render(r#"{{ time.Parse "2006-01-02" "never" }}"#).unwrap_err();
     assert!(err.to_string().contains("parsing time \"never\""), "{err}");
 }
@@ -144,48 +106,24 @@ fn time_parse_and_methods_tpl_2() {
 #[test]
 fn go_builtins_work() {
     assert_eq!(ok(r#"{{ printf "%s-%03d" "a" 7 }}"#), "a-007");
-    assert_eq!(
-        ok(r#"{{ if eq .Sync.Type "repository" }}repo{{ else }}other{{ end }}"#),
-        "repo"
-    );
-    assert_eq!(
-        ok(r#"{{ range $i, $m := .Sync.MediaTypes }}{{ $i }}={{ $m }};{{ end }}"#),
-        "0=a;1=b;"
-    );
+    assert_eq!(ok(r#"{{ if eq .Sync.Type "repository" }}repo{{ else }}other{{ end }}"#), "repo");
+    assert_eq!(ok(r#"{{ range $i, $m := .Sync.MediaTypes }}{{ $i }}={{ $m }};{{ end }}"#), "0=a;1=b;");
     assert_eq!(ok(r#"{{ len .Sync.Source }}"#), "19");
-    assert_eq!(
-        ok(r#"{{ and true "x" }}|{{ or "" "y" }}|{{ not false }}"#),
-        "x|y|true"
-    );
-    assert_eq!(
-        ok(r#"{{ slice "abcdef" 1 3 }}|{{ urlquery "a b" }}|{{ html "<b>" }}"#),
-        "bc|a+b|&lt;b&gt;"
-    );
-    assert_eq!(
-        ok(r#"{{ define "x" }}[{{ . }}]{{ end }}{{ template "x" "in" }}"#),
-        "[in]"
-    );
+    assert_eq!(ok(r#"{{ and true "x" }}|{{ or "" "y" }}|{{ not false }}"#), "x|y|true");
+    assert_eq!(ok(r#"{{ slice "abcdef" 1 3 }}|{{ urlquery "a b" }}|{{ html "<b>" }}"#), "bc|a+b|&lt;b&gt;");
+    assert_eq!(ok(r#"{{ define "x" }}[{{ . }}]{{ end }}{{ template "x" "in" }}"#), "[in]");
 }
 
 #[test]
 fn misspelt_field_is_an_error_tpl_1() {
     let err = render("{{ .Sync.source }}").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "template execution error: can't evaluate field source"
-    );
+    assert_eq!(err.to_string(), "template execution error: can't evaluate field source");
 }
 
 #[test]
 fn syntax_and_unknown_functions_are_errors_tpl_8() {
-    assert!(matches!(
-        render("{{ .Sync.Source "),
-        Err(TemplateError::Parse(_))
-    ));
-    assert!(matches!(
-        render("{{ nosuchfunc }}"),
-        Err(TemplateError::Execute(_))
-    ));
+    assert!(matches!(render("{{ .Sync.Source "), Err(TemplateError::Parse(_))));
+    assert!(matches!(render("{{ nosuchfunc }}"), Err(TemplateError::Execute(_))));
     assert!(render(r#"{{ .Sync.Source "arg" }}"#).is_err());
 }
 
@@ -234,26 +172,12 @@ impl FunctionProvider for Clash {
 fn providers_extend_the_function_table() {
     let mut engine = TemplateEngine::default();
     engine.add_provider(Arc::new(Shout)).unwrap();
-    assert_eq!(
-        engine
-            .render("t", r#"{{ shout "hi" 3 }}"#, &Value::Nil)
-            .unwrap(),
-        "HI 3!"
-    );
-    assert_eq!(
-        engine
-            .render("t", r#"{{ "x" | shout }}"#, &Value::Nil)
-            .unwrap(),
-        "X!"
-    );
+    assert_eq!(engine.render("t", r#"{{ shout "hi" 3 }}"#, &Value::Nil).unwrap(), "HI 3!");
+    assert_eq!(engine.render("t", r#"{{ "x" | shout }}"#, &Value::Nil).unwrap(), "X!");
     let err = engine.render("t", "{{ shout }}", &Value::Nil).unwrap_err();
     assert!(err.to_string().contains("shout needs an argument"));
     // The default engine is unchanged.
-    assert!(
-        TemplateEngine::default()
-            .render("t", r#"{{ shout "x" }}"#, &Value::Nil)
-            .is_err()
-    );
+    assert!(TemplateEngine::default().render("t", r#"{{ shout "x" }}"#, &Value::Nil).is_err());
 }
 
 #[test]
@@ -267,8 +191,5 @@ fn provider_name_clashes_are_errors() {
     assert!(engine.add_provider(Arc::new(Clash("printf"))).is_err());
     engine.add_provider(Arc::new(Shout)).unwrap();
     let err = engine.add_provider(Arc::new(Clash("shout"))).unwrap_err();
-    assert!(
-        err.to_string()
-            .ends_with("already defined by plugin \"shout\"")
-    );
+    assert!(err.to_string().ends_with("already defined by plugin \"shout\""));
 }

@@ -16,10 +16,7 @@ fn temp_config(text: &str) -> (tempfile::TempDir, String) {
 fn no_command_prints_help_and_succeeds_cli_1() {
     let r = run(&[]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        r.stdout
-            .contains("Utility for mirroring docker repositories")
-    );
+    assert!(r.stdout.contains("Utility for mirroring docker repositories"));
     for cmd in ["once", "check", "server", "config", "version"] {
         assert!(r.stdout.contains(cmd), "help lists {cmd}");
     }
@@ -34,19 +31,12 @@ fn config_flag_is_required_cli_4() {
         assert_eq!(r.stderr.trim(), "required flag(s) \"config\" not set");
     }
     let r = run(&["config", "-c", ""]);
-    assert_eq!(
-        (r.code, r.stderr.trim()),
-        (1, "required input missing: --config")
-    );
+    assert_eq!((r.code, r.stderr.trim()), (1, "required input missing: --config"));
 }
 
 #[test]
 fn config_from_stdin_and_either_flag_position_cli_4_doc_9() {
-    let r = run_in(
-        &regsync_tests::repo_root(),
-        &["config", "-c", "-"],
-        Some(VALID),
-    );
+    let r = run_in(&regsync_tests::repo_root(), &["config", "-c", "-"], Some(VALID));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("target: r:5000/alpine"));
     let (_dir, path) = temp_config(VALID);
@@ -61,21 +51,13 @@ fn config_prints_processed_config_redacted_cli_13() {
     let (_dir, path) = temp_config(VALID);
     let r = run(&["config", "-c", &path]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        !r.stdout.contains("hunter22") && !r.stderr.contains("hunter22"),
-        "{r:?}"
-    );
+    assert!(!r.stdout.contains("hunter22") && !r.stderr.contains("hunter22"), "{r:?}");
     assert!(r.stdout.contains("[redacted]"));
-    assert!(
-        r.stdout.contains("mediaTypes:"),
-        "defaults are merged into the step"
-    );
+    assert!(r.stdout.contains("mediaTypes:"), "defaults are merged into the step");
     // The unknown key warns on stderr, naming the step and line.
     assert!(r.stderr.contains("level=WARN"), "{}", r.stderr);
     assert!(
-        r.stderr.contains(
-            "regsync.yml:8:11: sync[0] (source \\\"alpine\\\") tagz: unknown key, ignored"
-        ),
+        r.stderr.contains("regsync.yml:8:11: sync[0] (source \\\"alpine\\\") tagz: unknown key, ignored"),
         "{}",
         r.stderr
     );
@@ -89,8 +71,7 @@ fn json_logs_are_one_object_per_line_log_1() {
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert!(!lines.is_empty());
     for line in lines {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert_eq!(v["level"], "WARN");
         assert!(v["time"].is_string() && v["msg"].as_str().unwrap().contains("unknown key"));
     }
@@ -106,27 +87,19 @@ fn invalid_config_fails_with_every_error_cli_11() {
         assert_eq!(r.code, 1, "{cmd}");
         assert!(r.stderr.contains("2 errors"), "{}", r.stderr);
         assert!(
-            r.stderr
-                .contains("regsync.yml:4:11: sync[0] (source \"a\") type: unknown type \"nope\""),
+            r.stderr.contains("regsync.yml:4:11: sync[0] (source \"a\") type: unknown type \"nope\""),
             "{}",
             r.stderr
         );
         assert!(
-            r.stderr.contains(
-                "regsync.yml:8:15: sync[1] (source \"b\") interval: interval -1m0s is negative"
-            ),
+            r.stderr.contains("regsync.yml:8:15: sync[1] (source \"b\") interval: interval -1m0s is negative"),
             "{}",
             r.stderr
         );
     }
     let r = run(&["config", "-c", "/nonexistent/regsync.yml"]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .starts_with("failed to read config /nonexistent/regsync.yml"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.starts_with("failed to read config /nonexistent/regsync.yml"), "{}", r.stderr);
 }
 
 #[test]
@@ -134,11 +107,7 @@ fn arguments_are_rejected_cli_8() {
     let (_dir, path) = temp_config(VALID);
     let r = run(&["config", "-c", &path, "extra"]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("unexpected argument 'extra'"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("unexpected argument 'extra'"), "{}", r.stderr);
     assert_eq!(run(&["version", "extra"]).code, 1);
 }
 
@@ -146,56 +115,24 @@ fn arguments_are_rejected_cli_8() {
 fn verbosity_is_checked_before_the_config_flag_cli_9_cli_10() {
     let r = run(&["once", "-v", "bogus"]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.starts_with("unable to parse verbosity bogus"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.starts_with("unable to parse verbosity bogus"), "{}", r.stderr);
     let (_dir, path) = temp_config(VALID);
     for level in ["trace", "debug", "INFO", "warn", "error", "info+2"] {
-        assert_eq!(
-            run(&["config", "-c", &path, "-v", level]).code,
-            0,
-            "{level}"
-        );
+        assert_eq!(run(&["config", "-c", &path, "-v", level]).code, 0, "{level}");
     }
     let quiet = run(&["config", "-c", &path, "-v", "error"]);
-    assert!(
-        quiet.stderr.is_empty(),
-        "warnings hidden at error level: {}",
-        quiet.stderr
-    );
+    assert!(quiet.stderr.is_empty(), "warnings hidden at error level: {}", quiet.stderr);
 }
 
 #[test]
 fn version_output_and_format_cli_7() {
     let r = run(&["version"]);
     assert_eq!(r.code, 0);
-    let labels: Vec<&str> = r
-        .stdout
-        .lines()
-        .map(|l| l.split(':').next().unwrap())
-        .collect();
-    assert_eq!(
-        labels,
-        [
-            "VCSTag",
-            "VCSRef",
-            "VCSCommit",
-            "VCSState",
-            "VCSDate",
-            "Platform",
-            "GoVer",
-            "GoCompiler"
-        ]
-    );
+    let labels: Vec<&str> = r.stdout.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(labels, ["VCSTag", "VCSRef", "VCSCommit", "VCSState", "VCSDate", "Platform", "GoVer", "GoCompiler"]);
     let tag = run(&["version", "--format", "{{.VCSTag}}"]);
     assert_eq!(tag.code, 0);
-    assert!(
-        tag.stdout.starts_with('v') && !tag.stdout.ends_with('\n'),
-        "{:?}",
-        tag.stdout
-    );
+    assert!(tag.stdout.starts_with('v') && !tag.stdout.ends_with('\n'), "{:?}", tag.stdout);
     let bad = run(&["version", "--format", "{{.Nope}}"]);
     assert_eq!(bad.code, 1);
 }
@@ -205,9 +142,5 @@ fn sync_commands_validate_then_report_missing_engine() {
     let (_dir, path) = temp_config(VALID);
     let r = run(&["check", "-c", &path]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("the sync engine is not implemented yet"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("the sync engine is not implemented yet"), "{}", r.stderr);
 }

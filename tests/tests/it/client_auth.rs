@@ -29,39 +29,24 @@ fn basic_auth_needs_the_configured_login() {
     good.user = "alice".into();
     good.pass = Secret::new("s3cret");
     let dst = r(&format!("{}/private/app:v1", reg.host));
-    rt().block_on(copy_image(&client(vec![good]), &r(&src), &dst))
-        .unwrap();
+    rt().block_on(copy_image(&client(vec![good]), &r(&src), &dst)).unwrap();
     assert!(reg.api().digest_of("private/app", "v1").is_some());
 
-    let err = rt()
-        .block_on(copy_image(
-            &client(vec![http_host(&reg.host)]),
-            &r(&src),
-            &dst,
-        ))
-        .unwrap_err();
+    let err = rt().block_on(copy_image(&client(vec![http_host(&reg.host)]), &r(&src), &dst)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unauthorized, "{err}");
     let mut wrong = http_host(&reg.host);
     wrong.user = "alice".into();
     wrong.pass = Secret::new("nope");
-    let err = rt()
-        .block_on(copy_image(&client(vec![wrong]), &r(&src), &dst))
-        .unwrap_err();
+    let err = rt().block_on(copy_image(&client(vec![wrong]), &r(&src), &dst)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unauthorized);
-    assert!(
-        !err.to_string().contains("nope"),
-        "the password is not in the error: {err}"
-    );
+    assert!(!err.to_string().contains("nope"), "the password is not in the error: {err}");
 }
 
 #[test]
 fn token_auth_fetches_scoped_tokens() {
     let issuer = TokenServer::start(&[("bob", "t0ken-pass")]);
     let cfg_dir = tempfile::tempdir().unwrap();
-    let options = RegistryOptions {
-        extra_yaml: issuer.registry_yaml(cfg_dir.path()),
-        ..RegistryOptions::default()
-    };
+    let options = RegistryOptions { extra_yaml: issuer.registry_yaml(cfg_dir.path()), ..RegistryOptions::default() };
     let reg = Registry::start_with(options);
     let (_dir, src) = example();
     let mut login = http_host(&reg.host);
@@ -70,34 +55,15 @@ fn token_auth_fetches_scoped_tokens() {
     let c = client(vec![login]);
     let host = reg.host.clone();
     rt().block_on(async {
-        copy_image(&c, &r(&src), &r(&format!("{host}/team/app:v1")))
-            .await
-            .unwrap();
+        copy_image(&c, &r(&src), &r(&format!("{host}/team/app:v1"))).await.unwrap();
         // Pull from another repository: a token with the accumulated scopes.
-        copy_image(
-            &c,
-            &r(&format!("{host}/team/app:v1")),
-            &r(&format!("{host}/team/copy:v1")),
-        )
-        .await
-        .unwrap();
-        assert!(
-            c.manifest_head(&r(&format!("{host}/team/copy:v1")))
-                .await
-                .is_ok()
-        );
+        copy_image(&c, &r(&format!("{host}/team/app:v1")), &r(&format!("{host}/team/copy:v1"))).await.unwrap();
+        assert!(c.manifest_head(&r(&format!("{host}/team/copy:v1"))).await.is_ok());
     });
     assert!(issuer.issued() >= 2, "tokens were issued");
-    assert!(
-        issuer.requests.lock().unwrap().iter().any(|m| m == "POST"),
-        "the password grant is tried first"
-    );
+    assert!(issuer.requests.lock().unwrap().iter().any(|m| m == "POST"), "the password grant is tried first");
     let err = rt()
-        .block_on(copy_image(
-            &client(vec![http_host(&reg.host)]),
-            &r(&src),
-            &r(&format!("{}/team/x:v1", reg.host)),
-        ))
+        .block_on(copy_image(&client(vec![http_host(&reg.host)]), &r(&src), &r(&format!("{}/team/x:v1", reg.host))))
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unauthorized, "anonymous: {err}");
 }
@@ -111,12 +77,7 @@ fn docker_config_and_credential_helpers_supply_logins_client_2_client_3() {
     let config = format!(r#"{{"auths":{{"{}":{{"auth":"{encoded}"}}}}}}"#, reg.host);
     let mut from_config = parse_docker_config(&config).unwrap().remove(0);
     from_config.tls = TlsMode::Disabled;
-    rt().block_on(copy_image(
-        &client(vec![from_config]),
-        &r(&src),
-        &r(&format!("{}/a:v1", reg.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&client(vec![from_config]), &r(&src), &r(&format!("{}/a:v1", reg.host)))).unwrap();
 
     // A credential helper program: `<helper> get` reads the host on stdin.
     let bin = tempfile::tempdir().unwrap();
@@ -126,20 +87,11 @@ fn docker_config_and_credential_helpers_supply_logins_client_2_client_3() {
         format!("#!/bin/sh\nread host\n[ \"$host\" = \"{}\" ] || exit 1\necho '{{\"ServerURL\":\"'$host'\",\"Username\":\"carol\",\"Secret\":\"from-config\"}}'\n", reg.host),
     )
     .unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&helper)
-        .status()
-        .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&helper).status().unwrap();
     let mut with_helper = default_host(&reg.host);
     with_helper.tls = TlsMode::Disabled;
     with_helper.cred_helper = helper.display().to_string();
-    rt().block_on(copy_image(
-        &client(vec![with_helper]),
-        &r(&src),
-        &r(&format!("{}/b:v1", reg.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&client(vec![with_helper]), &r(&src), &r(&format!("{}/b:v1", reg.host)))).unwrap();
     assert!(reg.api().digest_of("b", "v1").is_some());
 }
 
@@ -156,50 +108,26 @@ fn tls_with_regcert_insecure_and_mtls_http_3() {
     let dst = r(&format!("{}/tls/app:v1", reg.host));
     let mut trusted = default_host(&reg.host);
     trusted.regcert = pki.ca_pem.clone();
-    rt().block_on(copy_image(&client(vec![trusted]), &r(&src), &dst))
-        .unwrap();
+    rt().block_on(copy_image(&client(vec![trusted]), &r(&src), &dst)).unwrap();
 
     let mut insecure = default_host(&reg.host);
     insecure.tls = TlsMode::Insecure;
-    rt().block_on(copy_image(
-        &client(vec![insecure]),
-        &dst,
-        &r(&format!("{}/tls/insecure:v1", reg.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&client(vec![insecure]), &dst, &r(&format!("{}/tls/insecure:v1", reg.host)))).unwrap();
 
-    let err = rt()
-        .block_on(copy_image(
-            &client(vec![default_host(&reg.host)]),
-            &r(&src),
-            &dst,
-        ))
-        .unwrap_err();
+    let err = rt().block_on(copy_image(&client(vec![default_host(&reg.host)]), &r(&src), &dst)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connect);
-    assert!(
-        err.to_string().to_lowercase().contains("certificate"),
-        "a clear certificate error: {err}"
-    );
+    assert!(err.to_string().to_lowercase().contains("certificate"), "a clear certificate error: {err}");
 
     let mtls = Registry::start_with(RegistryOptions::default().mtls(pki.clone()));
     let mut with_cert = default_host(&mtls.host);
     with_cert.regcert = pki.ca_pem.clone();
     with_cert.client_cert = pki.client_cert_pem.clone();
     with_cert.client_key = Secret::new(pki.client_key_pem.clone());
-    rt().block_on(copy_image(
-        &client(vec![with_cert]),
-        &r(&src),
-        &r(&format!("{}/m/app:v1", mtls.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&client(vec![with_cert]), &r(&src), &r(&format!("{}/m/app:v1", mtls.host)))).unwrap();
     let mut no_cert = default_host(&mtls.host);
     no_cert.regcert = pki.ca_pem.clone();
     let err = rt()
-        .block_on(copy_image(
-            &client(vec![no_cert]),
-            &r(&src),
-            &r(&format!("{}/m/app:v1", mtls.host)),
-        ))
+        .block_on(copy_image(&client(vec![no_cert]), &r(&src), &r(&format!("{}/m/app:v1", mtls.host))))
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connect, "{err}");
 }

@@ -47,30 +47,13 @@ fn proxied() -> (Registry, FaultProxy) {
 fn rate_limited_requests_wait_for_retry_after_http_4() {
     let (reg, proxy) = proxied();
     let (_dir, src, _) = big_image(2000);
-    rt().block_on(copy_image(
-        &client(vec![http_host(&reg.host)]),
-        &r(&src),
-        &r(&format!("{}/app:v1", reg.host)),
-    ))
-    .unwrap();
-    proxy.add(Rule::new(
-        Some("GET"),
-        "/manifests/v1",
-        Fault::Status {
-            code: 429,
-            retry_after: Some(1),
-        },
-        1,
-    ));
+    rt().block_on(copy_image(&client(vec![http_host(&reg.host)]), &r(&src), &r(&format!("{}/app:v1", reg.host))))
+        .unwrap();
+    proxy.add(Rule::new(Some("GET"), "/manifests/v1", Fault::Status { code: 429, retry_after: Some(1) }, 1));
     let c = client(vec![http_host(&proxy.host)]);
     let started = Instant::now();
-    let m = rt()
-        .block_on(c.manifest_get(&r(&format!("{}/app:v1", proxy.host))))
-        .unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "Retry-After was honoured"
-    );
+    let m = rt().block_on(c.manifest_get(&r(&format!("{}/app:v1", proxy.host)))).unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
     assert_eq!(proxy.count("GET", "/manifests/v1"), 2);
     assert_eq!(Some(m.digest), reg.api().digest_of("app", "v1"));
 }
@@ -79,41 +62,15 @@ fn rate_limited_requests_wait_for_retry_after_http_4() {
 fn server_errors_are_retried_with_backoff_http_4() {
     let (reg, proxy) = proxied();
     let (_dir, src, layer) = big_image(5000);
-    proxy.add(Rule::new(
-        Some("HEAD"),
-        "/blobs/",
-        Fault::Status {
-            code: 500,
-            retry_after: None,
-        },
-        1,
-    ));
-    proxy.add(Rule::new(
-        Some("POST"),
-        "/blobs/uploads/",
-        Fault::Status {
-            code: 502,
-            retry_after: None,
-        },
-        2,
-    ));
+    proxy.add(Rule::new(Some("HEAD"), "/blobs/", Fault::Status { code: 500, retry_after: None }, 1));
+    proxy.add(Rule::new(Some("POST"), "/blobs/uploads/", Fault::Status { code: 502, retry_after: None }, 2));
     let c = client(vec![http_host(&proxy.host)]);
-    rt().block_on(copy_image(
-        &c,
-        &r(&src),
-        &r(&format!("{}/app:v1", proxy.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&c, &r(&src), &r(&format!("{}/app:v1", proxy.host)))).unwrap();
     assert!(proxy.log().iter().filter(|l| l.status == 502).count() == 2);
-    assert_eq!(
-        reg.api().blob("app", &layer).map(|b| sha256_digest(&b)),
-        Some(layer.clone())
-    );
+    assert_eq!(reg.api().blob("app", &layer).map(|b| sha256_digest(&b)), Some(layer.clone()));
     // A 404 is an answer, not a failure: no retry.
     proxy.clear_log();
-    let err = rt()
-        .block_on(c.manifest_get(&r(&format!("{}/app:absent", proxy.host))))
-        .unwrap_err();
+    let err = rt().block_on(c.manifest_get(&r(&format!("{}/app:absent", proxy.host)))).unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert_eq!(proxy.count("GET", "/manifests/absent"), 1);
 }
@@ -123,18 +80,8 @@ fn a_reset_blob_read_resumes_with_range() {
     let (reg, proxy) = proxied();
     let (_dir, src, layer) = big_image(300_000);
     let seeded = format!("{}/src:v1", reg.host);
-    rt().block_on(copy_image(
-        &client(vec![http_host(&reg.host)]),
-        &r(&src),
-        &r(&seeded),
-    ))
-    .unwrap();
-    proxy.add(Rule::new(
-        Some("GET"),
-        &format!("/blobs/{layer}"),
-        Fault::Reset { bytes: 100_000 },
-        1,
-    ));
+    rt().block_on(copy_image(&client(vec![http_host(&reg.host)]), &r(&src), &r(&seeded))).unwrap();
+    proxy.add(Rule::new(Some("GET"), &format!("/blobs/{layer}"), Fault::Reset { bytes: 100_000 }, 1));
     let out = tempfile::tempdir().unwrap();
     let c = client(vec![http_host(&proxy.host)]);
     rt().block_on(copy_image(
@@ -143,41 +90,21 @@ fn a_reset_blob_read_resumes_with_range() {
         &r(&format!("ocidir://{}:v1", out.path().display())),
     ))
     .unwrap();
-    let gets: Vec<_> = proxy
-        .log()
-        .into_iter()
-        .filter(|l| l.method == "GET" && l.path.contains(&layer))
-        .collect();
+    let gets: Vec<_> = proxy.log().into_iter().filter(|l| l.method == "GET" && l.path.contains(&layer)).collect();
     assert_eq!(gets.len(), 2);
-    assert_eq!(
-        gets[1].range.as_deref(),
-        Some("bytes=100000-"),
-        "the second read resumes where the first broke"
-    );
-    assert_eq!(
-        LayoutReader::open(out.path()).verify(),
-        Vec::<String>::new()
-    );
+    assert_eq!(gets[1].range.as_deref(), Some("bytes=100000-"), "the second read resumes where the first broke");
+    assert_eq!(LayoutReader::open(out.path()).verify(), Vec::<String>::new());
 }
 
 #[test]
 fn corrupt_bytes_are_rejected_and_never_stored() {
     let (reg, proxy) = proxied();
     let (_dir, src, layer) = big_image(50_000);
-    rt().block_on(copy_image(
-        &client(vec![http_host(&reg.host)]),
-        &r(&src),
-        &r(&format!("{}/src:v1", reg.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&client(vec![http_host(&reg.host)]), &r(&src), &r(&format!("{}/src:v1", reg.host))))
+        .unwrap();
     let c = client(vec![http_host(&proxy.host), http_host(&reg.host)]);
     // Into a layout: the temp file is discarded.
-    proxy.add(Rule::new(
-        Some("GET"),
-        &format!("/blobs/{layer}"),
-        Fault::Corrupt,
-        1,
-    ));
+    proxy.add(Rule::new(Some("GET"), &format!("/blobs/{layer}"), Fault::Corrupt, 1));
     let out = tempfile::tempdir().unwrap();
     let result = rt().block_on(copy_image(
         &c,
@@ -194,31 +121,16 @@ fn corrupt_bytes_are_rejected_and_never_stored() {
     // Into another registry: the upload is aborted before it commits.
     let other = Registry::start();
     let c = client(vec![http_host(&proxy.host), http_host(&other.host)]);
-    proxy.add(Rule::new(
-        Some("GET"),
-        &format!("/blobs/{layer}"),
-        Fault::Corrupt,
-        1,
-    ));
+    proxy.add(Rule::new(Some("GET"), &format!("/blobs/{layer}"), Fault::Corrupt, 1));
     let err = rt()
-        .block_on(copy_image(
-            &c,
-            &r(&format!("{}/src:v1", proxy.host)),
-            &r(&format!("{}/dst:v1", other.host)),
-        ))
+        .block_on(copy_image(&c, &r(&format!("{}/src:v1", proxy.host)), &r(&format!("{}/dst:v1", other.host))))
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::DigestMismatch, "{err}");
     assert_eq!(other.api().blob("dst", &layer), None);
-    assert_eq!(
-        other.api().manifest("dst", "v1"),
-        None,
-        "no tag points at a missing blob"
-    );
+    assert_eq!(other.api().manifest("dst", "v1"), None, "no tag points at a missing blob");
     // A corrupt manifest is rejected too.
     proxy.add(Rule::new(Some("GET"), "/manifests/v1", Fault::Corrupt, 1));
-    let err = rt()
-        .block_on(c.manifest_get(&r(&format!("{}/src:v1", proxy.host))))
-        .unwrap_err();
+    let err = rt().block_on(c.manifest_get(&r(&format!("{}/src:v1", proxy.host)))).unwrap_err();
     assert_eq!(err.kind, ErrorKind::DigestMismatch);
 }
 
@@ -230,39 +142,18 @@ fn chunked_uploads_when_asked_or_after_a_refused_put_copy_6() {
     let mut small_max = http_host(&proxy.host);
     small_max.blob_max = 10_000;
     small_max.blob_chunk = 64 * 1024;
-    rt().block_on(copy_image(
-        &client(vec![small_max]),
-        &r(&src),
-        &r(&format!("{}/a:v1", proxy.host)),
-    ))
-    .unwrap();
-    assert!(
-        proxy.count("PATCH", "/a/blobs/uploads/") >= 3,
-        "{:?}",
-        proxy.log()
-    );
+    rt().block_on(copy_image(&client(vec![small_max]), &r(&src), &r(&format!("{}/a:v1", proxy.host)))).unwrap();
+    assert!(proxy.count("PATCH", "/a/blobs/uploads/") >= 3, "{:?}", proxy.log());
     assert_eq!(reg.api().verify_tag("a", "v1"), Vec::<String>::new());
 
     // A 413 to the single PUT: retried in chunks.
     proxy.clear_log();
-    proxy.add(Rule::new(
-        Some("PUT"),
-        "/b/blobs/uploads/",
-        Fault::RejectLargerThan(100_000),
-        1,
-    ));
-    rt().block_on(copy_image(
-        &client(vec![http_host(&proxy.host)]),
-        &r(&src),
-        &r(&format!("{}/b:v1", proxy.host)),
-    ))
-    .unwrap();
+    proxy.add(Rule::new(Some("PUT"), "/b/blobs/uploads/", Fault::RejectLargerThan(100_000), 1));
+    rt().block_on(copy_image(&client(vec![http_host(&proxy.host)]), &r(&src), &r(&format!("{}/b:v1", proxy.host))))
+        .unwrap();
     assert_eq!(proxy.log().iter().filter(|l| l.status == 413).count(), 1);
     assert!(proxy.count("PATCH", "/b/blobs/uploads/") >= 1);
-    assert_eq!(
-        reg.api().blob("b", &layer).map(|b| sha256_digest(&b)),
-        Some(layer.clone())
-    );
+    assert_eq!(reg.api().blob("b", &layer).map(|b| sha256_digest(&b)), Some(layer.clone()));
 
     // The registry asks for chunks with OCI-Chunk-Min-Length.
     proxy.clear_log();
@@ -272,16 +163,9 @@ fn chunked_uploads_when_asked_or_after_a_refused_put_copy_6() {
         Fault::AddHeader("OCI-Chunk-Min-Length".into(), "65536".into()),
         10,
     ));
-    rt().block_on(copy_image(
-        &client(vec![http_host(&proxy.host)]),
-        &r(&src),
-        &r(&format!("{}/c:v1", proxy.host)),
-    ))
-    .unwrap();
-    assert!(
-        proxy.count("PATCH", "/c/blobs/uploads/") >= 2,
-        "each blob in PATCH chunks"
-    );
+    rt().block_on(copy_image(&client(vec![http_host(&proxy.host)]), &r(&src), &r(&format!("{}/c:v1", proxy.host))))
+        .unwrap();
+    assert!(proxy.count("PATCH", "/c/blobs/uploads/") >= 2, "each blob in PATCH chunks");
     assert!(
         proxy
             .log()
@@ -293,17 +177,10 @@ fn chunked_uploads_when_asked_or_after_a_refused_put_copy_6() {
     assert_eq!(reg.api().verify_tag("c", "v1"), Vec::<String>::new());
     // Normal uploads are two requests per blob: POST and one PUT.
     proxy.clear_log();
-    rt().block_on(copy_image(
-        &client(vec![http_host(&proxy.host)]),
-        &r(&src),
-        &r(&format!("{}/d:v1", proxy.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&client(vec![http_host(&proxy.host)]), &r(&src), &r(&format!("{}/d:v1", proxy.host))))
+        .unwrap();
     assert_eq!(proxy.count("PATCH", "/d/"), 0);
-    assert_eq!(
-        proxy.count("PUT", "/d/blobs/uploads/"),
-        proxy.count("POST", "/d/blobs/uploads/")
-    );
+    assert_eq!(proxy.count("PUT", "/d/blobs/uploads/"), proxy.count("POST", "/d/blobs/uploads/"));
 }
 
 #[test]
@@ -319,23 +196,11 @@ fn mirrors_are_read_by_priority_and_a_404_falls_through_http_2() {
     l.tag("high", &c_img);
     l.save();
     let layout = LayoutReader::open(dir.path());
-    upstream
-        .api()
-        .push_from_layout(&layout, "lib/app", &a, Some("v1"))
-        .unwrap();
-    upstream
-        .api()
-        .push_from_layout(&layout, "lib/app", &a, Some("only-upstream"))
-        .unwrap();
-    low.api()
-        .push_from_layout(&layout, "lib/app", &b, Some("v1"))
-        .unwrap();
-    high.api()
-        .push_from_layout(&layout, "lib/app", &c_img, Some("v1"))
-        .unwrap();
-    high.api()
-        .push_from_layout(&layout, "lib/app", &c_img, Some("only-high"))
-        .unwrap();
+    upstream.api().push_from_layout(&layout, "lib/app", &a, Some("v1")).unwrap();
+    upstream.api().push_from_layout(&layout, "lib/app", &a, Some("only-upstream")).unwrap();
+    low.api().push_from_layout(&layout, "lib/app", &b, Some("v1")).unwrap();
+    high.api().push_from_layout(&layout, "lib/app", &c_img, Some("v1")).unwrap();
+    high.api().push_from_layout(&layout, "lib/app", &c_img, Some("only-high")).unwrap();
 
     let mut up = http_host(&upstream.host);
     up.mirrors = vec![low.host.clone(), high.host.clone()];
@@ -345,18 +210,10 @@ fn mirrors_are_read_by_priority_and_a_404_falls_through_http_2() {
     hi.priority = 5;
     let c = client(vec![up, lo, hi]);
     let host = upstream.host.clone();
-    let get = |tag: &str| {
-        rt().block_on(c.manifest_get(&r(&format!("{host}/lib/app:{tag}"))))
-            .unwrap()
-            .digest
-    };
+    let get = |tag: &str| rt().block_on(c.manifest_get(&r(&format!("{host}/lib/app:{tag}")))).unwrap().digest;
     assert_eq!(get("v1"), c_img.digest, "highest priority first");
     assert_eq!(get("only-high"), c_img.digest);
-    assert_eq!(
-        get("only-upstream"),
-        a.digest,
-        "404 on both mirrors falls through to the registry"
-    );
+    assert_eq!(get("only-upstream"), a.digest, "404 on both mirrors falls through to the registry");
 }
 
 #[test]
@@ -365,17 +222,8 @@ fn path_prefix_is_added_to_every_repository() {
     let (_dir, src, _) = big_image(1000);
     let mut h = http_host(&reg.host);
     h.path_prefix = "mirror/docker".into();
-    rt().block_on(copy_image(
-        &client(vec![h]),
-        &r(&src),
-        &r(&format!("{}/library/app:v1", reg.host)),
-    ))
-    .unwrap();
-    assert!(
-        reg.api()
-            .digest_of("mirror/docker/library/app", "v1")
-            .is_some()
-    );
+    rt().block_on(copy_image(&client(vec![h]), &r(&src), &r(&format!("{}/library/app:v1", reg.host)))).unwrap();
+    assert!(reg.api().digest_of("mirror/docker/library/app", "v1").is_some());
     assert_eq!(reg.api().digest_of("library/app", "v1"), None);
 }
 
@@ -383,12 +231,8 @@ fn path_prefix_is_added_to_every_repository() {
 fn request_concurrency_and_pacing_per_host_http_6() {
     let (reg, proxy) = proxied();
     let (_dir, src, layer) = big_image(1000);
-    rt().block_on(copy_image(
-        &client(vec![http_host(&reg.host)]),
-        &r(&src),
-        &r(&format!("{}/app:v1", reg.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&client(vec![http_host(&reg.host)]), &r(&src), &r(&format!("{}/app:v1", reg.host))))
+        .unwrap();
     let mut one_at_a_time = http_host(&proxy.host);
     one_at_a_time.req_concurrent = 1;
     one_at_a_time.req_per_sec = 10.0;
@@ -407,22 +251,15 @@ fn request_concurrency_and_pacing_per_host_http_6() {
         }
     });
     assert_eq!(proxy.max_in_flight(), 1, "reqConcurrent: 1");
-    assert!(
-        started.elapsed() >= Duration::from_millis(650),
-        "8 requests at 10/s take at least 0.7s"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(650), "8 requests at 10/s take at least 0.7s");
 }
 
 #[test]
 fn rate_limit_headers_are_exposed_and_digest_lookups_cached_rl_1_http_10() {
     let (reg, proxy) = proxied();
     let (_dir, src, _) = big_image(1000);
-    rt().block_on(copy_image(
-        &client(vec![http_host(&reg.host)]),
-        &r(&src),
-        &r(&format!("{}/app:v1", reg.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&client(vec![http_host(&reg.host)]), &r(&src), &r(&format!("{}/app:v1", reg.host))))
+        .unwrap();
     proxy.add(Rule::new(
         Some("HEAD"),
         "/manifests/v1",
@@ -441,57 +278,31 @@ fn rate_limit_headers_are_exposed_and_digest_lookups_cached_rl_1_http_10() {
         ..Default::default()
     };
     let c = crate::client::client_with(vec![http_host(&proxy.host)], options);
-    let head = rt()
-        .block_on(c.manifest_head(&r(&format!("{}/app:v1", proxy.host))))
-        .unwrap();
+    let head = rt().block_on(c.manifest_head(&r(&format!("{}/app:v1", proxy.host)))).unwrap();
     assert_eq!(head.rate_limit.map(|l| l.remaining), Some(76));
     let by_digest = r(&format!("{}/app@{}", proxy.host, head.digest));
     proxy.clear_log();
     rt().block_on(async {
         c.manifest_get(&by_digest).await.unwrap();
         c.manifest_get(&by_digest).await.unwrap();
-        c.manifest_head(&r(&format!("{}/app:v1", proxy.host)))
-            .await
-            .unwrap();
-        c.manifest_head(&r(&format!("{}/app:v1", proxy.host)))
-            .await
-            .unwrap();
+        c.manifest_head(&r(&format!("{}/app:v1", proxy.host))).await.unwrap();
+        c.manifest_head(&r(&format!("{}/app:v1", proxy.host))).await.unwrap();
     });
-    assert_eq!(
-        proxy.count("GET", "/manifests/"),
-        1,
-        "digest GETs are cached"
-    );
-    assert_eq!(
-        proxy.count("HEAD", "/manifests/v1"),
-        2,
-        "tag lookups never are"
-    );
+    assert_eq!(proxy.count("GET", "/manifests/"), 1, "digest GETs are cached");
+    assert_eq!(proxy.count("HEAD", "/manifests/v1"), 2, "tag lookups never are");
 }
 
 #[test]
 fn tags_can_be_deleted_where_supported() {
-    let reg = Registry::start_with(RegistryOptions {
-        delete: true,
-        ..RegistryOptions::default()
-    });
+    let reg = Registry::start_with(RegistryOptions { delete: true, ..RegistryOptions::default() });
     let (dir, src, _) = big_image(1000);
     let c = client(vec![http_host(&reg.host)]);
-    rt().block_on(copy_image(
-        &c,
-        &r(&src),
-        &r(&format!("{}/app:v1", reg.host)),
-    ))
-    .unwrap();
+    rt().block_on(copy_image(&c, &r(&src), &r(&format!("{}/app:v1", reg.host)))).unwrap();
     let digest = reg.api().digest_of("app", "v1").unwrap();
-    rt().block_on(c.tag_delete(&r(&format!("{}/app@{digest}", reg.host))))
-        .unwrap();
+    rt().block_on(c.tag_delete(&r(&format!("{}/app@{digest}", reg.host)))).unwrap();
     assert_eq!(reg.api().digest_of("app", "v1"), None);
     let layout = format!("ocidir://{}:v1", dir.path().display());
     rt().block_on(c.tag_delete(&r(&layout))).unwrap();
     assert!(!LayoutReader::open(dir.path()).tags().contains_key("v1"));
-    assert_eq!(
-        rt().block_on(c.tag_delete(&r(&layout))).unwrap_err().kind,
-        ErrorKind::NotFound
-    );
+    assert_eq!(rt().block_on(c.tag_delete(&r(&layout))).unwrap_err().kind, ErrorKind::NotFound);
 }

@@ -24,9 +24,7 @@ fn regclient_testrepo_tags_match_the_behaviour_doc() {
         return;
     };
     let tags = LayoutReader::open(&dir).tags();
-    for tag in [
-        "v1", "v2", "v3", "b1", "b2", "b3", "a1", "a2", "a3", "ai", "child", "loop", "mirror",
-    ] {
+    for tag in ["v1", "v2", "v3", "b1", "b2", "b3", "a1", "a2", "a3", "ai", "child", "loop", "mirror"] {
         assert!(tags.contains_key(tag), "testrepo lacks {tag}");
     }
     assert!(tags["v1"].digest.starts_with("sha256:7ceb9b6b"));
@@ -42,9 +40,7 @@ fn regclient_v2_round_trips_through_a_real_registry() {
     let layout = LayoutReader::open(&dir);
     let v2 = layout.tags()["v2"].clone();
     let reg = Registry::start();
-    reg.api()
-        .push_from_layout(&layout, "testrepo", &v2, Some("v2"))
-        .unwrap();
+    reg.api().push_from_layout(&layout, "testrepo", &v2, Some("v2")).unwrap();
     let (_, bytes, _) = reg.api().manifest("testrepo", "v2").unwrap();
     assert_eq!(sha256_digest(&bytes), v2.digest);
     assert_eq!(reg.api().verify_tag("testrepo", "v2"), Vec::<String>::new());

@@ -10,9 +10,7 @@ use regsync::template::TemplateEngine;
 use regsync_tests::golden;
 
 fn golden_dir(kind: &str) -> PathBuf {
-    regsync_tests::repo_root()
-        .join("tests/golden/config")
-        .join(kind)
+    regsync_tests::repo_root().join("tests/golden/config").join(kind)
 }
 
 fn cases(kind: &str) -> Vec<PathBuf> {
@@ -63,16 +61,10 @@ fn invalid_configs_match_golden_errors() {
         for line in err.lines().skip(1) {
             let name = origin(&path);
             assert!(line.trim_start().starts_with(&format!("{name}:")), "{line}");
-            let located = line.trim_start()[name.len() + 1..]
-                .split(':')
-                .next()
-                .unwrap();
+            let located = line.trim_start()[name.len() + 1..].split(':').next().unwrap();
             assert!(located.parse::<usize>().is_ok(), "no line number in {line}");
             if line.contains(" sync[") || line.contains(": sync[") {
-                assert!(
-                    line.contains("(source \"") || line.contains("(no source)"),
-                    "step not named: {line}"
-                );
+                assert!(line.contains("(source \"") || line.contains("(no source)"), "step not named: {line}");
             }
         }
         golden::check(&path.with_extension("err"), &format!("{err}\n"));
@@ -86,11 +78,7 @@ fn secrets_never_appear_in_errors() {
         let err = load(&path).err().map(|e| e.to_string()).unwrap_or_default();
         for secret in ["hunter22hunter22"] {
             if text.contains(secret) {
-                assert!(
-                    !err.contains(secret),
-                    "{} leaks a secret:\n{err}",
-                    path.display()
-                );
+                assert!(!err.contains(secret), "{} leaks a secret:\n{err}", path.display());
             }
         }
     }
@@ -103,31 +91,15 @@ fn d(s: &str) -> GoDuration {
 /// TEST-D, config1: exact values after load.
 #[test]
 fn test_d_config1_values() {
-    let c = load(&golden_dir("valid").join("config1.yml"))
-        .unwrap()
-        .config;
+    let c = load(&golden_dir("valid").join("config1.yml")).unwrap().config;
     assert_eq!(c.version, 1);
     assert_eq!(c.creds.len(), 2);
-    assert_eq!(
-        (c.creds[0].registry.as_str(), c.creds[0].tls),
-        ("registry:5000", TlsMode::Disabled)
-    );
-    assert_eq!(
-        (c.creds[1].registry.as_str(), c.creds[1].tls),
-        ("docker.io", TlsMode::Enabled)
-    );
+    assert_eq!((c.creds[0].registry.as_str(), c.creds[0].tls), ("registry:5000", TlsMode::Disabled));
+    assert_eq!((c.creds[1].registry.as_str(), c.creds[1].tls), ("docker.io", TlsMode::Enabled));
     let df = &c.defaults;
+    assert_eq!((df.ratelimit.min, df.ratelimit.retry, df.parallel), (100, d("15m"), 2));
     assert_eq!(
-        (df.ratelimit.min, df.ratelimit.retry, df.parallel),
-        (100, d("15m"), 2)
-    );
-    assert_eq!(
-        (
-            df.interval,
-            df.backup.as_str(),
-            df.cache_count,
-            df.cache_time
-        ),
+        (df.interval, df.backup.as_str(), df.cache_count, df.cache_time),
         (d("60m"), "bkup-{{.Ref.Tag}}", 500, d("5m"))
     );
     assert_eq!(c.sync.len(), 3);
@@ -135,10 +107,7 @@ fn test_d_config1_values() {
         let s = &s.spec;
         assert_eq!(s.backup, "bkup-{{.Ref.Tag}}");
         assert_eq!((s.ratelimit.min, s.ratelimit.retry), (100, d("15m")));
-        assert_eq!(
-            s.media_types,
-            config::DEFAULT_MEDIA_TYPES.map(String::from).to_vec()
-        );
+        assert_eq!(s.media_types, config::DEFAULT_MEDIA_TYPES.map(String::from).to_vec());
         assert!(
             !s.digest_tags
                 && !s.referrers
@@ -151,11 +120,7 @@ fn test_d_config1_values() {
     let s0 = &c.sync[0].spec;
     assert_eq!(
         (s0.kind, s0.source.as_str(), s0.target.as_str()),
-        (
-            SyncType::Image,
-            "busybox:latest",
-            "registry:5000/library/busybox:latest"
-        )
+        (SyncType::Image, "busybox:latest", "registry:5000/library/busybox:latest")
     );
     assert_eq!(
         (s0.schedule.as_str(), s0.interval),
@@ -167,42 +132,22 @@ fn test_d_config1_values() {
         (s1.kind, s1.source.as_str(), s1.target.as_str()),
         (SyncType::Repository, "alpine", "registry:5000/hub/alpine")
     );
-    assert_eq!(
-        s1.tags.allow,
-        vec!["3", "3.9", "latest"],
-        "unquoted numbers stay as written"
-    );
+    assert_eq!(s1.tags.allow, vec!["3", "3.9", "latest"], "unquoted numbers stay as written");
     assert_eq!((s1.interval, s1.schedule.as_str()), (d("60m"), ""));
     let s2 = &c.sync[2].spec;
-    assert_eq!(
-        (s2.kind, s2.target.as_str()),
-        (SyncType::Repository, "registry:5000/gcr/example/repo")
-    );
+    assert_eq!((s2.kind, s2.target.as_str()), (SyncType::Repository, "registry:5000/gcr/example/repo"));
 }
 
 /// TEST-D, config2: the schedule/interval pair and the retry floor.
 #[test]
 fn test_d_config2_values() {
-    let c = load(&golden_dir("valid").join("config2.yml"))
-        .unwrap()
-        .config;
+    let c = load(&golden_dir("valid").join("config2.yml")).unwrap().config;
     assert_eq!(c.version, 1);
     assert_eq!(c.defaults.schedule, "15 3 * * *");
-    assert_eq!(
-        c.defaults.ratelimit.retry,
-        d("5m"),
-        "default retry raised to 5m"
-    );
+    assert_eq!(c.defaults.ratelimit.retry, d("5m"), "default retry raised to 5m");
     let (s0, s1) = (&c.sync[0].spec, &c.sync[1].spec);
-    assert_eq!(
-        (s0.interval, s0.schedule.as_str()),
-        (d("12h"), ""),
-        "interval blocks the default schedule"
-    );
-    assert_eq!(
-        (s1.schedule.as_str(), s1.interval),
-        ("15 3 * * *", GoDuration::ZERO)
-    );
+    assert_eq!((s0.interval, s0.schedule.as_str()), (d("12h"), ""), "interval blocks the default schedule");
+    assert_eq!((s1.schedule.as_str(), s1.interval), ("15 3 * * *", GoDuration::ZERO));
     assert_eq!(s1.ratelimit.retry, d("5m"), "1m raised to 5m");
     assert!(c.sync[0].compiled.schedule.is_some() && c.sync[1].compiled.schedule.is_some());
 }
@@ -210,21 +155,9 @@ fn test_d_config2_values() {
 /// The referrer target template sees the expanded target (TPL-4, decided).
 #[test]
 fn referrer_target_sees_expanded_target() {
-    let c = load(&golden_dir("valid").join("everything.yml"))
-        .unwrap()
-        .config;
-    assert_eq!(
-        c.sync[0].spec.referrer_target,
-        "registry.example.com:5000/app-signatures"
-    );
-    assert!(
-        !c.sync[0].spec.fast_check && c.sync[1].spec.fast_check,
-        "explicit false beats the fastCopy default"
-    );
-    assert_eq!(
-        c.sync[1].spec.referrer_filters,
-        vec![],
-        "explicit [] keeps no filters"
-    );
+    let c = load(&golden_dir("valid").join("everything.yml")).unwrap().config;
+    assert_eq!(c.sync[0].spec.referrer_target, "registry.example.com:5000/app-signatures");
+    assert!(!c.sync[0].spec.fast_check && c.sync[1].spec.fast_check, "explicit false beats the fastCopy default");
+    assert_eq!(c.sync[1].spec.referrer_filters, vec![], "explicit [] keeps no filters");
     assert_eq!(c.sync[0].spec.referrer_filters.len(), 1);
 }

@@ -28,14 +28,8 @@ struct Digests {
 impl Digests {
     fn of(testrepo: &Path, external: &Path) -> Self {
         let layout = LayoutReader::open(testrepo);
-        let tags: BTreeMap<String, String> = layout
-            .tags()
-            .into_iter()
-            .map(|(t, d)| (t, d.digest))
-            .collect();
-        let index = |d: &str| -> serde_json::Value {
-            serde_json::from_slice(&layout.blob(d).unwrap()).unwrap()
-        };
+        let tags: BTreeMap<String, String> = layout.tags().into_iter().map(|(t, d)| (t, d.digest)).collect();
+        let index = |d: &str| -> serde_json::Value { serde_json::from_slice(&layout.blob(d).unwrap()).unwrap() };
         let platform_children = |d: &str| -> Vec<(String, String)> {
             index(d)["manifests"]
                 .as_array()
@@ -44,11 +38,7 @@ impl Digests {
                 .map(|m| {
                     let p = &m["platform"];
                     (
-                        format!(
-                            "{}/{}",
-                            p["os"].as_str().unwrap_or(""),
-                            p["architecture"].as_str().unwrap_or("")
-                        ),
+                        format!("{}/{}", p["os"].as_str().unwrap_or(""), p["architecture"].as_str().unwrap_or("")),
                         m["digest"].as_str().unwrap().to_string(),
                     )
                 })
@@ -59,27 +49,17 @@ impl Digests {
             .filter(|(p, _)| p == "linux/amd64" || p == "linux/arm64")
             .map(|(_, d)| d)
             .collect();
-        let v2_amd64 = platform_children(&tags["v2"])
-            .into_iter()
-            .find(|(p, _)| p == "linux/amd64")
-            .unwrap()
-            .1;
+        let v2_amd64 = platform_children(&tags["v2"]).into_iter().find(|(p, _)| p == "linux/amd64").unwrap().1;
         let ext = LayoutReader::open(external);
         let fallback = &ext.tags()[&fallback_tag(&tags["v2"])];
         let external =
-            serde_json::from_slice::<serde_json::Value>(&ext.blob(&fallback.digest).unwrap())
-                .unwrap()["manifests"]
+            serde_json::from_slice::<serde_json::Value>(&ext.blob(&fallback.digest).unwrap()).unwrap()["manifests"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|m| m["digest"].as_str().unwrap().to_string())
                 .collect();
-        Digests {
-            tags,
-            v1_children,
-            v2_amd64,
-            external,
-        }
+        Digests { tags, v1_children, v2_amd64, external }
     }
 
     fn t(&self, tag: &str) -> String {
@@ -101,9 +81,7 @@ fn seed(reg: &Registry, layout_dir: &Path, repo: &str) {
     for entry in layout.index()["manifests"].as_array().unwrap() {
         let desc = regsync_tests::oci::Descriptor::from_json(entry);
         let tag = entry["annotations"][fixtures::REF_NAME].as_str();
-        reg.api()
-            .push_from_layout(&layout, repo, &desc, tag)
-            .unwrap();
+        reg.api().push_from_layout(&layout, repo, &desc, tag).unwrap();
     }
 }
 
@@ -112,15 +90,8 @@ fn copy_dir(from: &Path, to: &Path) {
     for name in ["oci-layout", "index.json"] {
         std::fs::copy(from.join(name), to.join(name)).unwrap();
     }
-    for entry in std::fs::read_dir(from.join("blobs/sha256"))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(
-            entry.path(),
-            to.join("blobs/sha256").join(entry.file_name()),
-        )
-        .unwrap();
+    for entry in std::fs::read_dir(from.join("blobs/sha256")).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join("blobs/sha256").join(entry.file_name())).unwrap();
     }
 }
 
@@ -128,22 +99,13 @@ impl Env {
     fn new(testrepo: &Path, external: &Path) -> Env {
         regsync_tests::init_logging();
         let reg = Registry::start();
-        let ro = Registry::start_with(RegistryOptions {
-            read_only: true,
-            ..RegistryOptions::default()
-        });
+        let ro = Registry::start_with(RegistryOptions { read_only: true, ..RegistryOptions::default() });
         seed(&reg, testrepo, "testrepo");
         seed(&reg, external, "external");
         let work = tempfile::tempdir().unwrap();
         let local = work.path().join("testrepo");
         copy_dir(testrepo, &local);
-        Env {
-            d: Digests::of(testrepo, external),
-            reg,
-            ro,
-            testrepo: local,
-            _work: work,
-        }
+        Env { d: Digests::of(testrepo, external), reg, ro, testrepo: local, _work: work }
     }
 
     fn load(&self, step: &str, defaults: &str) -> Result<Loaded, config::ConfigError> {
@@ -162,10 +124,7 @@ impl Env {
             let engine = Engine::new(
                 &loaded.config,
                 client,
-                EngineOptions {
-                    abort_on_error: abort,
-                    ..EngineOptions::default()
-                },
+                EngineOptions { abort_on_error: abort, ..EngineOptions::default() },
             );
             engine.run_step(&loaded.config.sync[0], action).await
         })
@@ -199,134 +158,56 @@ fn test_process(env: &Env) {
     let (h, d) = (&env.reg.host, &env.d);
     let tr = format!("{h}/testrepo");
     // 1 Action Missing
-    env.ok(
-        &image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), ""),
-        Action::Missing,
-    );
+    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), ""), Action::Missing);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v1")));
     for child in &d.v1_children {
         assert!(env.has("test1", child), "v1 child {child}");
     }
-    assert!(
-        !env.has("test1", &d.t("v2"))
-            && !env.has("test1", &d.t("a1"))
-            && !env.has("test1", &d.t("a2"))
-    );
+    assert!(!env.has("test1", &d.t("v2")) && !env.has("test1", &d.t("a1")) && !env.has("test1", &d.t("a2")));
     // 2 RepoCopy
     env.ok(&repository(&tr, &format!("{h}/test2"), ""), Action::Copy);
     for t in ["v1", "v2", "v3"] {
         assert_eq!(env.tag("test2", t), Some(d.t(t)), "test2:{t}");
     }
     // 3 ReadOnly Error Abort
-    let r = env.run(
-        &repository(&tr, &format!("{}/testro", env.ro.host), ""),
-        Action::Copy,
-        true,
-    );
+    let r = env.run(&repository(&tr, &format!("{}/testro", env.ro.host), ""), Action::Copy, true);
     assert!(!r.ok(), "writes to a read-only registry fail");
-    assert!(
-        r.errors[0].contains("unsupported") || r.errors[0].contains("http"),
-        "{:?}",
-        r.errors
-    );
-    assert!(
-        r.images.len() < env.d.tags.len(),
-        "abort stops early: {} images",
-        r.images.len()
-    );
+    assert!(r.errors[0].contains("unsupported") || r.errors[0].contains("http"), "{:?}", r.errors);
+    assert!(r.images.len() < env.d.tags.len(), "abort stops early: {} images", r.images.len());
     // 4 Overwrite
-    env.ok(
-        &image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), ""),
-        Action::Copy,
-    );
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), ""), Action::Copy);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v2")));
-    assert!(
-        !env.has("test1", &d.t("a1")) && !env.has("test1", &d.t("a2")),
-        "referrers off"
-    );
+    assert!(!env.has("test1", &d.t("a1")) && !env.has("test1", &d.t("a2")), "referrers off");
     // 5 Fast Check
     let flags = "    fastCheck: true\n    referrers: true\n    digestTags: true\n";
-    let r = env.ok(
-        &image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), flags),
-        Action::Copy,
-    );
+    let r = env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), flags), Action::Copy);
     assert_eq!(r.images[0].action, ImageAction::UpToDate);
-    assert!(
-        !env.has("test1", &d.t("a1")) && !env.has("test1", &d.t("a2")),
-        "fast path skips referrers"
-    );
+    assert!(!env.has("test1", &d.t("a1")) && !env.has("test1", &d.t("a2")), "fast path skips referrers");
     // 6 Action Check
     let flags = "    referrers: true\n    digestTags: true\n";
-    let r = env.ok(
-        &image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), flags),
-        Action::Check,
-    );
+    let r = env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), flags), Action::Check);
     assert_eq!(r.images[0].action, ImageAction::Stale);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v2")));
     // 7 Action Missing Exists
-    env.ok(
-        &image(
-            &format!("{tr}:v1"),
-            &format!("{h}/test1:latest"),
-            "    referrers: true\n",
-        ),
-        Action::Missing,
-    );
+    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), "    referrers: true\n"), Action::Missing);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v2")));
     assert!(!env.has("test1", &d.t("a1")));
     // 8 RepoTagFilterAllow
-    env.ok(
-        &repository(
-            &tr,
-            &format!("{h}/test3"),
-            "    tags:\n      allow: [v1, v3, latest]\n",
-        ),
-        Action::Copy,
-    );
-    assert_eq!(
-        (env.tag("test3", "v1"), env.tag("test3", "v3")),
-        (Some(d.t("v1")), Some(d.t("v3")))
-    );
+    env.ok(&repository(&tr, &format!("{h}/test3"), "    tags:\n      allow: [v1, v3, latest]\n"), Action::Copy);
+    assert_eq!((env.tag("test3", "v1"), env.tag("test3", "v3")), (Some(d.t("v1")), Some(d.t("v3"))));
     assert!(env.tag("test3", "v2").is_none() && !env.has("test3", &d.t("v2")));
     // 9 RepoTagFilterDeny
-    env.ok(
-        &repository(
-            &tr,
-            &format!("{h}/test4"),
-            "    tags:\n      deny: [v2, old]\n",
-        ),
-        Action::Copy,
-    );
-    assert_eq!(
-        (env.tag("test4", "v1"), env.tag("test4", "v3")),
-        (Some(d.t("v1")), Some(d.t("v3")))
-    );
+    env.ok(&repository(&tr, &format!("{h}/test4"), "    tags:\n      deny: [v2, old]\n"), Action::Copy);
+    assert_eq!((env.tag("test4", "v1"), env.tag("test4", "v3")), (Some(d.t("v1")), Some(d.t("v3"))));
     assert!(env.tag("test4", "v2").is_none() && !env.has("test4", &d.t("v2")));
     // 10 RepoSemver
-    env.ok(
-        &repository(
-            &tr,
-            &format!("{h}/testsemver"),
-            "    tags:\n      semverRange: [\">=v2\"]\n",
-        ),
-        Action::Copy,
-    );
-    assert_eq!(
-        (env.tag("testsemver", "v2"), env.tag("testsemver", "v3")),
-        (Some(d.t("v2")), Some(d.t("v3")))
-    );
+    env.ok(&repository(&tr, &format!("{h}/testsemver"), "    tags:\n      semverRange: [\">=v2\"]\n"), Action::Copy);
+    assert_eq!((env.tag("testsemver", "v2"), env.tag("testsemver", "v3")), (Some(d.t("v2")), Some(d.t("v3"))));
     for t in ["v1", "a1", "a2", "a3", "b1", "b2", "b3", "loop"] {
         assert!(env.tag("testsemver", t).is_none(), "testsemver:{t}");
     }
     // 11 RepoTagSet
-    env.ok(
-        &repository(
-            &tr,
-            &format!("{h}/testset"),
-            "    tagSets:\n      - allow: [\"a.*\", loop]\n",
-        ),
-        Action::Copy,
-    );
+    env.ok(&repository(&tr, &format!("{h}/testset"), "    tagSets:\n      - allow: [\"a.*\", loop]\n"), Action::Copy);
     for t in ["a1", "a2", "a3", "loop"] {
         assert_eq!(env.tag("testset", t), Some(d.t(t)), "testset:{t}");
     }
@@ -334,34 +215,17 @@ fn test_process(env: &Env) {
         assert!(env.tag("testset", t).is_none(), "testset:{t}");
     }
     // 12–14 Missing setup
-    env.ok(
-        &image(&format!("{tr}:v2"), &format!("{h}/test-missing:v1"), ""),
-        Action::Copy,
-    );
-    env.ok(
-        &image(&format!("{tr}:v2"), &format!("{h}/test-missing:v1.1"), ""),
-        Action::Copy,
-    );
-    env.ok(
-        &image(&format!("{tr}:v3"), &format!("{h}/test-missing:v3"), ""),
-        Action::Copy,
-    );
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-missing:v1"), ""), Action::Copy);
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-missing:v1.1"), ""), Action::Copy);
+    env.ok(&image(&format!("{tr}:v3"), &format!("{h}/test-missing:v3"), ""), Action::Copy);
     assert_eq!(env.tag("test-missing", "v1"), Some(d.t("v2")));
     assert!(!env.has("test-missing", &d.t("v1")));
     // 15 Missing
     env.ok(
-        &repository(
-            &tr,
-            &format!("{h}/test-missing"),
-            "    tags:\n      allow: [v1, v2, v3, latest]\n",
-        ),
+        &repository(&tr, &format!("{h}/test-missing"), "    tags:\n      allow: [v1, v2, v3, latest]\n"),
         Action::Missing,
     );
-    assert_eq!(
-        env.tag("test-missing", "v1"),
-        Some(d.t("v2")),
-        "missing mode does not overwrite"
-    );
+    assert_eq!(env.tag("test-missing", "v1"), Some(d.t("v2")), "missing mode does not overwrite");
     assert_eq!(env.tag("test-missing", "v2"), Some(d.t("v2")));
     assert_eq!(env.tag("test-missing", "v3"), Some(d.t("v3")));
     assert!(!env.has("test-missing", &d.t("v1")));
@@ -369,181 +233,82 @@ fn test_process(env: &Env) {
     let local = env.testrepo.display().to_string();
     let out = env._work.path().join("test5").display().to_string();
     env.ok(
-        &image(
-            &format!("ocidir://{local}:v1"),
-            &format!("ocidir://{out}:v1"),
-            "    digestTags: true\n",
-        ),
+        &image(&format!("ocidir://{local}:v1"), &format!("ocidir://{out}:v1"), "    digestTags: true\n"),
         Action::Copy,
     );
     let test5 = LayoutReader::open(&out).tags();
     assert_eq!(test5["v1"].digest, d.t("v1"));
-    let meta = format!(
-        "{}.{}.meta",
-        fallback_tag(&d.t("v1")),
-        &d.t("v3")["sha256:".len().."sha256:".len() + 16]
-    );
+    let meta = format!("{}.{}.meta", fallback_tag(&d.t("v1")), &d.t("v3")["sha256:".len().."sha256:".len() + 16]);
     assert_eq!(test5[&meta].digest, d.t("v3"), "digest tag {meta}");
     // 17 ImageReferrers Fast
     let flags = "    fastCheck: true\n    referrers: true\n    referrerFilters: []\n";
-    env.ok(
-        &image(&format!("{tr}:v2"), &format!("{h}/test-referrer:v2"), flags),
-        Action::Copy,
-    );
-    for (what, digest) in [
-        ("v2", d.t("v2")),
-        ("v2 amd64", d.v2_amd64.clone()),
-        ("SBOM", d.t("a1")),
-        ("signature", d.t("a2")),
-    ] {
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer:v2"), flags), Action::Copy);
+    for (what, digest) in
+        [("v2", d.t("v2")), ("v2 amd64", d.v2_amd64.clone()), ("SBOM", d.t("a1")), ("signature", d.t("a2"))]
+    {
         assert!(env.has("test-referrer", &digest), "{what}");
     }
     assert!(!env.has("test-referrer", &d.t("v1")) && !env.has("test-referrer", &d.t("v3")));
     // 18 ImageReferrers with a filter
     let flags = "    referrers: true\n    referrerFilters:\n      - artifactType: application/example.sbom\n";
-    env.ok(
-        &image(
-            &format!("{tr}:v2"),
-            &format!("{h}/test-referrer2:v2"),
-            flags,
-        ),
-        Action::Copy,
-    );
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer2:v2"), flags), Action::Copy);
     assert!(env.has("test-referrer2", &d.t("a1")) && !env.has("test-referrer2", &d.t("a2")));
     // 19 ImageReferrersExtSrc
     let flags = format!("    referrers: true\n    referrerSource: {h}/external\n");
-    env.ok(
-        &image(
-            &format!("{tr}:v2"),
-            &format!("{h}/test-referrer3:v2"),
-            &flags,
-        ),
-        Action::Copy,
-    );
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer3:v2"), &flags), Action::Copy);
     for ext in &d.external {
         assert!(env.has("test-referrer3", ext), "external SBOM {ext}");
     }
     assert!(!env.has("test-referrer3", &d.t("a1")) && !env.has("test-referrer3", &d.t("a2")));
     // 20 ImageReferrersExtBoth
-    let flags = format!(
-        "    referrers: true\n    referrerSource: {h}/external\n    referrerTarget: {h}/test-referrer4-tgt\n"
-    );
-    env.ok(
-        &image(
-            &format!("{tr}:v2"),
-            &format!("{h}/test-referrer4:v2"),
-            &flags,
-        ),
-        Action::Copy,
-    );
+    let flags =
+        format!("    referrers: true\n    referrerSource: {h}/external\n    referrerTarget: {h}/test-referrer4-tgt\n");
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer4:v2"), &flags), Action::Copy);
     for ext in &d.external {
-        assert!(
-            env.has("test-referrer4-tgt", ext) && !env.has("test-referrer4", ext),
-            "external SBOM {ext}"
-        );
+        assert!(env.has("test-referrer4-tgt", ext) && !env.has("test-referrer4", ext), "external SBOM {ext}");
     }
     // 21 Backup
-    env.ok(
-        &image(
-            &format!("{tr}:v3"),
-            &format!("{h}/test1:latest"),
-            "    backup: old\n",
-        ),
-        Action::Copy,
-    );
-    assert_eq!(
-        (env.tag("test1", "latest"), env.tag("test1", "old")),
-        (Some(d.t("v3")), Some(d.t("v2")))
-    );
+    env.ok(&image(&format!("{tr}:v3"), &format!("{h}/test1:latest"), "    backup: old\n"), Action::Copy);
+    assert_eq!((env.tag("test1", "latest"), env.tag("test1", "old")), (Some(d.t("v3")), Some(d.t("v2"))));
     // 22 BackupFormat
     let flags = format!("    backup: \"{h}/backups:{{{{.Ref.Tag}}}}\"\n");
-    env.ok(
-        &image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), &flags),
-        Action::Copy,
-    );
+    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), &flags), Action::Copy);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v1")));
     assert_eq!(env.tag("backups", "latest"), Some(d.t("v3")));
     // 23 Image Self Digest Tag
     let mirror_tag = fallback_tag(&d.t("mirror"));
     env.ok(
-        &image(
-            &format!("ocidir://{local}:mirror"),
-            &format!("{h}/test-mirror:mirror"),
-            "    digestTags: true\n",
-        ),
+        &image(&format!("ocidir://{local}:mirror"), &format!("{h}/test-mirror:mirror"), "    digestTags: true\n"),
         Action::Copy,
     );
     assert_eq!(env.tag("test-mirror", "mirror"), Some(d.t("mirror")));
-    assert_eq!(
-        env.tag("test-mirror", &mirror_tag),
-        Some(d.t("mirror")),
-        "self-referencing digest tag"
-    );
+    assert_eq!(env.tag("test-mirror", &mirror_tag), Some(d.t("mirror")), "self-referencing digest tag");
     // 24 Image Loop
-    env.ok(
-        &image(
-            &format!("{tr}:loop"),
-            &format!("{h}/test-loop:loop"),
-            "    referrers: true\n",
-        ),
-        Action::Copy,
-    );
+    env.ok(&image(&format!("{tr}:loop"), &format!("{h}/test-loop:loop"), "    referrers: true\n"), Action::Copy);
     assert_eq!(env.tag("test-loop", "loop"), Some(d.t("loop")));
     assert!(env.has("test-loop", &d.t("child")));
     // 25 MissingImage
-    let r = env.run(
-        &image(
-            &format!("{h}/testmissing:v1"),
-            &format!("{h}/test-x:v1"),
-            "",
-        ),
-        Action::Copy,
-        false,
-    );
+    let r = env.run(&image(&format!("{h}/testmissing:v1"), &format!("{h}/test-x:v1"), ""), Action::Copy, false);
     assert!(r.errors[0].contains("not found"), "{:?}", r.errors);
     // 26 MissingRepository
     let r = env.run(
-        &repository(
-            &format!("ocidir://{}/testmissing", env._work.path().display()),
-            &format!("{h}/test-x"),
-            "",
-        ),
+        &repository(&format!("ocidir://{}/testmissing", env._work.path().display()), &format!("{h}/test-x"), ""),
         Action::Copy,
         false,
     );
-    assert!(
-        r.errors[0].contains("No such file or directory"),
-        "{:?}",
-        r.errors
-    );
+    assert!(r.errors[0].contains("No such file or directory"), "{:?}", r.errors);
     // 27–30 invalid references and 31 an invalid type: rejected when the config loads.
     for step in [
-        image(
-            "InvalidTestmissing:v1:garbage",
-            &format!("{h}/test-x:v1"),
-            "",
-        ),
-        image(
-            &format!("{h}/testrepo:v1"),
-            "InvalidTestmissing:v1:garbage",
-            "",
-        ),
+        image("InvalidTestmissing:v1:garbage", &format!("{h}/test-x:v1"), ""),
+        image(&format!("{h}/testrepo:v1"), "InvalidTestmissing:v1:garbage", ""),
         repository("InvalidTestmissing:garbage", &format!("{h}/test-x"), ""),
         repository(&tr, "InvalidTestmissing:garbage", ""),
     ] {
         let err = env.load(&step, "").unwrap_err().to_string();
-        assert!(
-            err.contains("invalid reference") || err.contains("must not include a tag"),
-            "{err}"
-        );
+        assert!(err.contains("invalid reference") || err.contains("must not include a tag"), "{err}");
     }
-    let err = env
-        .load(
-            &format!("  - source: {tr}\n    target: {h}/x\n    type: invalid\n"),
-            "",
-        )
-        .unwrap_err()
-        .to_string();
+    let err =
+        env.load(&format!("  - source: {tr}\n    target: {h}/x\n    type: invalid\n"), "").unwrap_err().to_string();
     assert!(err.contains("unknown type \"invalid\""), "{err}");
 }
 
@@ -551,54 +316,23 @@ fn test_process(env: &Env) {
 fn test_process_ref(env: &Env) {
     let local = env.testrepo.display().to_string();
     let dest = env._work.path().join("testdest").display().to_string();
-    let loaded = env
-        .load(
-            &repository(
-                &format!("ocidir://{local}"),
-                &format!("ocidir://{dest}"),
-                "",
-            ),
-            "",
-        )
-        .unwrap();
+    let loaded = env.load(&repository(&format!("ocidir://{local}"), &format!("ocidir://{dest}"), ""), "").unwrap();
     let step = &loaded.config.sync[0];
     let client = Client::from_config(&loaded.config, "t".into());
     let engine = Engine::new(&loaded.config, client, EngineOptions::default());
     let r = |s: &str| Reference::parse(s).unwrap();
     rt().block_on(async {
         let empty = engine
-            .process_image(
-                step,
-                r(&format!("ocidir://{local}")),
-                r(&format!("ocidir://{dest}")),
-                Action::Copy,
-            )
+            .process_image(step, r(&format!("ocidir://{local}")), r(&format!("ocidir://{dest}")), Action::Copy)
             .await;
-        assert!(
-            empty.error.as_deref().unwrap_or("").contains("not found"),
-            "no latest: {:?}",
-            empty.error
-        );
+        assert!(empty.error.as_deref().unwrap_or("").contains("not found"), "no latest: {:?}", empty.error);
         let check = engine
-            .process_image(
-                step,
-                r(&format!("ocidir://{local}:v1")),
-                r(&format!("ocidir://{dest}:tgt")),
-                Action::Check,
-            )
+            .process_image(step, r(&format!("ocidir://{local}:v1")), r(&format!("ocidir://{dest}:tgt")), Action::Check)
             .await;
         assert_eq!(check.action, ImageAction::Stale);
-        assert!(
-            !Path::new(&dest).join("index.json").exists()
-                || !LayoutReader::open(&dest).tags().contains_key("tgt")
-        );
+        assert!(!Path::new(&dest).join("index.json").exists() || !LayoutReader::open(&dest).tags().contains_key("tgt"));
         let copy = engine
-            .process_image(
-                step,
-                r(&format!("ocidir://{local}:v1")),
-                r(&format!("ocidir://{dest}:tgt")),
-                Action::Copy,
-            )
+            .process_image(step, r(&format!("ocidir://{local}:v1")), r(&format!("ocidir://{dest}:tgt")), Action::Copy)
             .await;
         assert_eq!(copy.action, ImageAction::Copied, "{:?}", copy.error);
         let missing = engine
@@ -611,10 +345,7 @@ fn test_process_ref(env: &Env) {
             .await;
         assert_eq!(missing.action, ImageAction::SkippedExists);
     });
-    assert_eq!(
-        LayoutReader::open(&dest).tags()["tgt"].digest,
-        env.d.t("v1")
-    );
+    assert_eq!(LayoutReader::open(&dest).tags()["tgt"].digest, env.d.t("v1"));
     assert_eq!(LayoutReader::open(&dest).verify(), Vec::<String>::new());
 }
 
@@ -630,10 +361,9 @@ fn test_a_and_b_on_generated_fixtures() {
 
 #[test]
 fn test_a_and_b_on_regclient_layouts() {
-    let (Some(testrepo), Some(external)) = (
-        regsync_tests::shared::regclient_layout("testrepo"),
-        regsync_tests::shared::regclient_layout("external"),
-    ) else {
+    let (Some(testrepo), Some(external)) =
+        (regsync_tests::shared::regclient_layout("testrepo"), regsync_tests::shared::regclient_layout("external"))
+    else {
         return;
     };
     let env = Env::new(&testrepo, &external);

@@ -16,18 +16,12 @@ fn shapes_are_valid_and_complete() {
     assert_eq!(tags["multi"].digest, s.multi.digest);
     // The referrers fallback tag lists both referrers with their artifact types.
     let fallback = &tags[&fallback_tag(&s.multi.digest)];
-    let index: serde_json::Value =
-        serde_json::from_slice(&layout.blob(&fallback.digest).unwrap()).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&layout.blob(&fallback.digest).unwrap()).unwrap();
     let listed: Vec<(&str, &str)> = index["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            (
-                m["digest"].as_str().unwrap(),
-                m["artifactType"].as_str().unwrap(),
-            )
-        })
+        .map(|m| (m["digest"].as_str().unwrap(), m["artifactType"].as_str().unwrap()))
         .collect();
     assert_eq!(
         listed,
@@ -37,40 +31,23 @@ fn shapes_are_valid_and_complete() {
         ]
     );
     // The digest tag points at the signature.
-    assert_eq!(
-        tags[&format!("{}.sig", fallback_tag(&s.multi.digest))].digest,
-        s.signature.digest
-    );
+    assert_eq!(tags[&format!("{}.sig", fallback_tag(&s.multi.digest))].digest, s.signature.digest);
     // The loop: an index whose subject is its own child.
-    let looped: serde_json::Value =
-        serde_json::from_slice(&layout.blob(&s.looped.digest).unwrap()).unwrap();
+    let looped: serde_json::Value = serde_json::from_slice(&layout.blob(&s.looped.digest).unwrap()).unwrap();
     assert_eq!(looped["subject"]["digest"], s.child.digest.as_str());
     assert_eq!(looped["manifests"][0]["digest"], s.child.digest.as_str());
-    assert_eq!(
-        tags[&fallback_tag(&s.child.digest)].media_type,
-        fixtures::MT_INDEX
-    );
+    assert_eq!(tags[&fallback_tag(&s.child.digest)].media_type, fixtures::MT_INDEX);
     // Artifacts carry their subject and type.
-    let sbom: serde_json::Value =
-        serde_json::from_slice(&layout.blob(&s.sbom.digest).unwrap()).unwrap();
+    let sbom: serde_json::Value = serde_json::from_slice(&layout.blob(&s.sbom.digest).unwrap()).unwrap();
     assert_eq!(sbom["subject"]["digest"], s.multi.digest.as_str());
     assert_eq!(sbom["artifactType"], "application/example.sbom");
-    assert!(
-        layout.index()["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|m| m["annotations"][REF_NAME].is_string())
-    );
+    assert!(layout.index()["manifests"].as_array().unwrap().iter().all(|m| m["annotations"][REF_NAME].is_string()));
 }
 
 #[test]
 fn output_is_deterministic() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (sa, sb) = (
-        fixtures::shapes_layout(a.path()),
-        fixtures::shapes_layout(b.path()),
-    );
+    let (sa, sb) = (fixtures::shapes_layout(a.path()), fixtures::shapes_layout(b.path()));
     assert_eq!(sa.multi.digest, sb.multi.digest);
     assert_eq!(sa.looped.digest, sb.looped.digest);
     assert_eq!(
@@ -102,24 +79,15 @@ fn bundled_example_layout_is_generated() {
     let index = fixtures::example_layout(fresh.path());
     let layout = LayoutReader::open(&committed);
     assert_eq!(layout.verify(), Vec::<String>::new());
-    assert_eq!(
-        layout.tags()["v1"].digest,
-        index.digest,
-        "examples/layouts/hello is stale; rerun with REGSYNC_BLESS=1"
-    );
-    let platforms: Vec<String> =
-        serde_json::from_slice::<serde_json::Value>(&layout.blob(&index.digest).unwrap()).unwrap()
-            ["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}/{}",
-                    m["platform"]["os"].as_str().unwrap(),
-                    m["platform"]["architecture"].as_str().unwrap()
-                )
-            })
-            .collect();
+    assert_eq!(layout.tags()["v1"].digest, index.digest, "examples/layouts/hello is stale; rerun with REGSYNC_BLESS=1");
+    let platforms: Vec<String> = serde_json::from_slice::<serde_json::Value>(&layout.blob(&index.digest).unwrap())
+        .unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap())
+        })
+        .collect();
     assert_eq!(platforms, vec!["linux/amd64", "linux/arm64"]);
 }

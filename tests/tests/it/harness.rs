@@ -15,25 +15,16 @@ fn push_and_read_back_a_generated_image() {
     let shapes = fixtures::shapes_layout(dir.path());
     let layout = LayoutReader::open(dir.path());
     let api = reg.api();
-    api.push_from_layout(&layout, "shapes", &shapes.multi, Some("multi"))
-        .unwrap();
-    api.push_from_layout(&layout, "shapes", &shapes.sbom, None)
-        .unwrap();
+    api.push_from_layout(&layout, "shapes", &shapes.multi, Some("multi")).unwrap();
+    api.push_from_layout(&layout, "shapes", &shapes.sbom, None).unwrap();
 
     let (media_type, bytes, header_digest) = api.manifest("shapes", "multi").expect("tag exists");
     assert_eq!(media_type, fixtures::MT_INDEX);
     assert_eq!(sha256_digest(&bytes), shapes.multi.digest);
     assert_eq!(header_digest, shapes.multi.digest);
-    assert_eq!(
-        bytes,
-        layout.blob(&shapes.multi.digest).unwrap(),
-        "manifest bytes are unchanged"
-    );
+    assert_eq!(bytes, layout.blob(&shapes.multi.digest).unwrap(), "manifest bytes are unchanged");
     assert_eq!(api.verify_tag("shapes", "multi"), Vec::<String>::new());
-    assert_eq!(
-        api.digest_of("shapes", &shapes.sbom.digest),
-        Some(shapes.sbom.digest.clone())
-    );
+    assert_eq!(api.digest_of("shapes", &shapes.sbom.digest), Some(shapes.sbom.digest.clone()));
     assert_eq!(api.tags("shapes"), vec!["multi"]);
     assert_eq!(api.manifest("shapes", "absent"), None);
 }
@@ -58,17 +49,11 @@ fn tls_registry_is_trusted_only_with_its_ca() {
     assert!(reg.url.starts_with("https://127.0.0.1:"));
     assert_eq!(reg.api().ping().unwrap(), 200);
     let untrusted = reqwest::blocking::Client::builder()
-        .tls_backend_preconfigured(regsync_tests::registry::rustls_config(
-            &TestPki::generate(),
-            false,
-        ))
+        .tls_backend_preconfigured(regsync_tests::registry::rustls_config(&TestPki::generate(), false))
         .build()
         .unwrap();
     let err = RegistryHttp::new(&reg.url, untrusted).ping().unwrap_err();
-    assert!(
-        err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
-        "{err}"
-    );
+    assert!(err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"), "{err}");
 }
 
 #[test]

@@ -85,11 +85,7 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
                 (after_eq[..end].trim().to_string(), &after_eq[end..])
             };
             params.insert(key, value);
-            p = remaining
-                .trim_start()
-                .strip_prefix(',')
-                .unwrap_or(remaining)
-                .trim_start();
+            p = remaining.trim_start().strip_prefix(',').unwrap_or(remaining).trim_start();
             let next_word = p.split(['=', ' ']).next().unwrap_or("");
             if matches!(next_word.to_ascii_lowercase().as_str(), "basic" | "bearer") {
                 break;
@@ -197,10 +193,7 @@ const HELPER_RETRY: Duration = Duration::from_secs(5);
 impl Auth {
     /// Authentication state for a host.
     pub fn new(host: Host) -> Self {
-        Auth {
-            host,
-            state: tokio::sync::Mutex::new(State::default()),
-        }
+        Auth { host, state: tokio::sync::Mutex::new(State::default()) }
     }
 
     /// The login configured for the host, asking its credential helper when it has one.
@@ -218,20 +211,14 @@ impl Auth {
                     (Login::None, HELPER_RETRY)
                 }
             };
-            state.helper = Some(HelperCache {
-                login: login.clone(),
-                valid_until: Instant::now() + ttl,
-            });
+            state.helper = Some(HelperCache { login: login.clone(), valid_until: Instant::now() + ttl });
             return login;
         }
         if !self.host.token.is_empty() {
             return Login::IdentityToken(self.host.token.expose().to_string());
         }
         if !self.host.user.is_empty() || !self.host.pass.is_empty() {
-            return Login::Password {
-                user: self.host.user.clone(),
-                pass: self.host.pass.expose().to_string(),
-            };
+            return Login::Password { user: self.host.user.clone(), pass: self.host.pass.expose().to_string() };
         }
         Login::None
     }
@@ -239,11 +226,7 @@ impl Auth {
     /// Runs `<helper> get` with the host name on stdin (CLIENT-3).
     async fn run_helper(&self) -> Result<Login> {
         use tokio::io::AsyncWriteExt;
-        let name = if self.host.cred_host.is_empty() {
-            &self.host.hostname
-        } else {
-            &self.host.cred_host
-        };
+        let name = if self.host.cred_host.is_empty() { &self.host.hostname } else { &self.host.cred_host };
         let helper = &self.host.cred_helper;
         let fail = |m: String| ClientError::new(ErrorKind::Unauthorized, helper.clone(), m);
         let mut child = tokio::process::Command::new(helper)
@@ -254,27 +237,18 @@ impl Auth {
             .spawn()
             .map_err(|e| fail(format!("cannot run: {e}")))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(name.as_bytes())
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+            stdin.write_all(name.as_bytes()).await.map_err(|e| fail(e.to_string()))?;
         }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let out = child.wait_with_output().await.map_err(|e| fail(e.to_string()))?;
         if !out.status.success() {
             return Err(fail(format!("exited with {}", out.status)));
         }
-        let parsed: HelperOutput = serde_json::from_slice(&out.stdout)
-            .map_err(|e| fail(format!("unreadable answer: {e}")))?;
+        let parsed: HelperOutput =
+            serde_json::from_slice(&out.stdout).map_err(|e| fail(format!("unreadable answer: {e}")))?;
         Ok(if parsed.username == "<token>" {
             Login::IdentityToken(parsed.secret)
         } else {
-            Login::Password {
-                user: parsed.username,
-                pass: parsed.secret,
-            }
+            Login::Password { user: parsed.username, pass: parsed.secret }
         })
     }
 
@@ -294,8 +268,7 @@ impl Auth {
             None => Ok(None),
             Some(Challenge::Basic) => match self.login(&mut state).await {
                 Login::Password { user, pass } => {
-                    let encoded =
-                        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
                     Ok(Some(format!("Basic {encoded}")))
                 }
                 _ => Ok(None),
@@ -309,16 +282,11 @@ impl Auth {
                 {
                     return Ok(Some(format!("Bearer {}", t.value)));
                 }
-                let mut scopes: BTreeSet<String> = state
-                    .tokens
-                    .get(&key)
-                    .map(|t| t.scopes.clone())
-                    .unwrap_or_default();
+                let mut scopes: BTreeSet<String> = state.tokens.get(&key).map(|t| t.scopes.clone()).unwrap_or_default();
                 scopes.extend(wanted);
                 let login = self.login(&mut state).await;
                 let refresh = state.refresh_token.clone();
-                let (token, refresh_token) =
-                    fetch_token(http, &realm, &service, &scopes, &login, refresh).await?;
+                let (token, refresh_token) = fetch_token(http, &realm, &service, &scopes, &login, refresh).await?;
                 if refresh_token.is_some() {
                     state.refresh_token = refresh_token;
                 }
@@ -343,19 +311,13 @@ async fn fetch_token(
     let client_id = "regsync";
     let unauthorized = |m: String| ClientError::new(ErrorKind::Unauthorized, realm.to_string(), m);
     let post_form: Option<Vec<(&str, String)>> = match (login, refresh) {
-        (Login::IdentityToken(t), _) => Some(vec![
-            ("grant_type", "refresh_token".into()),
-            ("refresh_token", t.clone()),
-        ]),
-        (_, Some(r)) => Some(vec![
-            ("grant_type", "refresh_token".into()),
-            ("refresh_token", r),
-        ]),
-        (Login::Password { user, pass }, None) => Some(vec![
-            ("grant_type", "password".into()),
-            ("username", user.clone()),
-            ("password", pass.clone()),
-        ]),
+        (Login::IdentityToken(t), _) => {
+            Some(vec![("grant_type", "refresh_token".into()), ("refresh_token", t.clone())])
+        }
+        (_, Some(r)) => Some(vec![("grant_type", "refresh_token".into()), ("refresh_token", r)]),
+        (Login::Password { user, pass }, None) => {
+            Some(vec![("grant_type", "password".into()), ("username", user.clone()), ("password", pass.clone())])
+        }
         (Login::None, None) => None,
     };
     let started = Instant::now();
@@ -365,119 +327,63 @@ async fn fetch_token(
         for s in scopes {
             form.push(("scope", s.clone()));
         }
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
         let resp = http
             .post(realm)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                ClientError::new(
-                    ErrorKind::Connect,
-                    realm.to_string(),
-                    super::transport::describe(&e),
-                )
-            })?;
+            .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
         if resp.status().is_success() {
             return parse_token(resp, started, realm).await;
         }
-        tracing::debug!(
-            realm,
-            status = resp.status().as_u16(),
-            "Token POST refused, trying GET"
-        );
+        tracing::debug!(realm, status = resp.status().as_u16(), "Token POST refused, trying GET");
     }
-    let mut query: Vec<(&str, String)> = vec![
-        ("service", service.to_string()),
-        ("client_id", client_id.to_string()),
-    ];
+    let mut query: Vec<(&str, String)> = vec![("service", service.to_string()), ("client_id", client_id.to_string())];
     for s in scopes {
         query.push(("scope", s.clone()));
     }
     if let Login::Password { user, .. } = login {
         query.push(("account", user.clone()));
     }
-    let qs = query
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+    let qs = query.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
     let sep = if realm.contains('?') { '&' } else { '?' };
     let mut get = http.get(format!("{realm}{sep}{qs}"));
     if let Login::Password { user, pass } = login {
         get = get.basic_auth(user, Some(pass));
     }
-    let resp = get.send().await.map_err(|e| {
-        ClientError::new(
-            ErrorKind::Connect,
-            realm.to_string(),
-            super::transport::describe(&e),
-        )
-    })?;
+    let resp = get
+        .send()
+        .await
+        .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
     if !resp.status().is_success() {
-        return Err(unauthorized(format!(
-            "token request refused with status {}",
-            resp.status().as_u16()
-        )));
+        return Err(unauthorized(format!("token request refused with status {}", resp.status().as_u16())));
     }
     parse_token(resp, started, realm).await
 }
 
-async fn parse_token(
-    resp: reqwest::Response,
-    started: Instant,
-    realm: &str,
-) -> Result<(Token, Option<String>)> {
-    let body = resp.bytes().await.map_err(|e| {
-        ClientError::new(
-            ErrorKind::Connect,
-            realm.to_string(),
-            super::transport::describe(&e),
-        )
-    })?;
-    let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-        ClientError::new(
-            ErrorKind::Unauthorized,
-            realm.to_string(),
-            format!("unreadable token: {e}"),
-        )
-    })?;
-    let value = if parsed.token.is_empty() {
-        parsed.access_token
-    } else {
-        parsed.token
-    };
+async fn parse_token(resp: reqwest::Response, started: Instant, realm: &str) -> Result<(Token, Option<String>)> {
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
+    let parsed: TokenResponse = serde_json::from_slice(&body)
+        .map_err(|e| ClientError::new(ErrorKind::Unauthorized, realm.to_string(), format!("unreadable token: {e}")))?;
+    let value = if parsed.token.is_empty() { parsed.access_token } else { parsed.token };
     if value.is_empty() {
-        return Err(ClientError::new(
-            ErrorKind::Unauthorized,
-            realm.to_string(),
-            "token response has no token",
-        ));
+        return Err(ClientError::new(ErrorKind::Unauthorized, realm.to_string(), "token response has no token"));
     }
     let lifetime = Duration::from_secs(parsed.expires_in).max(MIN_TOKEN_LIFETIME);
-    let token = Token {
-        value,
-        scopes: BTreeSet::new(),
-        renew_at: started + lifetime - RENEW_EARLY,
-    };
-    Ok((
-        token,
-        (!parsed.refresh_token.is_empty()).then_some(parsed.refresh_token),
-    ))
+    let token = Token { value, scopes: BTreeSet::new(), renew_at: started + lifetime - RENEW_EARLY };
+    Ok((token, (!parsed.refresh_token.is_empty()).then_some(parsed.refresh_token)))
 }
 
 /// Percent-encodes a form or query value.
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -498,30 +404,18 @@ mod tests {
                 service: "registry.docker.io".into()
             })
         );
-        assert_eq!(
-            parse_challenge(r#"Basic realm="registry""#),
-            Some(Challenge::Basic)
-        );
+        assert_eq!(parse_challenge(r#"Basic realm="registry""#), Some(Challenge::Basic));
         assert_eq!(
             parse_challenge(r#"Basic realm="x", Bearer realm="https://t/token",service="s""#),
-            Some(Challenge::Bearer {
-                realm: "https://t/token".into(),
-                service: "s".into()
-            })
+            Some(Challenge::Bearer { realm: "https://t/token".into(), service: "s".into() })
         );
         assert_eq!(parse_challenge("Negotiate"), None);
     }
 
     #[test]
     fn scopes_and_keys() {
-        let pull = Scope::Repository {
-            name: "a/b".into(),
-            push: false,
-        };
-        let push = Scope::Repository {
-            name: "a/b".into(),
-            push: true,
-        };
+        let pull = Scope::Repository { name: "a/b".into(), push: false };
+        let push = Scope::Repository { name: "a/b".into(), push: true };
         assert_eq!(pull.strings(), vec!["repository:a/b:pull"]);
         assert_eq!(push.strings(), vec!["repository:a/b:pull,push"]);
         assert_eq!(Scope::Catalog.strings(), vec!["registry:catalog:*"]);
@@ -531,19 +425,13 @@ mod tests {
 
     #[test]
     fn urlencoding() {
-        assert_eq!(
-            urlencode("repository:a/b:pull,push"),
-            "repository%3Aa%2Fb%3Apull%2Cpush"
-        );
+        assert_eq!(urlencode("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
         assert_eq!(urlencode("p@ss w"), "p%40ss%20w");
     }
 
     #[test]
     fn logins_do_not_print_secrets() {
-        let l = Login::Password {
-            user: "u".into(),
-            pass: "hunter22".into(),
-        };
+        let l = Login::Password { user: "u".into(), pass: "hunter22".into() };
         assert!(!format!("{l:?}").contains("hunter22"));
     }
 }

@@ -19,10 +19,7 @@ pub const DOCKER_HUB_CRED_HOST: &str = "https://index.docker.io/v1/";
 /// Defaults for a host nobody configured.
 pub fn default_host(name: &str) -> Host {
     let (hostname, cred_host) = if name == DOCKER_HUB {
-        (
-            DOCKER_HUB_HOST.to_string(),
-            DOCKER_HUB_CRED_HOST.to_string(),
-        )
+        (DOCKER_HUB_HOST.to_string(), DOCKER_HUB_CRED_HOST.to_string())
     } else {
         (name.to_string(), String::new())
     };
@@ -150,17 +147,10 @@ struct DockerAuth {
 /// The registry name a Docker config key stands for, or `None` for keys
 /// with a path, which Docker config allows but regsync ignores (CLIENT-2).
 fn docker_config_name(key: &str) -> Option<String> {
-    if key == DOCKER_HUB_CRED_HOST
-        || key == "index.docker.io"
-        || key == "registry-1.docker.io"
-        || key == DOCKER_HUB
-    {
+    if key == DOCKER_HUB_CRED_HOST || key == "index.docker.io" || key == "registry-1.docker.io" || key == DOCKER_HUB {
         return Some(DOCKER_HUB.to_string());
     }
-    let bare = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
+    let bare = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
     let bare = bare.strip_suffix('/').unwrap_or(bare);
     (!bare.is_empty() && !bare.contains('/')).then(|| bare.to_string())
 }
@@ -226,11 +216,8 @@ pub fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Error> {
         h.pass = Secret::new(pass);
         hosts.push(h);
     }
-    let mut helper_hosts: Vec<(String, String)> = cfg
-        .cred_helpers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut helper_hosts: Vec<(String, String)> =
+        cfg.cred_helpers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if !cfg.creds_store.is_empty() {
         for key in list_store_hosts(&cfg.creds_store) {
             helper_hosts.push((key, cfg.creds_store.clone()));
@@ -253,16 +240,10 @@ pub fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Error> {
 /// `docker-credential-<store> list`: the hosts a credential store knows.
 fn list_store_hosts(store: &str) -> Vec<String> {
     let program = format!("docker-credential-{store}");
-    match std::process::Command::new(&program)
-        .arg("list")
-        .stdin(std::process::Stdio::null())
-        .output()
-    {
-        Ok(out) if out.status.success() => {
-            serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout)
-                .map(|m| m.into_keys().collect())
-                .unwrap_or_default()
-        }
+    match std::process::Command::new(&program).arg("list").stdin(std::process::Stdio::null()).output() {
+        Ok(out) if out.status.success() => serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout)
+            .map(|m| m.into_keys().collect())
+            .unwrap_or_default(),
         Ok(out) => {
             tracing::warn!(helper = program, status = %out.status, "Failed to list credential store");
             Vec::new()
@@ -278,15 +259,9 @@ fn list_store_hosts(store: &str) -> Vec<String> {
 pub fn merged_hosts(config_hosts: &[Host], skip_docker_config: bool) -> BTreeMap<String, Host> {
     let mut out: BTreeMap<String, Host> = BTreeMap::new();
     out.insert(DOCKER_HUB.to_string(), default_host(DOCKER_HUB));
-    let docker = if skip_docker_config {
-        Vec::new()
-    } else {
-        from_docker_config()
-    };
+    let docker = if skip_docker_config { Vec::new() } else { from_docker_config() };
     for h in docker.iter().chain(config_hosts) {
-        let entry = out
-            .entry(h.registry.clone())
-            .or_insert_with(|| default_host(&h.registry));
+        let entry = out.entry(h.registry.clone()).or_insert_with(|| default_host(&h.registry));
         merge(entry, h);
     }
     out
@@ -309,10 +284,7 @@ mod tests {
         over.tls = TlsMode::Disabled;
         over.pass = Secret::new("p2");
         merge(&mut base, &over);
-        assert_eq!(
-            (base.user.as_str(), base.pass.expose(), base.tls),
-            ("a", "p2", TlsMode::Disabled)
-        );
+        assert_eq!((base.user.as_str(), base.pass.expose(), base.tls), ("a", "p2", TlsMode::Disabled));
     }
 
     #[test]
@@ -324,11 +296,7 @@ mod tests {
         helper.cred_helper = "docker-credential-x".into();
         merge(&mut base, &helper);
         assert_eq!(
-            (
-                base.user.as_str(),
-                base.pass.is_empty(),
-                base.cred_helper.as_str()
-            ),
+            (base.user.as_str(), base.pass.is_empty(), base.cred_helper.as_str()),
             ("", true, "docker-credential-x")
         );
         let mut login = host("r:5000");
@@ -339,18 +307,9 @@ mod tests {
 
     #[test]
     fn docker_config_keys_client_2() {
-        assert_eq!(
-            docker_config_name("https://index.docker.io/v1/").as_deref(),
-            Some("docker.io")
-        );
-        assert_eq!(
-            docker_config_name("https://ghcr.io").as_deref(),
-            Some("ghcr.io")
-        );
-        assert_eq!(
-            docker_config_name("localhost:5000").as_deref(),
-            Some("localhost:5000")
-        );
+        assert_eq!(docker_config_name("https://index.docker.io/v1/").as_deref(), Some("docker.io"));
+        assert_eq!(docker_config_name("https://ghcr.io").as_deref(), Some("ghcr.io"));
+        assert_eq!(docker_config_name("localhost:5000").as_deref(), Some("localhost:5000"));
         assert_eq!(docker_config_name("quay.io/team"), None);
     }
 
@@ -372,10 +331,7 @@ mod tests {
     #[test]
     fn docker_hub_defaults() {
         let h = default_host("docker.io");
-        assert_eq!(
-            (h.hostname.as_str(), h.cred_host.as_str()),
-            ("registry-1.docker.io", DOCKER_HUB_CRED_HOST)
-        );
+        assert_eq!((h.hostname.as_str(), h.cred_host.as_str()), ("registry-1.docker.io", DOCKER_HUB_CRED_HOST));
         let merged = merged_hosts(&[], true);
         assert!(merged.contains_key("docker.io"));
     }

@@ -89,9 +89,7 @@ fn manifest_ref(r: &Reference) -> &str {
 }
 
 fn content_type(resp: &Response) -> Option<String> {
-    resp.header("content-type")
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
-        .filter(|v| !v.is_empty())
+    resp.header("content-type").map(|v| v.split(';').next().unwrap_or("").trim().to_string()).filter(|v| !v.is_empty())
 }
 
 fn rate_limit(resp: &Response) -> Option<RateLimitInfo> {
@@ -105,21 +103,17 @@ fn rate_limit(resp: &Response) -> Option<RateLimitInfo> {
 /// The `rel="next"` target of a `Link` header.
 fn next_link(resp: &Response) -> Option<String> {
     let link = resp.header("link")?;
-    link.split(',')
-        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
-        .and_then(|part| {
-            let start = part.find('<')? + 1;
-            let end = part.find('>')?;
-            Some(part[start..end].to_string())
-        })
+    link.split(',').find(|part| part.contains("rel=\"next\"") || part.contains("rel=next")).and_then(|part| {
+        let start = part.find('<')? + 1;
+        let end = part.find('>')?;
+        Some(part[start..end].to_string())
+    })
 }
 
 impl RegistryClient {
     /// A client for the given host settings (already merged, see [`hosts::merged_hosts`]).
     pub fn new(hosts: BTreeMap<String, Host>, options: RegistryOptions) -> Self {
-        let cache = options
-            .cache
-            .map(|(count, ttl)| ManifestCache::new(count, ttl));
+        let cache = options.cache.map(|(count, ttl)| ManifestCache::new(count, ttl));
         RegistryClient {
             hosts,
             transports: Mutex::new(HashMap::new()),
@@ -132,10 +126,7 @@ impl RegistryClient {
 
     /// The settings used for a registry name.
     pub fn host_config(&self, name: &str) -> Host {
-        self.hosts
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| hosts::default_host(name))
+        self.hosts.get(name).cloned().unwrap_or_else(|| hosts::default_host(name))
     }
 
     fn transport(&self, name: &str) -> Result<Arc<Transport>> {
@@ -179,18 +170,11 @@ impl RegistryClient {
     }
 
     fn repo_path(t: &Transport, repo: &str) -> String {
-        if t.host.path_prefix.is_empty() {
-            repo.to_string()
-        } else {
-            format!("{}/{repo}", t.host.path_prefix)
-        }
+        if t.host.path_prefix.is_empty() { repo.to_string() } else { format!("{}/{repo}", t.host.path_prefix) }
     }
 
     fn scope(t: &Transport, repo: &str, push: bool) -> Scope {
-        Scope::Repository {
-            name: Self::repo_path(t, repo),
-            push,
-        }
+        Scope::Repository { name: Self::repo_path(t, repo), push }
     }
 
     /// HEADs a manifest (GET when the host disables HEAD or omits the digest, IMG-1).
@@ -212,18 +196,9 @@ impl RegistryClient {
                     rate_limit: m.rate_limit,
                 });
             }
-            let url = Self::url(
-                &t,
-                &r.repository,
-                &format!("manifests/{}", manifest_ref(r)),
-                ns.as_deref(),
-            );
-            let req = Request::new(
-                Method::HEAD,
-                url.clone(),
-                Self::scope(&t, &r.repository, false),
-            )
-            .header("accept", ACCEPT_MANIFESTS);
+            let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), ns.as_deref());
+            let req = Request::new(Method::HEAD, url.clone(), Self::scope(&t, &r.repository, false))
+                .header("accept", ACCEPT_MANIFESTS);
             let resp = match t.send(req).await {
                 Ok(resp) => resp,
                 Err(e) => {
@@ -246,10 +221,7 @@ impl RegistryClient {
             }
             let head = ManifestHead {
                 media_type: content_type(&resp).unwrap_or_else(|| MT_OCI_MANIFEST.to_string()),
-                size: resp
-                    .header("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
+                size: resp.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0),
                 rate_limit: rate_limit(&resp),
                 digest,
             };
@@ -260,9 +232,7 @@ impl RegistryClient {
             }
             return Ok(head);
         }
-        Err(last.unwrap_or_else(|| {
-            ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")
-        }))
+        Err(last.unwrap_or_else(|| ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")))
     }
 
     /// GETs a manifest and checks its bytes against the digest asked for or announced.
@@ -276,18 +246,9 @@ impl RegistryClient {
         }
         let mut last = None;
         for (t, ns) in self.read_order(&r.registry)? {
-            let url = Self::url(
-                &t,
-                &r.repository,
-                &format!("manifests/{}", manifest_ref(r)),
-                ns.as_deref(),
-            );
-            let req = Request::new(
-                Method::GET,
-                url.clone(),
-                Self::scope(&t, &r.repository, false),
-            )
-            .header("accept", ACCEPT_MANIFESTS);
+            let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), ns.as_deref());
+            let req = Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false))
+                .header("accept", ACCEPT_MANIFESTS);
             let resp = match t.send(req).await {
                 Ok(resp) => resp,
                 Err(e) => {
@@ -299,38 +260,26 @@ impl RegistryClient {
                 last = Some(Transport::error(resp, &url).await);
                 continue;
             }
-            let announced = resp
-                .header("docker-content-digest")
-                .filter(|d| sha256_hex(d).is_some());
+            let announced = resp.header("docker-content-digest").filter(|d| sha256_hex(d).is_some());
             let media_type = content_type(&resp);
             let limits = rate_limit(&resp);
             let location = strip_query(&url);
-            let stream: ByteStream = Box::pin(resp.inner.bytes_stream().map(move |c| {
-                c.map_err(|e| ClientError::new(ErrorKind::Connect, "", describe(&e)))
-            }));
-            let bytes = super::blob::collect(stream, MANIFEST_READ_LIMIT, &location)
-                .await
-                .map_err(|e| e.at(&location))?;
+            let stream: ByteStream = Box::pin(
+                resp.inner
+                    .bytes_stream()
+                    .map(move |c| c.map_err(|e| ClientError::new(ErrorKind::Connect, "", describe(&e)))),
+            );
+            let bytes =
+                super::blob::collect(stream, MANIFEST_READ_LIMIT, &location).await.map_err(|e| e.at(&location))?;
             let digest = sha256_digest(&bytes);
-            let expected = if r.digest.is_empty() {
-                announced
-            } else {
-                Some(r.digest.clone())
-            };
+            let expected = if r.digest.is_empty() { announced } else { Some(r.digest.clone()) };
             if let Some(expected) = expected
                 && expected != digest
             {
                 return Err(ClientError::digest_mismatch(location, &expected, &digest));
             }
-            let media_type = media_type
-                .filter(|m| is_manifest(m))
-                .unwrap_or_else(|| detect_media_type(&bytes));
-            let m = Manifest {
-                media_type,
-                digest,
-                bytes,
-                rate_limit: limits,
-            };
+            let media_type = media_type.filter(|m| is_manifest(m)).unwrap_or_else(|| detect_media_type(&bytes));
+            let m = Manifest { media_type, digest, bytes, rate_limit: limits };
             if !r.digest.is_empty()
                 && let Some(c) = &self.cache
             {
@@ -338,9 +287,7 @@ impl RegistryClient {
             }
             return Ok(m);
         }
-        Err(last.unwrap_or_else(|| {
-            ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")
-        }))
+        Err(last.unwrap_or_else(|| ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")))
     }
 
     /// PUTs a manifest by tag (or by digest when `r` has no tag or `by_digest`).
@@ -348,19 +295,11 @@ impl RegistryClient {
     /// also updates the `sha256-<hex>` fallback index (COPY-7, COPY-10).
     pub async fn manifest_put(&self, r: &Reference, m: &Manifest, by_digest: bool) -> Result<()> {
         let t = self.transport(&r.registry)?;
-        let reference = if by_digest || r.tag.is_empty() {
-            m.digest.clone()
-        } else {
-            r.tag.clone()
-        };
+        let reference = if by_digest || r.tag.is_empty() { m.digest.clone() } else { r.tag.clone() };
         let url = Self::url(&t, &r.repository, &format!("manifests/{reference}"), None);
-        let req = Request::new(
-            Method::PUT,
-            url.clone(),
-            Self::scope(&t, &r.repository, true),
-        )
-        .header("content-type", m.media_type.clone())
-        .body(Body::Bytes(m.bytes.clone()));
+        let req = Request::new(Method::PUT, url.clone(), Self::scope(&t, &r.repository, true))
+            .header("content-type", m.media_type.clone())
+            .body(Body::Bytes(m.bytes.clone()));
         let resp = t.send(req).await?;
         if resp.status() != 201 {
             return Err(Transport::error(resp, &url).await);
@@ -373,35 +312,22 @@ impl RegistryClient {
             && sha256_hex(&d).is_some()
             && d != m.digest
         {
-            return Err(ClientError::digest_mismatch(
-                strip_query(&url),
-                &m.digest,
-                &d,
-            ));
+            return Err(ClientError::digest_mismatch(strip_query(&url), &m.digest, &d));
         }
         if !subject_acknowledged
             && let Ok(doc) = m.doc()
             && let Some(subject) = &doc.subject
         {
-            self.add_to_fallback_index(r, subject, &super::ocidir::referrer_descriptor(m, &doc))
-                .await?;
+            self.add_to_fallback_index(r, subject, &super::ocidir::referrer_descriptor(m, &doc)).await?;
         }
         Ok(())
     }
 
-    async fn add_to_fallback_index(
-        &self,
-        r: &Reference,
-        subject: &Descriptor,
-        referrer: &Descriptor,
-    ) -> Result<()> {
+    async fn add_to_fallback_index(&self, r: &Reference, subject: &Descriptor, referrer: &Descriptor) -> Result<()> {
         let tag = fallback_tag(&subject.digest);
         let lock = {
             let mut locks = self.fallback_locks.lock().expect("lock map poisoned");
-            locks
-                .entry(format!("{}/{}:{tag}", r.registry, r.repository))
-                .or_default()
-                .clone()
+            locks.entry(format!("{}/{}:{tag}", r.registry, r.repository)).or_default().clone()
         };
         let _guard = lock.lock().await;
         let tag_ref = r.with_tag(&tag);
@@ -414,16 +340,9 @@ impl RegistryClient {
         };
         let list = index["manifests"].as_array_mut();
         let Some(list) = list else {
-            return Err(ClientError::new(
-                ErrorKind::Invalid,
-                tag_ref.common_name(),
-                "fallback tag is not an index",
-            ));
+            return Err(ClientError::new(ErrorKind::Invalid, tag_ref.common_name(), "fallback tag is not an index"));
         };
-        if list
-            .iter()
-            .any(|d| d["digest"] == serde_json::json!(referrer.digest))
-        {
+        if list.iter().any(|d| d["digest"] == serde_json::json!(referrer.digest)) {
             return Ok(());
         }
         list.push(serde_json::to_value(referrer).unwrap_or_default());
@@ -437,19 +356,9 @@ impl RegistryClient {
     pub async fn blob_head(&self, r: &Reference, digest: &str) -> Result<Option<u64>> {
         let t = self.transport(&r.registry)?;
         let url = Self::url(&t, &r.repository, &format!("blobs/{digest}"), None);
-        let resp = t
-            .send(Request::new(
-                Method::HEAD,
-                url.clone(),
-                Self::scope(&t, &r.repository, false),
-            ))
-            .await?;
+        let resp = t.send(Request::new(Method::HEAD, url.clone(), Self::scope(&t, &r.repository, false))).await?;
         match resp.status() {
-            200 => Ok(Some(
-                resp.header("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            )),
+            200 => Ok(Some(resp.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0))),
             404 => Ok(None),
             _ => Err(Transport::error(resp, &url).await),
         }
@@ -460,11 +369,7 @@ impl RegistryClient {
         let mut last = None;
         for (t, ns) in self.read_order(&r.registry)? {
             let url = Self::url(&t, &r.repository, &format!("blobs/{digest}"), ns.as_deref());
-            let mut req = Request::new(
-                Method::GET,
-                url.clone(),
-                Self::scope(&t, &r.repository, false),
-            );
+            let mut req = Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false));
             if offset > 0 {
                 req = req.header("range", format!("bytes={offset}-"));
             }
@@ -489,11 +394,7 @@ impl RegistryClient {
             let stream = resp.inner.bytes_stream().filter_map(move |chunk| {
                 let location = location.clone();
                 let out = match chunk {
-                    Err(e) => Some(Err(ClientError::new(
-                        ErrorKind::Connect,
-                        location,
-                        describe(&e),
-                    ))),
+                    Err(e) => Some(Err(ClientError::new(ErrorKind::Connect, location, describe(&e)))),
                     Ok(mut bytes) => {
                         if skip > 0 {
                             let n = skip.min(bytes.len() as u64);
@@ -507,18 +408,11 @@ impl RegistryClient {
             });
             return Ok(Box::pin(stream));
         }
-        Err(last.unwrap_or_else(|| {
-            ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")
-        }))
+        Err(last.unwrap_or_else(|| ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")))
     }
 
     /// Asks the registry to link a blob from another repository on the same host.
-    pub async fn blob_mount(
-        &self,
-        r: &Reference,
-        from_repository: &str,
-        digest: &str,
-    ) -> Result<Mount> {
+    pub async fn blob_mount(&self, r: &Reference, from_repository: &str, digest: &str) -> Result<Mount> {
         let t = self.transport(&r.registry)?;
         let repo = Self::repo_path(&t, &r.repository);
         let from = Self::repo_path(&t, from_repository);
@@ -529,68 +423,41 @@ impl RegistryClient {
     }
 
     /// Uploads a blob, in the given session or a new one.
-    pub async fn blob_put(
-        &self,
-        r: &Reference,
-        blob: &BlobData,
-        session: Option<upload::Session>,
-    ) -> Result<()> {
+    pub async fn blob_put(&self, r: &Reference, blob: &BlobData, session: Option<upload::Session>) -> Result<()> {
         let t = self.transport(&r.registry)?;
         let repo = Self::repo_path(&t, &r.repository);
         let session = match session {
             Some(s) => s,
-            None => upload::start(&t, &repo, &blob.desc.digest, None)
-                .await?
-                .expect("no mount asked"),
+            None => upload::start(&t, &repo, &blob.desc.digest, None).await?.expect("no mount asked"),
         };
-        upload::send(&t, &repo, blob, session, self.options.blob_limit)
-            .await
-            .map(|_| ())
+        upload::send(&t, &repo, blob, session, self.options.blob_limit).await.map(|_| ())
     }
 
-    async fn list_pages(
-        &self,
-        t: &Transport,
-        first: String,
-        scope: Scope,
-        key: &str,
-    ) -> Result<Vec<String>> {
+    async fn list_pages(&self, t: &Transport, first: String, scope: Scope, key: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let mut url = first;
         loop {
             let resp = t
-                .send(
-                    Request::new(Method::GET, url.clone(), scope.clone())
-                        .header("accept", "application/json"),
-                )
+                .send(Request::new(Method::GET, url.clone(), scope.clone()).header("accept", "application/json"))
                 .await?;
             if resp.status() != 200 {
                 return Err(Transport::error(resp, &url).await);
             }
             let next = next_link(&resp);
-            let body = resp.inner.bytes().await.map_err(|e| {
-                ClientError::new(ErrorKind::Connect, strip_query(&url), describe(&e))
-            })?;
-            let parsed: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-                ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string())
-            })?;
-            let page: Vec<String> = parsed[key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect();
+            let body = resp
+                .inner
+                .bytes()
+                .await
+                .map_err(|e| ClientError::new(ErrorKind::Connect, strip_query(&url), describe(&e)))?;
+            let parsed: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string()))?;
+            let page: Vec<String> =
+                parsed[key].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
             let last_entry = page.last().cloned();
             let previous_last = out.last().cloned();
             out.extend(page);
             match (next, key) {
-                (Some(next), _) => {
-                    url = if next.starts_with("http") {
-                        next
-                    } else {
-                        format!("{}{next}", t.base_url)
-                    }
-                }
+                (Some(next), _) => url = if next.starts_with("http") { next } else { format!("{}{next}", t.base_url) },
                 // regsync's catalog loop: ask for `last=` until a page is empty or repeats (REG-2).
                 (None, "repositories") => match last_entry {
                     Some(last) if Some(&last) != previous_last.as_ref() => {
@@ -620,17 +487,12 @@ impl RegistryClient {
                 url.push_str(if url.contains('?') { "&" } else { "?" });
                 url.push_str(&format!("n={n}"));
             }
-            match self
-                .list_pages(&t, url, Self::scope(&t, &r.repository, false), "tags")
-                .await
-            {
+            match self.list_pages(&t, url, Self::scope(&t, &r.repository, false), "tags").await {
                 Ok(tags) => return Ok(tags),
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| {
-            ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")
-        }))
+        Err(last.unwrap_or_else(|| ClientError::new(ErrorKind::NotFound, r.common_name(), "no host to ask")))
     }
 
     /// All repositories of a registry (`_catalog`; no mirrors, no `pathPrefix`, REG-2).
@@ -640,66 +502,42 @@ impl RegistryClient {
         if let Some(n) = self.options.page_size {
             url.push_str(&format!("?n={n}"));
         }
-        self.list_pages(&t, url, Scope::Catalog, "repositories")
-            .await
+        self.list_pages(&t, url, Scope::Catalog, "repositories").await
     }
 
     /// Referrers of `r.digest`: the referrers API when the registry has it,
     /// otherwise the `sha256-<hex>` fallback tag; filtered by artifact type.
-    pub async fn referrers(
-        &self,
-        r: &Reference,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
+    pub async fn referrers(&self, r: &Reference, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
         let t = self.transport(&r.registry)?;
-        let api_known = self
-            .referrers_api
-            .lock()
-            .expect("poisoned")
-            .get(&r.registry)
-            .copied();
+        let api_known = self.referrers_api.lock().expect("poisoned").get(&r.registry).copied();
         let mut list = None;
         if api_known != Some(false) {
             let mut url = Self::url(&t, &r.repository, &format!("referrers/{}", r.digest), None);
             if let Some(at) = artifact_type {
                 url.push_str(&format!("?artifactType={}", auth::urlencode(at)));
             }
-            let resp = t
-                .send(Request::new(
-                    Method::GET,
-                    url.clone(),
-                    Self::scope(&t, &r.repository, false),
-                ))
-                .await?;
+            let resp = t.send(Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false))).await?;
             match resp.status() {
                 200 => {
-                    self.referrers_api
-                        .lock()
-                        .expect("poisoned")
-                        .insert(r.registry.clone(), true);
-                    let body = resp.inner.bytes().await.map_err(|e| {
-                        ClientError::new(ErrorKind::Connect, strip_query(&url), describe(&e))
-                    })?;
-                    let doc: ManifestDoc = serde_json::from_slice(&body).map_err(|e| {
-                        ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string())
-                    })?;
+                    self.referrers_api.lock().expect("poisoned").insert(r.registry.clone(), true);
+                    let body = resp
+                        .inner
+                        .bytes()
+                        .await
+                        .map_err(|e| ClientError::new(ErrorKind::Connect, strip_query(&url), describe(&e)))?;
+                    let doc: ManifestDoc = serde_json::from_slice(&body)
+                        .map_err(|e| ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string()))?;
                     list = Some(doc.manifests);
                 }
                 404 => {
-                    self.referrers_api
-                        .lock()
-                        .expect("poisoned")
-                        .insert(r.registry.clone(), false);
+                    self.referrers_api.lock().expect("poisoned").insert(r.registry.clone(), false);
                 }
                 _ => return Err(Transport::error(resp, &url).await),
             }
         }
         let mut list = match list {
             Some(l) => l,
-            None => match self
-                .manifest_get(&r.with_tag(&fallback_tag(&r.digest)))
-                .await
-            {
+            None => match self.manifest_get(&r.with_tag(&fallback_tag(&r.digest))).await {
                 Ok(m) => m.doc().map(|d| d.manifests).unwrap_or_default(),
                 Err(e) if e.is_not_found() => Vec::new(),
                 Err(e) => return Err(e),
@@ -714,19 +552,8 @@ impl RegistryClient {
     /// Deletes a tag where the registry allows it.
     pub async fn tag_delete(&self, r: &Reference) -> Result<()> {
         let t = self.transport(&r.registry)?;
-        let url = Self::url(
-            &t,
-            &r.repository,
-            &format!("manifests/{}", manifest_ref(r)),
-            None,
-        );
-        let resp = t
-            .send(Request::new(
-                Method::DELETE,
-                url.clone(),
-                Self::scope(&t, &r.repository, true),
-            ))
-            .await?;
+        let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), None);
+        let resp = t.send(Request::new(Method::DELETE, url.clone(), Self::scope(&t, &r.repository, true))).await?;
         match resp.status() {
             200 | 202 => Ok(()),
             _ => Err(Transport::error(resp, &url).await),
@@ -750,9 +577,6 @@ impl BlobSource for RegistryBlobSource {
     }
 
     fn location(&self) -> String {
-        format!(
-            "{}/{}@{}",
-            self.reference.registry, self.reference.repository, self.digest
-        )
+        format!("{}/{}@{}", self.reference.registry, self.reference.repository, self.digest)
     }
 }

@@ -19,9 +19,7 @@ pub const DOCKER_CERTS_DIR: &str = "/etc/docker/certs.d";
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     static PROVIDER: OnceLock<Arc<rustls::crypto::CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
 }
 
 /// The system's trusted roots, loaded once per process.
@@ -39,14 +37,9 @@ fn system_roots() -> Vec<CertificateDer<'static>> {
 }
 
 fn pem_certs(pem: &str, origin: &str) -> Vec<CertificateDer<'static>> {
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .filter_map(|c| c.ok())
-        .collect();
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(|c| c.ok()).collect();
     if certs.is_empty() {
-        tracing::warn!(
-            source = origin,
-            "No certificate found, using the system roots only"
-        );
+        tracing::warn!(source = origin, "No certificate found, using the system roots only");
     }
     certs
 }
@@ -58,9 +51,7 @@ pub fn client_config(host: &Host, docker_certs: bool) -> Result<rustls::ClientCo
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::new(ErrorKind::Invalid, &location, e.to_string()))?;
     let builder = if host.tls == TlsMode::Insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
     } else {
         let mut roots = RootCertStore::empty();
         let (_, ignored) = roots.add_parsable_certificates(system_roots());
@@ -74,29 +65,21 @@ pub fn client_config(host: &Host, docker_certs: bool) -> Result<rustls::ClientCo
         }
         if !host.regcert.is_empty() {
             for cert in pem_certs(&host.regcert, "regcert") {
-                roots.add(cert).map_err(|e| {
-                    ClientError::new(ErrorKind::Invalid, &location, format!("regcert: {e}"))
-                })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| ClientError::new(ErrorKind::Invalid, &location, format!("regcert: {e}")))?;
             }
         }
         builder.with_root_certificates(roots)
     };
     if !host.client_cert.is_empty() && !host.client_key.is_empty() {
         let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(host.client_cert.as_bytes())
-                .filter_map(|c| c.ok())
-                .collect();
-        let key =
-            PrivateKeyDer::from_pem_slice(host.client_key.expose().as_bytes()).map_err(|_| {
-                ClientError::new(
-                    ErrorKind::Invalid,
-                    &location,
-                    "clientKey is not a PEM private key",
-                )
-            })?;
-        builder.with_client_auth_cert(certs, key).map_err(|e| {
-            ClientError::new(ErrorKind::Invalid, &location, format!("clientCert: {e}"))
-        })
+            CertificateDer::pem_slice_iter(host.client_cert.as_bytes()).filter_map(|c| c.ok()).collect();
+        let key = PrivateKeyDer::from_pem_slice(host.client_key.expose().as_bytes())
+            .map_err(|_| ClientError::new(ErrorKind::Invalid, &location, "clientKey is not a PEM private key"))?;
+        builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| ClientError::new(ErrorKind::Invalid, &location, format!("clientCert: {e}")))
     } else {
         Ok(builder.with_no_client_auth())
     }
@@ -141,12 +124,7 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -155,12 +133,7 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

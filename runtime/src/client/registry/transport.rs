@@ -49,13 +49,7 @@ pub struct Request {
 impl Request {
     /// A request without body or headers.
     pub fn new(method: Method, url: String, scope: Scope) -> Self {
-        Request {
-            method,
-            url,
-            headers: Vec::new(),
-            body: Body::Empty,
-            scope,
-        }
+        Request { method, url, headers: Vec::new(), body: Body::Empty, scope }
     }
 
     /// Adds a header.
@@ -90,11 +84,7 @@ impl Response {
 
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.inner
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        self.inner.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     }
 
     /// The headers.
@@ -119,9 +109,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            base: Duration::from_millis(100),
-        }
+        RetryPolicy { base: Duration::from_millis(100) }
     }
 }
 
@@ -156,17 +144,8 @@ pub fn describe(e: &reqwest::Error) -> String {
 
 impl Transport {
     /// Builds the transport for a host.
-    pub fn new(
-        host: Host,
-        user_agent: &str,
-        docker_certs: bool,
-        policy: RetryPolicy,
-    ) -> Result<Self> {
-        let scheme = if host.tls == TlsMode::Disabled {
-            "http"
-        } else {
-            "https"
-        };
+    pub fn new(host: Host, user_agent: &str, docker_certs: bool, policy: RetryPolicy) -> Result<Self> {
+        let scheme = if host.tls == TlsMode::Disabled { "http" } else { "https" };
         let tls = tls::client_config(&host, docker_certs)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -175,17 +154,10 @@ impl Transport {
             .read_timeout(Duration::from_secs(300))
             .redirect(reqwest::redirect::Policy::limited(10))
             .build()
-            .map_err(|e| {
-                ClientError::new(ErrorKind::Invalid, host.registry.clone(), describe(&e))
-            })?;
-        let limiter = (host.req_concurrent > 0)
-            .then(|| Arc::new(Semaphore::new(host.req_concurrent as usize)));
-        let pacing = (host.req_per_sec > 0.0).then(|| {
-            (
-                Duration::from_secs_f64(1.0 / host.req_per_sec),
-                tokio::sync::Mutex::new(Instant::now()),
-            )
-        });
+            .map_err(|e| ClientError::new(ErrorKind::Invalid, host.registry.clone(), describe(&e)))?;
+        let limiter = (host.req_concurrent > 0).then(|| Arc::new(Semaphore::new(host.req_concurrent as usize)));
+        let pacing = (host.req_per_sec > 0.0)
+            .then(|| (Duration::from_secs_f64(1.0 / host.req_per_sec), tokio::sync::Mutex::new(Instant::now())));
         Ok(Transport {
             base_url: format!("{scheme}://{}", host.hostname),
             auth: Auth::new(host.clone()),
@@ -200,10 +172,7 @@ impl Transport {
 
     /// True when `apiOpts.disableHead` is set (HTTP-9).
     pub fn head_disabled(&self) -> bool {
-        self.host
-            .api_opts
-            .get("disableHead")
-            .is_some_and(|v| v == "true")
+        self.host.api_opts.get("disableHead").is_some_and(|v| v == "true")
     }
 
     async fn wait_backoff(&self) {
@@ -231,10 +200,7 @@ impl Transport {
         let mut b = self.backoff.lock().expect("backoff poisoned");
         b.failures += 1;
         b.successes = 0;
-        let exp = self
-            .policy
-            .base
-            .saturating_mul(1u32 << (b.failures - 1).min(16));
+        let exp = self.policy.base.saturating_mul(1u32 << (b.failures - 1).min(16));
         let delay = exp.min(MAX_BACKOFF).max(retry_after.unwrap_or_default());
         b.until = Some(Instant::now() + delay);
         delay
@@ -253,13 +219,7 @@ impl Transport {
     /// connection errors and 408/429/500/502/503/504 with backoff. A streamed
     /// body cannot be sent twice, so such requests are not retried here.
     pub async fn send(&self, req: Request) -> Result<Response> {
-        let Request {
-            method,
-            url,
-            headers,
-            body,
-            scope,
-        } = req;
+        let Request { method, url, headers, body, scope } = req;
         let mut stream_body = None;
         let replay = match body {
             Body::Empty => None,
@@ -289,9 +249,7 @@ impl Transport {
             if let Some(b) = &replay {
                 rb = rb.body(b.clone());
             } else if let Some((s, len)) = stream_body.take() {
-                rb = rb
-                    .header(CONTENT_LENGTH, len)
-                    .body(reqwest::Body::wrap_stream(s));
+                rb = rb.header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(s));
             }
             let result = rb.send().await;
             let resp = match result {
@@ -304,11 +262,7 @@ impl Transport {
                         attempt += 1;
                         continue;
                     }
-                    return Err(ClientError::new(
-                        ErrorKind::Connect,
-                        strip_query(&url),
-                        text,
-                    ));
+                    return Err(ClientError::new(ErrorKind::Connect, strip_query(&url), text));
                 }
             };
             let status = resp.status().as_u16();
@@ -316,10 +270,7 @@ impl Transport {
             tracing::trace!(method = %method, url = strip_query(&url), status, "reg http request");
             if status == 401
                 && !answered_challenge
-                && let Some(challenge) = resp
-                    .headers()
-                    .get(WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
+                && let Some(challenge) = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
             {
                 self.auth.challenged(challenge, &scope).await;
                 answered_challenge = true;
@@ -336,22 +287,14 @@ impl Transport {
                     .map(Duration::from_secs);
                 let delay = self.record_failure(retry_after);
                 if replayable && attempt < MAX_RETRIES {
-                    tracing::debug!(
-                        url = strip_query(&url),
-                        status,
-                        ?delay,
-                        "Registry asked to retry"
-                    );
+                    tracing::debug!(url = strip_query(&url), status, ?delay, "Registry asked to retry");
                     attempt += 1;
                     continue;
                 }
             } else {
                 self.record_success();
             }
-            return Ok(Response {
-                inner: resp,
-                permit,
-            });
+            return Ok(Response { inner: resp, permit });
         }
     }
 
@@ -367,13 +310,7 @@ impl Transport {
         };
         let body = resp.inner.bytes().await.unwrap_or_default();
         let (code, message) = registry_error(&body);
-        ClientError {
-            kind,
-            location: strip_query(url),
-            status: Some(status),
-            code,
-            message,
-        }
+        ClientError { kind, location: strip_query(url), status: Some(status), code, message }
     }
 }
 
@@ -399,17 +336,9 @@ fn registry_error(body: &[u8]) -> (Option<String>, String) {
     match serde_json::from_slice::<Errors>(body) {
         Ok(e) if !e.errors.is_empty() => {
             let first = &e.errors[0];
-            (
-                (!first.code.is_empty()).then(|| first.code.clone()),
-                first.message.clone(),
-            )
+            ((!first.code.is_empty()).then(|| first.code.clone()), first.message.clone())
         }
-        _ => (
-            None,
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-                .trim()
-                .to_string(),
-        ),
+        _ => (None, String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string()),
     }
 }
 
@@ -419,13 +348,8 @@ mod tests {
 
     #[test]
     fn registry_error_bodies() {
-        let (code, msg) = registry_error(
-            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
-        );
-        assert_eq!(
-            (code.as_deref(), msg.as_str()),
-            (Some("MANIFEST_UNKNOWN"), "manifest unknown")
-        );
+        let (code, msg) = registry_error(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#);
+        assert_eq!((code.as_deref(), msg.as_str()), (Some("MANIFEST_UNKNOWN"), "manifest unknown"));
         let (code, msg) = registry_error(b"404 page not found\n");
         assert_eq!((code, msg.as_str()), (None, "404 page not found"));
     }
@@ -437,10 +361,7 @@ mod tests {
         let t = Transport::new(host, "test", false, RetryPolicy::default()).unwrap();
         assert_eq!(t.record_failure(None), Duration::from_millis(100));
         assert_eq!(t.record_failure(None), Duration::from_millis(200));
-        assert_eq!(
-            t.record_failure(Some(Duration::from_secs(2))),
-            Duration::from_secs(2)
-        );
+        assert_eq!(t.record_failure(Some(Duration::from_secs(2))), Duration::from_secs(2));
         for _ in 0..20 {
             t.record_failure(None);
         }

@@ -42,43 +42,22 @@ fn with_query(url: &str, query: &str) -> String {
 /// Opens an upload, asking to mount from `from` when given. `Ok(None)` means
 /// the registry mounted the blob; a 202 answer to a mount is "mount refused,
 /// upload here".
-pub async fn start(
-    t: &Transport,
-    repo: &str,
-    digest: &str,
-    from: Option<&str>,
-) -> Result<Option<Session>> {
+pub async fn start(t: &Transport, repo: &str, digest: &str, from: Option<&str>) -> Result<Option<Session>> {
     let mut url = format!("{}/v2/{repo}/blobs/uploads/", t.base_url);
     if let Some(from) = from {
         url = with_query(&url, &format!("mount={digest}&from={from}"));
     }
     let resp = t
-        .send(Request::new(
-            Method::POST,
-            url.clone(),
-            Scope::Repository {
-                name: repo.to_string(),
-                push: true,
-            },
-        ))
+        .send(Request::new(Method::POST, url.clone(), Scope::Repository { name: repo.to_string(), push: true }))
         .await?;
     match resp.status() {
         201 if from.is_some() => Ok(None),
         202 => {
             let location = resp.header("location").ok_or_else(|| {
-                ClientError::new(
-                    ErrorKind::Invalid,
-                    strip_query(&url),
-                    "upload session without Location",
-                )
+                ClientError::new(ErrorKind::Invalid, strip_query(&url), "upload session without Location")
             })?;
-            let chunk_min = resp
-                .header("oci-chunk-min-length")
-                .and_then(|v| v.trim().parse().ok());
-            Ok(Some(Session {
-                location: absolute(t, &location),
-                chunk_min,
-            }))
+            let chunk_min = resp.header("oci-chunk-min-length").and_then(|v| v.trim().parse().ok());
+            Ok(Some(Session { location: absolute(t, &location), chunk_min }))
         }
         _ => Err(Transport::error(resp, &url).await),
     }
@@ -86,13 +65,7 @@ pub async fn start(
 
 /// Sends a blob into an open session: a single PUT unless chunking is due,
 /// falling back to chunks (in a new session) when the single PUT fails.
-pub async fn send(
-    t: &Transport,
-    repo: &str,
-    blob: &BlobData,
-    session: Session,
-    blob_limit: u64,
-) -> Result<Uploaded> {
+pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, blob_limit: u64) -> Result<Uploaded> {
     let size = blob.desc.size;
     let blob_max = t.host.blob_max;
     let chunked = (blob_max > 0 && size > blob_max as u64) || session.chunk_min.is_some();
@@ -104,31 +77,18 @@ pub async fn send(
                 tracing::debug!(repo, digest = blob.desc.digest, error = %e, "Single PUT failed, retrying in chunks");
             }
         }
-        let session = start(t, repo, &blob.desc.digest, None)
-            .await?
-            .expect("no mount asked");
-        return put_chunks(t, repo, blob, session, blob_limit)
-            .await
-            .map(|_| Uploaded::Sent);
+        let session = start(t, repo, &blob.desc.digest, None).await?.expect("no mount asked");
+        return put_chunks(t, repo, blob, session, blob_limit).await.map(|_| Uploaded::Sent);
     }
-    put_chunks(t, repo, blob, session, blob_limit)
-        .await
-        .map(|_| Uploaded::Sent)
+    put_chunks(t, repo, blob, session, blob_limit).await.map(|_| Uploaded::Sent)
 }
 
 async fn put_whole(t: &Transport, repo: &str, blob: &BlobData, session: &Session) -> Result<()> {
     let url = with_query(&session.location, &format!("digest={}", blob.desc.digest));
     let (stream, failure) = blob.stream_watched();
-    let req = Request::new(
-        Method::PUT,
-        url.clone(),
-        Scope::Repository {
-            name: repo.to_string(),
-            push: true,
-        },
-    )
-    .header("content-type", "application/octet-stream")
-    .body(Body::Stream(stream, blob.desc.size));
+    let req = Request::new(Method::PUT, url.clone(), Scope::Repository { name: repo.to_string(), push: true })
+        .header("content-type", "application/octet-stream")
+        .body(Body::Stream(stream, blob.desc.size));
     let result = t.send(req).await;
     // A failure of our own stream (digest mismatch, source gone) explains a broken PUT better.
     if let Some(e) = failure.lock().expect("poisoned").take() {
@@ -141,21 +101,12 @@ async fn put_whole(t: &Transport, repo: &str, blob: &BlobData, session: &Session
     }
 }
 
-async fn put_chunks(
-    t: &Transport,
-    repo: &str,
-    blob: &BlobData,
-    session: Session,
-    blob_limit: u64,
-) -> Result<()> {
+async fn put_chunks(t: &Transport, repo: &str, blob: &BlobData, session: Session, blob_limit: u64) -> Result<()> {
     let mut chunk_size = t.host.blob_chunk.max(1) as u64;
     if let Some(min) = session.chunk_min {
         chunk_size = chunk_size.max(min.min(blob_limit));
     }
-    let scope = Scope::Repository {
-        name: repo.to_string(),
-        push: true,
-    };
+    let scope = Scope::Repository { name: repo.to_string(), push: true };
     let mut location = session.location;
     let mut offset = 0u64;
     let (mut stream, failure) = blob.stream_watched();
@@ -195,9 +146,7 @@ async fn put_chunks(
         return Err(e);
     }
     let url = with_query(&location, &format!("digest={}", blob.desc.digest));
-    let resp = t
-        .send(Request::new(Method::PUT, url.clone(), scope).body(Body::Bytes(bytes::Bytes::new())))
-        .await?;
+    let resp = t.send(Request::new(Method::PUT, url.clone(), scope).body(Body::Bytes(bytes::Bytes::new()))).await?;
     match resp.status() {
         201 | 204 => Ok(()),
         _ => Err(Transport::error(resp, &url).await),
