@@ -9,3 +9,4 @@ mod config_golden;
 mod engine_process;
 mod fixtures;
 mod harness;
+mod sync_cli;

@@ -1,0 +1,293 @@
+//! End to end: the `regsync` binary on YAML configs against real
+//! registries, asserting the target's tag → digest map after each run.
+
+use std::collections::BTreeMap;
+use regsync_tests::bin::{Run, run_in};
+use regsync_tests::fixtures;
+use regsync_tests::oci::{LayoutReader, fallback_tag};
+use regsync_tests::registry::Registry;
+
+struct World {
+    src: Registry,
+    dst: Registry,
+    dir: tempfile::TempDir,
+    tags: BTreeMap<String, String>,
+}
+
+fn world() -> World {
+    let (src, dst) = (Registry::start(), Registry::start());
+    let dir = tempfile::tempdir().unwrap();
+    let repo = fixtures::testrepo_layout(&dir.path().join("testrepo"));
+    fixtures::external_layout(&dir.path().join("external"), &repo.v2);
+    for (layout, name) in [("testrepo", "lib/testrepo"), ("external", "lib/external")] {
+        let l = LayoutReader::open(dir.path().join(layout));
+        for entry in l.index()["manifests"].as_array().unwrap() {
+            let d = regsync_tests::oci::Descriptor::from_json(entry);
+            src.api().push_from_layout(&l, name, &d, entry["annotations"][fixtures::REF_NAME].as_str()).unwrap();
+        }
+    }
+    let tags = LayoutReader::open(dir.path().join("testrepo")).tags().into_iter().map(|(t, d)| (t, d.digest)).collect();
+    World { src, dst, dir, tags }
+}
+
+impl World {
+    fn config(&self, body: &str) -> String {
+        format!(
+            "creds:\n  - registry: {s}\n    tls: disabled\n  - registry: {d}\n    tls: disabled\ndefaults:\n  skipDockerConfig: true\n{body}",
+            s = self.src.host,
+            d = self.dst.host
+        )
+    }
+
+    fn run(&self, body: &str, args: &[&str]) -> Run {
+        let path = self.dir.path().join("regsync.yml");
+        std::fs::write(&path, self.config(body)).unwrap();
+        let p = path.display().to_string();
+        let mut all = args.to_vec();
+        all.extend(["-c", &p]);
+        run_in(self.dir.path(), &all, None)
+    }
+
+    fn ok(&self, body: &str, args: &[&str]) -> Run {
+        let r = self.run(body, args);
+        assert_eq!(r.code, 0, "{body}\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        r
+    }
+
+    /// The target repository's tags and their digests.
+    fn target(&self, repo: &str) -> BTreeMap<String, String> {
+        let api = self.dst.api();
+        api.tags(repo).into_iter().map(|t| {
+            let d = api.digest_of(repo, &t).unwrap();
+            (t, d)
+        }).collect()
+    }
+
+    fn t(&self, tag: &str) -> String {
+        self.tags[tag].clone()
+    }
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn image_and_repository_steps_with_filters() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    let r = w.ok(&format!("sync:\n  - source: {s}/lib/testrepo:v1\n    target: {d}/img:latest\n    type: image\n"), &["once"]);
+    assert!(r.stdout.contains("1 copied"), "{}", r.stdout);
+    assert_eq!(w.target("img"), map(&[("latest", &w.t("v1"))]));
+
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo\n    target: {d}/filtered\n    type: repository\n    tags:\n      allow: [\"v.*\", \"b[12]\"]\n      deny: [v2]\n"
+    );
+    w.ok(&body, &["once"]);
+    assert_eq!(w.target("filtered"), map(&[("b1", &w.t("b1")), ("b2", &w.t("b2")), ("v1", &w.t("v1")), ("v3", &w.t("v3"))]));
+
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo\n    target: {d}/semver\n    type: repository\n    tags:\n      semverRange: [\">=2\"]\n    tagSets:\n      - allow: [mirror]\n"
+    );
+    w.ok(&body, &["once"]);
+    assert_eq!(w.target("semver"), map(&[("mirror", &w.t("mirror")), ("v2", &w.t("v2")), ("v3", &w.t("v3"))]));
+}
+
+#[test]
+fn registry_step_with_repository_filters() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    let body = format!(
+        "sync:\n  - source: {s}\n    target: {d}/mirror\n    type: registry\n    repos:\n      allow: [\"lib/.*\"]\n      deny: [\".*external\"]\n    tags:\n      allow: [v1, v2]\n"
+    );
+    w.ok(&body, &["once"]);
+    assert_eq!(w.target("mirror/lib/testrepo"), map(&[("v1", &w.t("v1")), ("v2", &w.t("v2"))]));
+    assert!(w.target("mirror/lib/external").is_empty());
+}
+
+#[test]
+fn check_reports_stale_images_and_exits_zero_cli_12() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    let body = format!("sync:\n  - source: {s}/lib/testrepo\n    target: {d}/chk\n    type: repository\n    tags:\n      allow: [v1, v2]\n");
+    let r = w.ok(&body, &["check"]);
+    assert!(r.stdout.contains(&format!("stale: {s}/lib/testrepo:v1")), "{}", r.stdout);
+    assert!(r.stdout.contains("(target missing)"));
+    assert!(r.stdout.contains("2 of 2 images stale"));
+    assert!(r.stderr.contains("msg=\"Image sync needed\""), "regsync's log line: {}", r.stderr);
+    assert!(w.target("chk").is_empty(), "check copies nothing");
+    w.ok(&body, &["once"]);
+    let json = w.ok(&body, &["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let actions: Vec<&str> = v[0]["images"].as_array().unwrap().iter().map(|i| i["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["up-to-date", "up-to-date"]);
+}
+
+#[test]
+fn missing_mode_and_backups_repo_4_bak_1() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    // The target's v1 holds v2's image: --missing leaves it, a plain once replaces it and backs it up.
+    w.ok(&format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/app:v1\n    type: image\n"), &["once"]);
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo\n    target: {d}/app\n    type: repository\n    tags:\n      allow: [v1, v3]\n    backup: \"{d}/backups/app:{{{{ .Ref.Tag }}}}-old\"\n"
+    );
+    w.ok(&body, &["once", "--missing"]);
+    assert_eq!(w.target("app"), map(&[("v1", &w.t("v2")), ("v3", &w.t("v3"))]));
+    assert!(w.target("backups/app").is_empty(), "no backup in missing mode");
+    let r = w.ok(&body, &["once"]);
+    assert!(r.stderr.contains("msg=\"Saving backup\""), "{}", r.stderr);
+    assert_eq!(w.target("app"), map(&[("v1", &w.t("v1")), ("v3", &w.t("v3"))]));
+    assert_eq!(w.target("backups/app"), map(&[("v1-old", &w.t("v2"))]));
+}
+
+#[test]
+fn platform_and_platforms_img_6_copy_9() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    let v2: serde_json::Value = serde_json::from_slice(&LayoutReader::open(w.dir.path().join("testrepo")).blob(&w.t("v2")).unwrap()).unwrap();
+    let child = |arch: &str| {
+        v2["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == arch).unwrap()["digest"].as_str().unwrap().to_string()
+    };
+    let body = format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/one:v2\n    type: image\n    platform: linux/arm64\n");
+    w.ok(&body, &["once"]);
+    assert_eq!(w.target("one"), map(&[("v2", &child("arm64"))]));
+    let r = w.ok(&body, &["once", "-v", "debug"]);
+    assert!(r.stderr.contains("Image matches for platform"), "{}", r.stderr);
+
+    let body = format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/some:v2\n    type: image\n    platforms: [linux/amd64, linux/arm/v7]\n");
+    w.ok(&body, &["once"]);
+    let got = w.dst.api().manifest("some", "v2").unwrap().1;
+    let index: serde_json::Value = serde_json::from_slice(&got).unwrap();
+    let listed: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap()).collect();
+    assert_eq!(listed, vec![child("amd64"), child("arm")], "the pushed index lists only the chosen platforms");
+    assert_eq!(w.dst.api().verify_tag("some", "v2"), Vec::<String>::new(), "and every child it lists exists");
+    assert!(w.dst.api().manifest("some", &child("arm64")).is_none());
+    let again = w.ok(&body, &["once"]);
+    assert!(again.stdout.contains("0 copied, 1 up to date"), "the filtered index is recognised next run: {}", again.stdout);
+}
+
+#[test]
+fn referrers_filters_external_sources_and_digest_tags() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/signed:v2\n    type: image\n    referrers: true\n    referrerFilters:\n      - artifactType: application/example.signature\n"
+    );
+    w.ok(&body, &["once"]);
+    let has = |repo: &str, digest: &str| w.dst.api().manifest(repo, digest).is_some();
+    assert!(has("signed", &w.t("a2")) && !has("signed", &w.t("a1")));
+    let fallback = fallback_tag(&w.t("v2"));
+    assert!(w.target("signed").contains_key(&fallback), "referrers fallback index maintained on the target");
+
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/ext:v2\n    type: image\n    referrers: true\n    referrerSource: {s}/lib/external\n    referrerTarget: {d}/ext-sigs\n    referrerFilters:\n      - annotations: {{preference: \"2\"}}\n"
+    );
+    w.ok(&body, &["once"]);
+    let ext = LayoutReader::open(w.dir.path().join("external"));
+    let ext_index: serde_json::Value = serde_json::from_slice(&ext.blob(&ext.tags()[&fallback].digest).unwrap()).unwrap();
+    let preferred = ext_index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["preference"] == "2").unwrap()["digest"].as_str().unwrap().to_string();
+    let other = ext_index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["preference"] == "1").unwrap()["digest"].as_str().unwrap().to_string();
+    assert!(has("ext-sigs", &preferred) && !has("ext-sigs", &other) && !has("ext", &preferred));
+
+    let body = format!("sync:\n  - source: {s}/lib/testrepo:v1\n    target: {d}/dtags:v1\n    type: image\n    digestTags: true\n");
+    w.ok(&body, &["once"]);
+    let meta = format!("{}.{}.meta", fallback_tag(&w.t("v1")), &w.t("v3")[7..23]);
+    assert_eq!(w.target("dtags"), map(&[("v1", &w.t("v1")), (&meta, &w.t("v3"))]));
+}
+
+#[test]
+fn fast_copy_skips_the_referrer_refresh() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    w.ok(&format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/fast:v2\n    type: image\n"), &["once"]);
+    let fast = format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/fast:v2\n    type: image\n    referrers: true\n    fastCopy: true\n");
+    let r = w.ok(&fast, &["once"]);
+    assert!(r.stdout.contains("1 up to date"), "{}", r.stdout);
+    assert!(w.dst.api().manifest("fast", &w.t("a1")).is_none(), "fastCopy: no referrer pass");
+    let slow = fast.replace("    fastCopy: true\n", "");
+    let r = w.ok(&slow, &["once"]);
+    assert!(r.stderr.contains("Image refreshing"), "{}", r.stderr);
+    assert!(w.dst.api().manifest("fast", &w.t("a1")).is_some(), "refresh copies the referrers");
+}
+
+#[test]
+fn errors_exit_one_and_abort_on_error_stops_early_cli_11_mode_1() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    let body = format!(
+        "sync:\n  - source: {s}/lib/absent:v1\n    target: {d}/x:v1\n    type: image\n  - source: {s}/lib/testrepo:v1\n    target: {d}/after:v1\n    type: image\n"
+    );
+    let r = w.run(&body, &["once"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("msg=\"Failed to sync\""), "{}", r.stderr);
+    assert!(r.stderr.lines().last().unwrap().contains("not found"), "{}", r.stderr);
+    assert_eq!(w.target("after"), map(&[("v1", &w.t("v1"))]), "other steps still run");
+    let r = w.run(&body.replace("after:v1", "after2:v1"), &["once", "--abort-on-error"]);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn docker_config_and_credential_helpers_from_the_environment_client_2_client_3() {
+    let reg = Registry::start_with(regsync_tests::registry::RegistryOptions::default().user("dora", "explorer"));
+    let dir = tempfile::tempdir().unwrap();
+    fixtures::example_layout(&dir.path().join("layout"));
+    let config = format!(
+        "creds:\n  - registry: {h}\n    tls: disabled\nsync:\n  - source: ocidir://layout:v1\n    target: {h}/from-env:v1\n    type: image\n",
+        h = reg.host
+    );
+    std::fs::write(dir.path().join("regsync.yml"), &config).unwrap();
+    // DOCKER_CONFIG with an auths entry.
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("dora:explorer");
+    std::fs::write(docker.join("config.json"), format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host)).unwrap();
+    let run = |envs: &[(&str, String)]| {
+        let mut cmd = std::process::Command::new(regsync_tests::bin::regsync_bin());
+        cmd.args(["once", "-c", "regsync.yml"]).current_dir(dir.path()).env_remove("DOCKER_CONFIG");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().unwrap())
+    };
+    let r = run(&[("DOCKER_CONFIG", docker.display().to_string())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(reg.api().digest_of("from-env", "v1").is_some());
+    // A credsStore helper found on PATH.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-regsynctest");
+    std::fs::write(&helper, format!(
+        "#!/bin/sh\ncase \"$1\" in\n  list) echo '{{\"{h}\":\"dora\"}}' ;;\n  get) read host; echo '{{\"ServerURL\":\"'$host'\",\"Username\":\"dora\",\"Secret\":\"explorer\"}}' ;;\nesac\n",
+        h = reg.host
+    )).unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&helper).status().unwrap();
+    std::fs::write(docker.join("config.json"), r#"{"credsStore":"regsynctest"}"#).unwrap();
+    std::fs::write(dir.path().join("regsync.yml"), config.replace("from-env", "from-helper")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let r = run(&[("DOCKER_CONFIG", docker.display().to_string()), ("PATH", path)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(reg.api().digest_of("from-helper", "v1").is_some());
+    // Without either, the registry refuses.
+    std::fs::write(dir.path().join("regsync.yml"), config.replace("from-env", "denied")).unwrap();
+    let r = run(&[("DOCKER_CONFIG", dir.path().join("none").display().to_string())]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("unauthorized"), "{}", r.stderr);
+}
+
+#[test]
+fn quickstart_example_runs_from_the_readme() {
+    let out = regsync_tests::repo_root().join("examples/out");
+    let _ = std::fs::remove_dir_all(&out);
+    let r = regsync_tests::bin::run(&["once", "-c", "examples/quickstart.yml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("total: 2 copied"), "{}", r.stdout);
+    let copied = LayoutReader::open(out.join("hello"));
+    assert_eq!(copied.verify(), Vec::<String>::new());
+    let source = LayoutReader::open(regsync_tests::repo_root().join("examples/layouts/hello"));
+    assert_eq!(copied.tags()["v1"].digest, source.tags()["v1"].digest);
+    let again = regsync_tests::bin::run(&["once", "-c", "examples/quickstart.yml"]);
+    assert!(again.stdout.contains("total: 0 copied, 2 up to date"), "{}", again.stdout);
+    let _ = std::fs::remove_dir_all(&out);
+}
