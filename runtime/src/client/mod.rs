@@ -102,12 +102,13 @@ impl Client {
     }
 
     /// Stores a manifest: by tag when `r` names a tag and no digest, else by digest.
-    /// `child` marks manifests pushed as part of an index, which an OCI layout
-    /// does not list in `index.json`.
+    /// `child` marks manifests pushed as part of an index: an OCI layout does
+    /// not list them in `index.json`, and a registry does not get its referrers
+    /// fallback index updated for them (the index that lists them is pushed next).
     pub async fn manifest_put(&self, r: &Reference, m: &Manifest, child: bool) -> Result<()> {
         let by_digest = !r.digest.is_empty();
         match r.scheme {
-            Scheme::Registry => self.registry.manifest_put(r, m, by_digest).await,
+            Scheme::Registry => self.registry.manifest_put(r, m, by_digest, !child).await,
             Scheme::OciDir => {
                 let tag = if by_digest { "" } else { r.tag.as_str() };
                 self.ocidir.manifest_put(Self::path(r), tag, m, child).await
@@ -146,9 +147,11 @@ impl Client {
         }
     }
 
-    /// Copies one blob from `src`'s repository to `dst`'s: nothing when the
-    /// target has it; a cross-repository mount when `mount_from` (or the source)
-    /// is another repository of the target registry; otherwise a streamed copy.
+    /// Copies one blob from `src`'s repository to `dst`'s: a cross-repository
+    /// mount when `mount_from` (or the source) is another repository of the
+    /// target registry; otherwise nothing when the target has it (HEAD), else
+    /// a streamed copy. A mount goes without the HEAD: the registry answers a
+    /// mount of a blob it already has with the same "created".
     pub async fn copy_blob(
         &self,
         src: &Reference,
@@ -156,9 +159,6 @@ impl Client {
         desc: &Descriptor,
         mount_from: Option<&Reference>,
     ) -> Result<BlobCopy> {
-        if self.blob_head(dst, &desc.digest).await?.is_some() {
-            return Ok(BlobCopy::Existed);
-        }
         let same_registry = |r: &Reference| {
             r.scheme == Scheme::Registry
                 && dst.scheme == Scheme::Registry
@@ -172,6 +172,9 @@ impl Client {
                 Mount::Mounted => return Ok(BlobCopy::Mounted),
                 Mount::Refused(s) => session = Some(s),
             }
+        }
+        if self.blob_head(dst, &desc.digest).await?.is_some() {
+            return Ok(BlobCopy::Existed);
         }
         let data = BlobData {
             source: self.source(src, &desc.digest),

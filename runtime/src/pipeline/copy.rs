@@ -60,12 +60,14 @@ impl<V: Clone> Bounded<V> {
 }
 
 type BlobCell = Arc<OnceCell<BlobCopy>>;
+type HolderCell = Arc<OnceCell<Reference>>;
 
 /// What a run remembers across images and steps.
 pub struct RunState {
+    /// Target repository + digest → how the blob got there.
     blobs: Mutex<HashMap<String, BlobCell>>,
-    /// Registry + digest → a repository of that registry known to hold the blob.
-    seen: Mutex<Bounded<Reference>>,
+    /// Target registry + digest → the first repository of that registry to get it.
+    holders: Mutex<HashMap<String, HolderCell>>,
     /// Index digest + platform → the chosen child (IMG-6, bounded unlike regsync).
     pub platforms: Mutex<Bounded<Descriptor>>,
 }
@@ -74,7 +76,7 @@ impl Default for RunState {
     fn default() -> Self {
         RunState {
             blobs: Mutex::new(HashMap::new()),
-            seen: Mutex::new(Bounded::new(CACHE_ENTRIES * 16)),
+            holders: Mutex::new(HashMap::new()),
             platforms: Mutex::new(Bounded::new(CACHE_ENTRIES)),
         }
     }
@@ -89,8 +91,11 @@ pub(super) fn repo_key(r: &Reference) -> String {
 }
 
 impl RunState {
-    /// Copies a blob once per target repository and run, mounting from a
-    /// repository of the same registry that has it when possible.
+    /// Copies a blob at most once per target repository and run. Concurrent
+    /// requests for the same blob wait for the first; on a registry, the
+    /// first repository to get a blob is its holder, and every other
+    /// repository of that registry mounts from it instead of uploading.
+    /// Returns how the blob got there and whether this call did the work.
     pub async fn copy_blob(
         &self,
         client: &Client,
@@ -104,26 +109,42 @@ impl RunState {
         let result = cell
             .get_or_try_init(|| {
                 ran = true;
-                async {
-                    let hint = (dst.scheme == Scheme::Registry)
-                        .then(|| self.seen.lock().expect("poisoned").get(&format!("{}@{}", dst.registry, desc.digest)))
-                        .flatten();
-                    client.copy_blob(src, dst, desc, hint.as_ref()).await
-                }
+                self.copy_once(client, src, dst, desc)
             })
             .await;
         match result {
-            Ok(how) => {
-                if dst.scheme == Scheme::Registry {
-                    self.seen.lock().expect("poisoned").put(format!("{}@{}", dst.registry, desc.digest), dst.clone());
-                }
-                Ok((*how, ran))
-            }
+            Ok(how) => Ok((*how, ran)),
             Err(e) => {
                 // Let a later attempt in this run try again.
                 self.blobs.lock().expect("poisoned").remove(&key);
                 Err(e)
             }
+        }
+    }
+
+    async fn copy_once(
+        &self,
+        client: &Client,
+        src: &Reference,
+        dst: &Reference,
+        desc: &Descriptor,
+    ) -> Result<BlobCopy> {
+        if dst.scheme != Scheme::Registry {
+            return client.copy_blob(src, dst, desc, None).await;
+        }
+        let holder_key = format!("{}@{}", dst.registry, desc.digest);
+        let holder = self.holders.lock().expect("poisoned").entry(holder_key).or_default().clone();
+        let mut how = None;
+        let holding = holder
+            .get_or_try_init(|| async {
+                how = Some(client.copy_blob(src, dst, desc, None).await?);
+                Ok::<_, ClientError>(dst.clone())
+            })
+            .await?;
+        match how {
+            Some(h) => Ok(h),
+            // Another repository of this registry got it first (or is getting it): mount from there.
+            None => client.copy_blob(src, dst, desc, Some(holding)).await,
         }
     }
 }

@@ -32,7 +32,7 @@ use self::filter::TagFilterHook;
 pub use self::plan::Action;
 use self::plan::{Decision, Observed, RefreshFlags};
 pub use self::report::{CopyStats, ImageAction, ImageReport, StepReport};
-use crate::client::{Client, ClientError, ErrorKind, Manifest, ManifestHead, is_index};
+use crate::client::{Client, ClientError, ErrorKind, ManifestHead, is_index};
 use crate::config::{Config, SyncStep, SyncType};
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -273,18 +273,38 @@ impl Engine {
     ) -> Result<(), ClientError> {
         let spec = &step.spec;
         let flags = RefreshFlags::of(spec);
-        let source = self.client.manifest_head(src).await.inspect_err(|e| {
+        let named_source = src;
+        // The target first: when it is missing and a copy will follow, the source is
+        // read with one GET instead of a HEAD and a GET (the GET is a pull either way).
+        let target = self.client.manifest_head(tgt).await.ok();
+        let target_digest = target.as_ref().map(|t| t.digest.as_str());
+        let fetch_now = target.is_none() && action != Action::Check && spec.platform.is_empty();
+        let lookup = async {
+            if fetch_now {
+                let m = self.client.manifest_get(src).await?;
+                let head = ManifestHead {
+                    media_type: m.media_type.clone(),
+                    digest: m.digest.clone(),
+                    size: m.bytes.len() as u64,
+                    rate_limit: m.rate_limit,
+                };
+                Ok::<_, ClientError>((head, Some(m)))
+            } else {
+                Ok((self.client.manifest_head(src).await?, None))
+            }
+        };
+        let (source, mut source_manifest) = lookup.await.inspect_err(|e| {
             tracing::error!(source = %src.common_name(), error = %e, "Failed to lookup source manifest");
         })?;
         report.digest = source.digest.clone();
-        let target = self.client.manifest_head(tgt).await.ok();
-        let target_digest = target.as_ref().map(|t| t.digest.as_str());
         let copy_options = self.copy_options(step)?;
         // With `platforms`, the target holds a filtered index: compare with its digest.
-        let mut source_manifest: Option<Manifest> = None;
         let mut expected = source.digest.clone();
         if copy_options.platforms.is_some() && is_index(&source.media_type) {
-            let m = self.client.manifest_get(&src.with_digest(&source.digest)).await?;
+            let m = match source_manifest.take() {
+                Some(m) => m,
+                None => self.client.manifest_get(&src.with_digest(&source.digest)).await?,
+            };
             expected = ImageCopy::new(&self.client, &self.state, &copy_options).top_manifest(&m)?.digest;
             source_manifest = Some(m);
         }
@@ -342,7 +362,9 @@ impl Engine {
         });
         let retry = self.options.rate_limit_retry.unwrap_or(spec.ratelimit.retry.to_std());
         let policy = ratelimit::Policy { min: spec.ratelimit.min, retry };
-        ratelimit::wait(&self.client, &src, source.rate_limit, policy, &self.slots, &mut permit, &self.cancel).await?;
+        // By the name the step gave (a tag): digest lookups may be cached, limits must be live.
+        ratelimit::wait(&self.client, named_source, source.rate_limit, policy, &self.slots, &mut permit, &self.cancel)
+            .await?;
         tracing::debug!(source = %src.common_name(), target = %tgt.common_name(), "Image sync running");
         if target.is_some()
             && !matches

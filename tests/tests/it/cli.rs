@@ -136,11 +136,3 @@ fn version_output_and_format_cli_7() {
     let bad = run(&["version", "--format", "{{.Nope}}"]);
     assert_eq!(bad.code, 1);
 }
-
-#[test]
-fn sync_commands_validate_then_report_missing_engine() {
-    let (_dir, path) = temp_config(VALID);
-    let r = run(&["check", "-c", &path]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("the sync engine is not implemented yet"), "{}", r.stderr);
-}

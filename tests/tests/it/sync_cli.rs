@@ -1,11 +1,11 @@
 //! End to end: the `regsync` binary on YAML configs against real
 //! registries, asserting the target's tag → digest map after each run.
 
-use std::collections::BTreeMap;
 use regsync_tests::bin::{Run, run_in};
 use regsync_tests::fixtures;
 use regsync_tests::oci::{LayoutReader, fallback_tag};
 use regsync_tests::registry::Registry;
+use std::collections::BTreeMap;
 
 struct World {
     src: Registry,
@@ -57,10 +57,13 @@ impl World {
     /// The target repository's tags and their digests.
     fn target(&self, repo: &str) -> BTreeMap<String, String> {
         let api = self.dst.api();
-        api.tags(repo).into_iter().map(|t| {
-            let d = api.digest_of(repo, &t).unwrap();
-            (t, d)
-        }).collect()
+        api.tags(repo)
+            .into_iter()
+            .map(|t| {
+                let d = api.digest_of(repo, &t).unwrap();
+                (t, d)
+            })
+            .collect()
     }
 
     fn t(&self, tag: &str) -> String {
@@ -76,7 +79,10 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn image_and_repository_steps_with_filters() {
     let w = world();
     let (s, d) = (w.src.host.clone(), w.dst.host.clone());
-    let r = w.ok(&format!("sync:\n  - source: {s}/lib/testrepo:v1\n    target: {d}/img:latest\n    type: image\n"), &["once"]);
+    let r = w.ok(
+        &format!("sync:\n  - source: {s}/lib/testrepo:v1\n    target: {d}/img:latest\n    type: image\n"),
+        &["once"],
+    );
     assert!(r.stdout.contains("1 copied"), "{}", r.stdout);
     assert_eq!(w.target("img"), map(&[("latest", &w.t("v1"))]));
 
@@ -84,7 +90,10 @@ fn image_and_repository_steps_with_filters() {
         "sync:\n  - source: {s}/lib/testrepo\n    target: {d}/filtered\n    type: repository\n    tags:\n      allow: [\"v.*\", \"b[12]\"]\n      deny: [v2]\n"
     );
     w.ok(&body, &["once"]);
-    assert_eq!(w.target("filtered"), map(&[("b1", &w.t("b1")), ("b2", &w.t("b2")), ("v1", &w.t("v1")), ("v3", &w.t("v3"))]));
+    assert_eq!(
+        w.target("filtered"),
+        map(&[("b1", &w.t("b1")), ("b2", &w.t("b2")), ("v1", &w.t("v1")), ("v3", &w.t("v3"))])
+    );
 
     let body = format!(
         "sync:\n  - source: {s}/lib/testrepo\n    target: {d}/semver\n    type: repository\n    tags:\n      semverRange: [\">=2\"]\n    tagSets:\n      - allow: [mirror]\n"
@@ -109,7 +118,9 @@ fn registry_step_with_repository_filters() {
 fn check_reports_stale_images_and_exits_zero_cli_12() {
     let w = world();
     let (s, d) = (w.src.host.clone(), w.dst.host.clone());
-    let body = format!("sync:\n  - source: {s}/lib/testrepo\n    target: {d}/chk\n    type: repository\n    tags:\n      allow: [v1, v2]\n");
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo\n    target: {d}/chk\n    type: repository\n    tags:\n      allow: [v1, v2]\n"
+    );
     let r = w.ok(&body, &["check"]);
     assert!(r.stdout.contains(&format!("stale: {s}/lib/testrepo:v1")), "{}", r.stdout);
     assert!(r.stdout.contains("(target missing)"));
@@ -145,26 +156,39 @@ fn missing_mode_and_backups_repo_4_bak_1() {
 fn platform_and_platforms_img_6_copy_9() {
     let w = world();
     let (s, d) = (w.src.host.clone(), w.dst.host.clone());
-    let v2: serde_json::Value = serde_json::from_slice(&LayoutReader::open(w.dir.path().join("testrepo")).blob(&w.t("v2")).unwrap()).unwrap();
+    let v2: serde_json::Value =
+        serde_json::from_slice(&LayoutReader::open(w.dir.path().join("testrepo")).blob(&w.t("v2")).unwrap()).unwrap();
     let child = |arch: &str| {
-        v2["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == arch).unwrap()["digest"].as_str().unwrap().to_string()
+        v2["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == arch).unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
-    let body = format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/one:v2\n    type: image\n    platform: linux/arm64\n");
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/one:v2\n    type: image\n    platform: linux/arm64\n"
+    );
     w.ok(&body, &["once"]);
     assert_eq!(w.target("one"), map(&[("v2", &child("arm64"))]));
     let r = w.ok(&body, &["once", "-v", "debug"]);
     assert!(r.stderr.contains("Image matches for platform"), "{}", r.stderr);
 
-    let body = format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/some:v2\n    type: image\n    platforms: [linux/amd64, linux/arm/v7]\n");
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/some:v2\n    type: image\n    platforms: [linux/amd64, linux/arm/v7]\n"
+    );
     w.ok(&body, &["once"]);
     let got = w.dst.api().manifest("some", "v2").unwrap().1;
     let index: serde_json::Value = serde_json::from_slice(&got).unwrap();
-    let listed: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        index["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap()).collect();
     assert_eq!(listed, vec![child("amd64"), child("arm")], "the pushed index lists only the chosen platforms");
     assert_eq!(w.dst.api().verify_tag("some", "v2"), Vec::<String>::new(), "and every child it lists exists");
     assert!(w.dst.api().manifest("some", &child("arm64")).is_none());
     let again = w.ok(&body, &["once"]);
-    assert!(again.stdout.contains("0 copied, 1 up to date"), "the filtered index is recognised next run: {}", again.stdout);
+    assert!(
+        again.stdout.contains("0 copied, 1 up to date"),
+        "the filtered index is recognised next run: {}",
+        again.stdout
+    );
 }
 
 #[test]
@@ -185,12 +209,31 @@ fn referrers_filters_external_sources_and_digest_tags() {
     );
     w.ok(&body, &["once"]);
     let ext = LayoutReader::open(w.dir.path().join("external"));
-    let ext_index: serde_json::Value = serde_json::from_slice(&ext.blob(&ext.tags()[&fallback].digest).unwrap()).unwrap();
-    let preferred = ext_index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["preference"] == "2").unwrap()["digest"].as_str().unwrap().to_string();
-    let other = ext_index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["preference"] == "1").unwrap()["digest"].as_str().unwrap().to_string();
+    let ext_index: serde_json::Value =
+        serde_json::from_slice(&ext.blob(&ext.tags()[&fallback].digest).unwrap()).unwrap();
+    let preferred = ext_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["preference"] == "2")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = ext_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["preference"] == "1")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(has("ext-sigs", &preferred) && !has("ext-sigs", &other) && !has("ext", &preferred));
 
-    let body = format!("sync:\n  - source: {s}/lib/testrepo:v1\n    target: {d}/dtags:v1\n    type: image\n    digestTags: true\n");
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo:v1\n    target: {d}/dtags:v1\n    type: image\n    digestTags: true\n"
+    );
     w.ok(&body, &["once"]);
     let meta = format!("{}.{}.meta", fallback_tag(&w.t("v1")), &w.t("v3")[7..23]);
     assert_eq!(w.target("dtags"), map(&[("v1", &w.t("v1")), (&meta, &w.t("v3"))]));
@@ -201,7 +244,9 @@ fn fast_copy_skips_the_referrer_refresh() {
     let w = world();
     let (s, d) = (w.src.host.clone(), w.dst.host.clone());
     w.ok(&format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/fast:v2\n    type: image\n"), &["once"]);
-    let fast = format!("sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/fast:v2\n    type: image\n    referrers: true\n    fastCopy: true\n");
+    let fast = format!(
+        "sync:\n  - source: {s}/lib/testrepo:v2\n    target: {d}/fast:v2\n    type: image\n    referrers: true\n    fastCopy: true\n"
+    );
     let r = w.ok(&fast, &["once"]);
     assert!(r.stdout.contains("1 up to date"), "{}", r.stdout);
     assert!(w.dst.api().manifest("fast", &w.t("a1")).is_none(), "fastCopy: no referrer pass");
@@ -242,7 +287,8 @@ fn docker_config_and_credential_helpers_from_the_environment_client_2_client_3()
     std::fs::create_dir_all(&docker).unwrap();
     use base64::Engine as _;
     let auth = base64::engine::general_purpose::STANDARD.encode("dora:explorer");
-    std::fs::write(docker.join("config.json"), format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host)).unwrap();
+    std::fs::write(docker.join("config.json"), format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host))
+        .unwrap();
     let run = |envs: &[(&str, String)]| {
         let mut cmd = std::process::Command::new(regsync_tests::bin::regsync_bin());
         cmd.args(["once", "-c", "regsync.yml"]).current_dir(dir.path()).env_remove("DOCKER_CONFIG");

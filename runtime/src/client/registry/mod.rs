@@ -291,9 +291,16 @@ impl RegistryClient {
     }
 
     /// PUTs a manifest by tag (or by digest when `r` has no tag or `by_digest`).
-    /// A manifest with a `subject` on a registry without the referrers API
-    /// also updates the `sha256-<hex>` fallback index (COPY-7, COPY-10).
-    pub async fn manifest_put(&self, r: &Reference, m: &Manifest, by_digest: bool) -> Result<()> {
+    /// With `maintain_referrers`, a manifest with a `subject` on a registry
+    /// without the referrers API also updates the `sha256-<hex>` fallback
+    /// index (COPY-7, COPY-10).
+    pub async fn manifest_put(
+        &self,
+        r: &Reference,
+        m: &Manifest,
+        by_digest: bool,
+        maintain_referrers: bool,
+    ) -> Result<()> {
         let t = self.transport(&r.registry)?;
         let reference = if by_digest || r.tag.is_empty() { m.digest.clone() } else { r.tag.clone() };
         let url = Self::url(&t, &r.repository, &format!("manifests/{reference}"), None);
@@ -314,7 +321,8 @@ impl RegistryClient {
         {
             return Err(ClientError::digest_mismatch(strip_query(&url), &m.digest, &d));
         }
-        if !subject_acknowledged
+        if maintain_referrers
+            && !subject_acknowledged
             && let Ok(doc) = m.doc()
             && let Some(subject) = &doc.subject
         {
@@ -349,7 +357,7 @@ impl RegistryClient {
         let bytes = Bytes::from(serde_json::to_vec(&index).unwrap_or_default());
         let updated = Manifest::new(MT_OCI_INDEX, bytes);
         // The fallback index itself has no subject, so this does not recurse.
-        Box::pin(self.manifest_put(&tag_ref, &updated, false)).await
+        Box::pin(self.manifest_put(&tag_ref, &updated, false, false)).await
     }
 
     /// Size of a blob in the repository, or `None` when absent.
