@@ -53,6 +53,12 @@ pub enum Command {
     Server {
         #[command(flatten)]
         run: RunFlags,
+        /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9090)
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// How long running copies may take to finish at shutdown (Go duration)
+        #[arg(long, default_value = "30s", value_parser = parse_grace)]
+        grace: std::time::Duration,
     },
     /// show the processed config (defaults merged, templates expanded, secrets redacted)
     Config,
@@ -62,6 +68,14 @@ pub enum Command {
         #[arg(long, default_value = "{{printPretty .}}")]
         format: String,
     },
+}
+
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    let d = crate::duration::GoDuration::parse(s).map_err(|e| e.to_string())?;
+    if d.is_negative() {
+        return Err("the grace period must not be negative".into());
+    }
+    Ok(d.to_std())
 }
 
 /// How `check` prints its findings.

@@ -11,6 +11,7 @@ use regsync::client::Client;
 use regsync::config::{self, Loaded};
 use regsync::logging::{self, LogFormat};
 use regsync::pipeline::{Action, Engine, EngineOptions, report};
+use regsync::server;
 use regsync::template::TemplateEngine;
 use regsync::version::VersionInfo;
 
@@ -66,8 +67,23 @@ fn run() -> anyhow::Result<ExitCode> {
             let loaded = loaded.context("config was not loaded")?;
             return sync(&loaded, Action::Check, run.abort_on_error, Some(format));
         }
-        Command::Server { .. } => {
-            bail!("server mode is not implemented yet: use `once` from cron meanwhile");
+        Command::Server { run, listen, grace } => {
+            let loaded = loaded.context("config was not loaded")?;
+            let options = server::ServerOptions {
+                config_path: cli.config.clone().unwrap_or_default(),
+                listen,
+                grace,
+                abort_on_error: run.abort_on_error,
+                user_agent: VersionInfo::current().user_agent(),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let outcome = runtime.block_on(server::serve(loaded, options));
+            // Whatever is still running was cancelled; do not wait on it.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            let outcome = outcome?;
+            if !outcome.last_runs_ok {
+                bail!("the last run of these steps failed: {}", outcome.failed_steps.join(", "));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -341,6 +341,17 @@ mod tests {
         // A star in one day field: only the other one counts (robfig AND rule).
         assert_eq!(next("TZ=UTC 0 0 * * SUN", "2026-11-27T10:00:00Z"), "2026-11-29T00:00:00+00:00");
         assert_eq!(next("CRON_TZ=Asia/Tokyo 0 9 * * *", "2026-11-27T10:00:00Z"), "2026-11-28T00:00:00+00:00");
+        // Lists, ranges with steps, names, `?`.
+        assert_eq!(next("TZ=UTC 0 0 1 JAN,JUL *", "2026-02-10T00:00:00Z"), "2026-07-01T00:00:00+00:00");
+        assert_eq!(next("TZ=UTC 0 12 ? * SAT", "2026-11-27T13:00:00Z"), "2026-11-28T12:00:00+00:00");
+        assert_eq!(next("TZ=UTC 10-40/15 * * * *", "2026-11-27T10:26:00Z"), "2026-11-27T10:40:00+00:00");
+        assert_eq!(next("TZ=UTC 0 0 * * MON-WED", "2026-11-27T10:00:00Z"), "2026-11-30T00:00:00+00:00");
+        assert_eq!(next("TZ=UTC @monthly", "2026-11-27T10:00:00Z"), "2026-12-01T00:00:00+00:00");
+        assert_eq!(next("TZ=UTC @weekly", "2026-11-27T10:00:00Z"), "2026-11-29T00:00:00+00:00");
+        assert_eq!(next("TZ=UTC @yearly", "2026-11-27T10:00:00Z"), "2027-01-01T00:00:00+00:00");
+        assert_eq!(next("TZ=UTC @hourly", "2026-11-27T10:00:00Z"), "2026-11-27T11:00:00+00:00");
+        // A zone's daylight-saving change: 02:30 Berlin does not exist on 2027-03-28.
+        assert_eq!(next("CRON_TZ=Europe/Berlin 30 3 * * *", "2027-03-27T12:00:00Z"), "2027-03-28T01:30:00+00:00");
         let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let every = Schedule::parse_cron("@every 90s").unwrap();
         assert_eq!(every.next_after(from).unwrap(), from + chrono::Duration::seconds(90));

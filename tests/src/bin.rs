@@ -68,3 +68,81 @@ pub fn run_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Run 
 pub fn run(args: &[&str]) -> Run {
     run_in(&crate::repo_root(), args, None)
 }
+
+/// A `regsync server` running in the background, its stderr in a file.
+pub struct ServerProcess {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `regsync server ARGS` in `dir`, logging at debug.
+    pub fn start(dir: &std::path::Path, args: &[&str]) -> ServerProcess {
+        let log = dir.join(format!("server-{}.log", std::process::id() ^ rand_suffix()));
+        let file = std::fs::File::create(&log).expect("server log");
+        let child = Command::new(regsync_bin())
+            .arg("server")
+            .args(args)
+            .args(["-v", "debug"])
+            .current_dir(dir)
+            .env_remove("DOCKER_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start regsync server");
+        ServerProcess { child, log }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `HUP`).
+    pub fn signal(&self, name: &str) {
+        Command::new("kill").args([&format!("-{name}"), &self.pid().to_string()]).status().expect("kill");
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(1);
+    N.fetch_add(1, Ordering::SeqCst) << 20
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes.
+pub fn wait_for(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check()
+}

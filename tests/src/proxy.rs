@@ -29,6 +29,8 @@ pub enum Fault {
     RejectLargerThan(usize),
     /// Forward, and add this header to the response.
     AddHeader(String, String),
+    /// Wait this long, then forward (a slow registry).
+    Delay(Duration),
     /// Forward, and drop this response header (e.g. `Link`).
     StripHeader(String),
     /// Serve `tags/list` in pages of this size with `Link` headers, using
@@ -285,6 +287,9 @@ fn serve(
             record(200);
             respond(&mut out, 200, &hdrs, body.as_bytes(), false)?;
             continue;
+        }
+        if let Some(Fault::Delay(d)) = &fault {
+            std::thread::sleep(*d);
         }
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = client.request(m, format!("{upstream}{path}"));

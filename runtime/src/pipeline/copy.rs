@@ -25,8 +25,8 @@ use crate::reference::{Reference, Scheme};
 /// How many children or blobs of one manifest move at once; the per-host
 /// request limit still bounds what reaches each registry.
 pub const FAN_OUT: usize = 8;
-/// Entries kept in each run-wide lookup cache (a server runs for months).
-const CACHE_ENTRIES: usize = 4096;
+/// Entries kept in long-lived lookup caches (a server runs for months).
+pub const CACHE_ENTRIES: usize = 4096;
 
 /// A small bounded map: the oldest entry goes when full.
 pub struct Bounded<V> {
@@ -62,23 +62,18 @@ impl<V: Clone> Bounded<V> {
 type BlobCell = Arc<OnceCell<BlobCopy>>;
 type HolderCell = Arc<OnceCell<Reference>>;
 
-/// What a run remembers across images and steps.
+/// What one run remembers across its images and steps; a new run starts
+/// fresh, so a server's memory does not grow with the runs it made.
 pub struct RunState {
     /// Target repository + digest → how the blob got there.
     blobs: Mutex<HashMap<String, BlobCell>>,
     /// Target registry + digest → the first repository of that registry to get it.
     holders: Mutex<HashMap<String, HolderCell>>,
-    /// Index digest + platform → the chosen child (IMG-6, bounded unlike regsync).
-    pub platforms: Mutex<Bounded<Descriptor>>,
 }
 
 impl Default for RunState {
     fn default() -> Self {
-        RunState {
-            blobs: Mutex::new(HashMap::new()),
-            holders: Mutex::new(HashMap::new()),
-            platforms: Mutex::new(Bounded::new(CACHE_ENTRIES)),
-        }
+        RunState { blobs: Mutex::new(HashMap::new()), holders: Mutex::new(HashMap::new()) }
     }
 }
 

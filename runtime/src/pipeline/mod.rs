@@ -60,7 +60,8 @@ impl Default for EngineOptions {
 pub struct Engine {
     client: Client,
     slots: Arc<Semaphore>,
-    state: Arc<RunState>,
+    /// Index digest + platform → the chosen child (IMG-6), bounded unlike regsync's.
+    platforms: std::sync::Mutex<copy::Bounded<crate::client::Descriptor>>,
     options: EngineOptions,
     cancel: CancellationToken,
     hooks: Vec<Arc<dyn TagFilterHook>>,
@@ -78,7 +79,7 @@ impl Engine {
         Engine {
             client,
             slots: Arc::new(Semaphore::new(slots)),
-            state: Arc::new(RunState::default()),
+            platforms: std::sync::Mutex::new(copy::Bounded::new(copy::CACHE_ENTRIES)),
             options,
             cancel: CancellationToken::new(),
             hooks: Vec::new(),
@@ -100,9 +101,12 @@ impl Engine {
         &self.client
     }
 
-    /// Runs every step; reports come back in step order.
+    /// Runs every step as one run (blobs are shared between steps); reports
+    /// come back in step order.
     pub async fn run(&self, steps: &[SyncStep], action: Action) -> Vec<StepReport> {
-        futures_util::stream::iter(steps.iter().map(|s| self.run_step(s, action)))
+        let state = RunState::default();
+        let state = &state;
+        futures_util::stream::iter(steps.iter().map(|s| self.run_step_in(s, action, state)))
             .buffered(self.options.step_concurrency.max(1))
             .collect()
             .await
@@ -115,8 +119,13 @@ impl Engine {
         }
     }
 
-    /// Runs one step.
+    /// Runs one step as a run of its own.
     pub async fn run_step(&self, step: &SyncStep, action: Action) -> StepReport {
+        self.run_step_in(step, action, &RunState::default()).await
+    }
+
+    /// Runs one step within a run.
+    pub async fn run_step_in(&self, step: &SyncStep, action: Action, state: &RunState) -> StepReport {
         let started = Instant::now();
         let spec = &step.spec;
         let mut report = StepReport {
@@ -138,22 +147,22 @@ impl Engine {
                     self.note_error(&mut report, "step references were not compiled".into());
                     return report;
                 };
-                let image = self.process_image(step, src.clone(), tgt.clone(), action).await;
+                let image = self.process_image_in(step, src.clone(), tgt.clone(), action, state).await;
                 if let Some(e) = &image.error {
                     self.note_error(&mut report, e.clone());
                 }
                 report.images.push(image);
             }
             SyncType::Repository => {
-                self.run_repository(step, &spec.source, &spec.target, action, &mut report).await;
+                self.run_repository(step, &spec.source, &spec.target, action, &mut report, state).await;
             }
-            SyncType::Registry => self.run_registry(step, action, &mut report).await,
+            SyncType::Registry => self.run_registry(step, action, &mut report, state).await,
         }
         report.duration = started.elapsed();
         report
     }
 
-    async fn run_registry(&self, step: &SyncStep, action: Action, report: &mut StepReport) {
+    async fn run_registry(&self, step: &SyncStep, action: Action, report: &mut StepReport, state: &RunState) {
         let spec = &step.spec;
         let registry = crate::reference::parse_registry_host(&spec.source).unwrap_or_else(|_| spec.source.clone());
         let repos = match discover::repositories(&self.client, &registry).await {
@@ -170,11 +179,19 @@ impl Engine {
             }
             let src = discover::repository_base(&spec.source, &repo);
             let tgt = discover::repository_base(&spec.target, &repo);
-            self.run_repository(step, &src, &tgt, action, report).await;
+            self.run_repository(step, &src, &tgt, action, report, state).await;
         }
     }
 
-    async fn run_repository(&self, step: &SyncStep, src: &str, tgt: &str, action: Action, report: &mut StepReport) {
+    async fn run_repository(
+        &self,
+        step: &SyncStep,
+        src: &str,
+        tgt: &str,
+        action: Action,
+        report: &mut StepReport,
+        state: &RunState,
+    ) {
         let (src_repo, tgt_repo) = match (Reference::parse(src), Reference::parse(tgt)) {
             (Ok(s), Ok(t)) => (s, t),
             (Err(e), _) => {
@@ -220,7 +237,7 @@ impl Engine {
             }
             let refs = (discover::tag_reference(src, &tag), discover::tag_reference(tgt, &tag));
             Some(match refs {
-                (Ok(s), Ok(t)) => self.process_image(step, s, t, action).await,
+                (Ok(s), Ok(t)) => self.process_image_in(step, s, t, action, state).await,
                 (Err(e), _) | (_, Err(e)) => {
                     failed_image(format!("{src}:{tag}"), format!("{tgt}:{tag}"), e.to_string())
                 }
@@ -236,8 +253,19 @@ impl Engine {
         }
     }
 
-    /// Plans and, unless checking, copies one image (IMG-1 … IMG-15).
+    /// Plans and, unless checking, copies one image (IMG-1 … IMG-15), as a run of its own.
     pub async fn process_image(&self, step: &SyncStep, src: Reference, tgt: Reference, action: Action) -> ImageReport {
+        self.process_image_in(step, src, tgt, action, &RunState::default()).await
+    }
+
+    async fn process_image_in(
+        &self,
+        step: &SyncStep,
+        src: Reference,
+        tgt: Reference,
+        action: Action,
+        state: &RunState,
+    ) -> ImageReport {
         let started = Instant::now();
         let mut report = ImageReport {
             source: src.common_name(),
@@ -248,8 +276,10 @@ impl Engine {
             stats: CopyStats::default(),
             duration: Duration::ZERO,
             error: None,
+            rate_limit_remaining: None,
+            source_registry: if src.registry.is_empty() { src.path.clone() } else { src.registry.clone() },
         };
-        let result = self.image(step, &src, &tgt, action, &mut report).await;
+        let result = self.image(step, &src, &tgt, action, &mut report, state).await;
         if let Err(e) = result {
             if e.kind == ErrorKind::Cancelled {
                 report.reason = "canceled".into();
@@ -270,6 +300,7 @@ impl Engine {
         tgt: &Reference,
         action: Action,
         report: &mut ImageReport,
+        state: &RunState,
     ) -> Result<(), ClientError> {
         let spec = &step.spec;
         let flags = RefreshFlags::of(spec);
@@ -297,6 +328,7 @@ impl Engine {
             tracing::error!(source = %src.common_name(), error = %e, "Failed to lookup source manifest");
         })?;
         report.digest = source.digest.clone();
+        report.rate_limit_remaining = source.rate_limit.map(|l| l.remaining);
         let copy_options = self.copy_options(step)?;
         // With `platforms`, the target holds a filtered index: compare with its digest.
         let mut expected = source.digest.clone();
@@ -305,7 +337,7 @@ impl Engine {
                 Some(m) => m,
                 None => self.client.manifest_get(&src.with_digest(&source.digest)).await?,
             };
-            expected = ImageCopy::new(&self.client, &self.state, &copy_options).top_manifest(&m)?.digest;
+            expected = ImageCopy::new(&self.client, state, &copy_options).top_manifest(&m)?.digest;
             source_manifest = Some(m);
         }
         let observed =
@@ -370,7 +402,7 @@ impl Engine {
             && !matches
             && let Some(template) = &step.compiled.backup
         {
-            backup::save(&self.client, &self.state, spec, template, tgt)
+            backup::save(&self.client, state, spec, template, tgt)
                 .await
                 .map_err(|e| ClientError::new(ErrorKind::Invalid, tgt.common_name(), e.to_string()))?;
         }
@@ -379,7 +411,7 @@ impl Engine {
             None => self.client.manifest_get(&src).await?,
         };
         self.client.begin(tgt);
-        let copied = ImageCopy::new(&self.client, &self.state, &copy_options).run(&src, tgt, &manifest).await;
+        let copied = ImageCopy::new(&self.client, state, &copy_options).run(&src, tgt, &manifest).await;
         let closed = self.client.close(tgt).await;
         drop(permit);
         let stats = copied.inspect_err(|e| {
@@ -435,7 +467,7 @@ impl Engine {
         platform: &str,
     ) -> Result<String, ClientError> {
         let key = format!("{}|{platform}", head.digest);
-        if let Some(d) = self.state.platforms.lock().expect("poisoned").get(&key) {
+        if let Some(d) = self.platforms.lock().expect("poisoned").get(&key) {
             return Ok(d.digest);
         }
         let wanted = Platform::parse(platform).map_err(|e| {
@@ -459,7 +491,7 @@ impl Engine {
                 format!("platform {platform} not found"),
             ));
         };
-        self.state.platforms.lock().expect("poisoned").put(key, chosen.clone());
+        self.platforms.lock().expect("poisoned").put(key, chosen.clone());
         Ok(chosen.digest.clone())
     }
 }
@@ -475,5 +507,7 @@ fn failed_image(source: String, target: String, error: String) -> ImageReport {
         digest: String::new(),
         stats: CopyStats::default(),
         duration: Duration::ZERO,
+        rate_limit_remaining: None,
+        source_registry: String::new(),
     }
 }

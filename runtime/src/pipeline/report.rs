@@ -83,6 +83,12 @@ pub struct ImageReport {
     /// The failure, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `RateLimit-Remaining` of the source, when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_remaining: Option<i64>,
+    /// The source's registry (or layout path), for metrics.
+    #[serde(skip)]
+    pub source_registry: String,
 }
 
 /// One step.

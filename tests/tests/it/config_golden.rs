@@ -161,3 +161,21 @@ fn referrer_target_sees_expanded_target() {
     assert_eq!(c.sync[1].spec.referrer_filters, vec![], "explicit [] keeps no filters");
     assert_eq!(c.sync[0].spec.referrer_filters.len(), 1);
 }
+
+/// The shipped examples load: the quickstart and the config inside the Kubernetes ConfigMap.
+#[test]
+fn shipped_example_configs_are_valid() {
+    let root = regsync_tests::repo_root();
+    let quickstart = std::fs::read_to_string(root.join("examples/quickstart.yml")).unwrap();
+    let loaded = config::load_str(&quickstart, "quickstart.yml", &TemplateEngine::default()).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let configmap = std::fs::read_to_string(root.join("examples/kubernetes/configmap.yaml")).unwrap();
+    let doc = config::yaml::parse(&configmap).unwrap().unwrap();
+    let config::yaml::Kind::Map(top) = &doc.kind else { panic!("configmap is a mapping") };
+    let data = &top.iter().find(|(k, _)| k.scalar() == Some("data")).unwrap().1;
+    let config::yaml::Kind::Map(files) = &data.kind else { panic!("data is a mapping") };
+    let text = files[0].1.scalar().unwrap();
+    let loaded = config::load_str(text, "configmap regsync.yml", &TemplateEngine::default()).unwrap();
+    assert_eq!(loaded.config.sync.len(), 2);
+    assert!(loaded.config.sync.iter().all(|s| s.compiled.schedule.is_some()), "every step is scheduled");
+}

@@ -11,4 +11,5 @@ mod engine_work;
 mod fixtures;
 mod harness;
 mod interrupt;
+mod server;
 mod sync_cli;

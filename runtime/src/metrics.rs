@@ -1,0 +1,202 @@
+//! Prometheus metrics of a server: runs, images, bytes and blobs per step,
+//! last success and duration, source rate limits, and reload outcomes.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+use crate::pipeline::{ImageAction, StepReport};
+
+/// Identifies a step.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    /// Step source.
+    pub source: String,
+    /// Step target.
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    source: String,
+    target: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ImageLabels {
+    source: String,
+    target: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BlobLabels {
+    source: String,
+    target: String,
+    how: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RegistryLabels {
+    registry: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    images: Family<ImageLabels, Counter>,
+    bytes: Family<StepLabels, Counter>,
+    blobs: Family<BlobLabels, Counter>,
+    last_success: Family<StepLabels, FloatGauge>,
+    last_duration: Family<StepLabels, FloatGauge>,
+    rate_limit: Family<RegistryLabels, Gauge>,
+    reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("regsync");
+        let m = Metrics {
+            runs: Family::default(),
+            images: Family::default(),
+            bytes: Family::default(),
+            blobs: Family::default(),
+            last_success: Family::default(),
+            last_duration: Family::default(),
+            rate_limit: Family::default(),
+            reloads: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("runs", "Step runs, by result (ok or error)", m.runs.clone());
+        registry.register("images", "Images handled, by action", m.images.clone());
+        registry.register("copied_bytes", "Bytes of blobs sent", m.bytes.clone());
+        registry.register("blobs", "Blobs by how they reached the target (copied, mounted, skipped)", m.blobs.clone());
+        registry.register(
+            "step_last_success_timestamp_seconds",
+            "Unix time of the step's last run without errors",
+            m.last_success.clone(),
+        );
+        registry.register("step_last_duration_seconds", "Duration of the step's last run", m.last_duration.clone());
+        registry.register(
+            "source_ratelimit_remaining",
+            "Pulls left at a source registry, from RateLimit-Remaining",
+            m.rate_limit.clone(),
+        );
+        registry.register("reloads", "Config reloads, by result (applied or rejected)", m.reloads.clone());
+        Metrics { registry, ..m }
+    }
+}
+
+fn action_label(a: ImageAction) -> &'static str {
+    match a {
+        ImageAction::UpToDate => "up-to-date",
+        ImageAction::Copied => "copied",
+        ImageAction::Refreshed => "refreshed",
+        ImageAction::SkippedExists | ImageAction::SkippedMediaType => "skipped",
+        ImageAction::Stale | ImageAction::WouldRefresh => "stale",
+        ImageAction::Failed => "failed",
+    }
+}
+
+impl Metrics {
+    /// Counts one finished run of a step.
+    pub fn record(&self, report: &StepReport) {
+        let (source, target) = (report.source.clone(), report.target.clone());
+        let step = StepLabels { source: source.clone(), target: target.clone() };
+        let result = if report.ok() { "ok" } else { "error" };
+        self.runs
+            .get_or_create(&RunLabels { source: source.clone(), target: target.clone(), result: result.into() })
+            .inc();
+        for image in &report.images {
+            let action = action_label(image.action).to_string();
+            self.images.get_or_create(&ImageLabels { source: source.clone(), target: target.clone(), action }).inc();
+            if let Some(remaining) = image.rate_limit_remaining {
+                self.rate_limit
+                    .get_or_create(&RegistryLabels { registry: image.source_registry.clone() })
+                    .set(remaining);
+            }
+        }
+        let totals = report.totals();
+        self.bytes.get_or_create(&step).inc_by(totals.bytes);
+        for (how, n) in
+            [("copied", totals.blobs_copied), ("mounted", totals.blobs_mounted), ("skipped", totals.blobs_skipped)]
+        {
+            self.blobs
+                .get_or_create(&BlobLabels { source: source.clone(), target: target.clone(), how: how.into() })
+                .inc_by(n);
+        }
+        self.last_duration.get_or_create(&step).set(report.duration.as_secs_f64());
+        if report.ok() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            self.last_success.get_or_create(&step).set(now.as_secs_f64());
+        }
+    }
+
+    /// Counts a reload.
+    pub fn reload(&self, applied: bool) {
+        let result = if applied { "applied" } else { "rejected" };
+        self.reloads.get_or_create(&ResultLabels { result: result.into() }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{CopyStats, ImageReport};
+    use std::time::Duration;
+
+    #[test]
+    fn records_runs_and_encodes_text() {
+        let m = Metrics::default();
+        let report = StepReport {
+            index: 0,
+            source: "r:5000/a".into(),
+            target: "r:5001/a".into(),
+            kind: "repository".into(),
+            images: vec![ImageReport {
+                source: "r:5000/a:v1".into(),
+                target: "r:5001/a:v1".into(),
+                action: ImageAction::Copied,
+                reason: String::new(),
+                digest: String::new(),
+                stats: CopyStats { manifests: 1, blobs_copied: 2, blobs_mounted: 1, blobs_skipped: 0, bytes: 300 },
+                duration: Duration::from_millis(5),
+                error: None,
+                rate_limit_remaining: Some(42),
+                source_registry: "r:5000".into(),
+            }],
+            errors: vec![],
+            duration: Duration::from_millis(7),
+        };
+        m.record(&report);
+        m.reload(false);
+        let text = m.encode();
+        assert!(text.contains(r#"regsync_runs_total{source="r:5000/a",target="r:5001/a",result="ok"} 1"#), "{text}");
+        assert!(text.contains(r#"regsync_copied_bytes_total{source="r:5000/a",target="r:5001/a"} 300"#));
+        assert!(text.contains(r#"regsync_blobs_total{source="r:5000/a",target="r:5001/a",how="mounted"} 1"#));
+        assert!(text.contains(r#"regsync_source_ratelimit_remaining{registry="r:5000"} 42"#));
+        assert!(text.contains(r#"regsync_reloads_total{result="rejected"} 1"#));
+        assert!(text.contains("regsync_step_last_success_timestamp_seconds"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,423 @@
+//! `regsync server`: the first pass, schedules, hot reload, signals and the
+//! metrics endpoint (SRV-1 … SRV-8, SIG-*, decisions.md).
+//!
+//! Start-up is the same path as a reload from an empty config: every step
+//! with a schedule or interval gets a missing-only first pass, then its own
+//! scheduler task. A reload validates the new file completely, then adds,
+//! restarts or stops only the steps whose processed settings changed; copies
+//! in flight finish. Runs of one step never overlap.
+
+pub mod diff;
+mod http;
+mod watch;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::diff::StepKey;
+use crate::client::Client;
+use crate::config::{self, Config, Loaded, SyncStep};
+use crate::metrics::Metrics;
+use crate::pipeline::{Action, Engine, EngineOptions};
+use crate::schedule::Schedule;
+use crate::template::TemplateEngine;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The config file (watched for changes).
+    pub config_path: String,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
+    pub listen: Option<SocketAddr>,
+    /// How long running copies may take to finish at shutdown.
+    pub grace: Duration,
+    /// Stop the server at the first failed run.
+    pub abort_on_error: bool,
+    /// User-Agent when the config sets none.
+    pub user_agent: String,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The metrics address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The config file cannot be watched.
+    #[error("cannot watch {path}: {reason}")]
+    Watch {
+        /// The file.
+        path: String,
+        /// The cause.
+        reason: String,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+}
+
+/// How a server run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// True when the last run of every step succeeded (decisions.md).
+    pub last_runs_ok: bool,
+    /// Steps whose last run failed.
+    pub failed_steps: Vec<String>,
+}
+
+/// Live state of one scheduled step.
+#[derive(Default)]
+pub struct StepStatus {
+    running: AtomicBool,
+    last_ok: Mutex<Option<bool>>,
+    runs: AtomicU64,
+}
+
+/// A scheduled step: cancelling `stop` ends its schedule (a run in flight finishes).
+struct StepTask {
+    stop: CancellationToken,
+}
+
+/// What the HTTP endpoints read.
+pub struct Shared {
+    metrics: Metrics,
+    ready: AtomicBool,
+}
+
+type SharedEngine = Arc<RwLock<Arc<Engine>>>;
+
+struct Server {
+    options: ServerOptions,
+    config: Config,
+    engine: SharedEngine,
+    engines: Vec<Arc<Engine>>,
+    tasks: HashMap<StepKey, StepTask>,
+    /// Per step, kept while the step exists, across restarts of its schedule.
+    statuses: HashMap<StepKey, Arc<StepStatus>>,
+    tracker: TaskTracker,
+    shared: Arc<Shared>,
+    abort: CancellationToken,
+    /// Opens when the start-up first pass is over; schedules begin after it (SRV-3).
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+fn engine_for(config: &Config, options: &ServerOptions) -> Arc<Engine> {
+    let client = Client::from_config(config, options.user_agent.clone());
+    Arc::new(Engine::new(config, client, EngineOptions { abort_on_error: false, ..EngineOptions::default() }))
+}
+
+/// The schedule of a step (SRV-1): `schedule`, else `@every interval`.
+fn schedule_of(step: &SyncStep) -> Option<Schedule> {
+    step.compiled.schedule.clone()
+}
+
+/// One run of a step; records the outcome for metrics and the exit status.
+async fn run_once(
+    engine: &SharedEngine,
+    step: &SyncStep,
+    action: Action,
+    status: &StepStatus,
+    shared: &Shared,
+    abort: &CancellationToken,
+    abort_on_error: bool,
+) {
+    let engine = engine.read().expect("engine lock poisoned").clone();
+    let spec = &step.spec;
+    tracing::debug!(source = spec.source, target = spec.target, r#type = spec.kind.as_str(), "Running task");
+    // Past the grace period the engine is cancelled: drop the run where it stands
+    // (safe, since a tag is pushed only after everything it names).
+    let cancel = engine.cancel_token();
+    let report = tokio::select! {
+        report = engine.run_step(step, action) => report,
+        _ = cancel.cancelled() => return,
+    };
+    shared.metrics.record(&report);
+    status.runs.fetch_add(1, Ordering::SeqCst);
+    *status.last_ok.lock().expect("poisoned") = Some(report.ok());
+    if !report.ok() && abort_on_error {
+        abort.cancel();
+    }
+}
+
+impl Server {
+    /// Starts the task of a step: a missing-only first pass (SRV-1), then, once
+    /// the start-up first pass is over, its schedule. The receiver fires when
+    /// the first pass is done.
+    fn start_step(&mut self, key: StepKey, step: SyncStep) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let spec = &step.spec;
+        let Some(schedule) = schedule_of(&step) else {
+            tracing::error!(
+                source = spec.source,
+                target = spec.target,
+                r#type = spec.kind.as_str(),
+                "No schedule or interval found, ignoring"
+            );
+            return None;
+        };
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let mut gate = self.gate.clone();
+        let status = self.statuses.entry(key.clone()).or_default().clone();
+        let stop = CancellationToken::new();
+        let sched_text =
+            if spec.schedule.is_empty() { format!("@every {}", spec.interval) } else { spec.schedule.clone() };
+        tracing::debug!(
+            source = spec.source,
+            target = spec.target,
+            r#type = spec.kind.as_str(),
+            sched = sched_text,
+            "Scheduled task"
+        );
+        let (engine, shared, tracker, abort) =
+            (self.engine.clone(), self.shared.clone(), self.tracker.clone(), self.abort.clone());
+        let abort_on_error = self.options.abort_on_error;
+        let (task_step, task_status, task_stop) = (step.clone(), status.clone(), stop.clone());
+        self.tracker.spawn(async move {
+            let (step, status, stop) = (task_step, task_status, task_stop);
+            // A first pass in flight finishes even if the step is stopped meanwhile
+            // (reload, shutdown); only the grace period's cancel cuts it short.
+            if !status.running.swap(true, Ordering::SeqCst) {
+                run_once(&engine, &step, Action::Missing, &status, &shared, &abort, abort_on_error).await;
+                status.running.store(false, Ordering::SeqCst);
+            }
+            let _ = done_tx.send(());
+            tokio::select! {
+                _ = gate.wait_for(|open| *open) => {}
+                _ = stop.cancelled() => return,
+            }
+            let mut previous = Utc::now();
+            loop {
+                let now = Utc::now();
+                let next = match &schedule {
+                    Schedule::Every(d) => {
+                        previous + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::seconds(1))
+                    }
+                    cron => match cron.next_after(now) {
+                        Some(n) => n,
+                        None => return,
+                    },
+                };
+                let wait = (next - now).to_std().unwrap_or_default();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.cancelled() => return,
+                }
+                previous = next;
+                if status.running.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(
+                        source = step.spec.source,
+                        target = step.spec.target,
+                        "Skipping scheduled run, the previous run is still going"
+                    );
+                    continue;
+                }
+                let (engine, shared, abort, status, step) =
+                    (engine.clone(), shared.clone(), abort.clone(), status.clone(), step.clone());
+                tracker.spawn(async move {
+                    run_once(&engine, &step, Action::Copy, &status, &shared, &abort, abort_on_error).await;
+                    status.running.store(false, Ordering::SeqCst);
+                });
+            }
+        });
+        self.tasks.insert(key, StepTask { stop });
+        Some(done_rx)
+    }
+
+    fn stop_step(&mut self, key: &StepKey) {
+        if let Some(task) = self.tasks.remove(key) {
+            task.stop.cancel();
+        }
+    }
+
+    /// Start-up: every scheduled step starts with its first pass, all at once;
+    /// when the last one is done the server is ready and the schedules begin.
+    fn start(&mut self, gate: tokio::sync::watch::Sender<bool>) {
+        let keys = diff::keys(&self.config.sync);
+        let steps: Vec<(StepKey, SyncStep)> = keys.into_iter().zip(self.config.sync.iter().cloned()).collect();
+        let count = steps.len();
+        let passes: Vec<_> = steps.into_iter().filter_map(|(key, step)| self.start_step(key, step)).collect();
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            for p in passes {
+                let _ = p.await;
+            }
+            shared.ready.store(true, Ordering::SeqCst);
+            let _ = gate.send(true);
+            tracing::info!(steps = count, "First pass done, schedules started");
+        });
+    }
+
+    /// Loads the file again and applies what changed; an invalid file changes nothing.
+    fn reload(&mut self) {
+        let path = self.options.config_path.clone();
+        if path == "-" {
+            tracing::warn!("The config came from standard input and cannot be reloaded");
+            return;
+        }
+        let loaded = match std::fs::read_to_string(&path) {
+            Ok(text) => config::load_str(&text, &path, &TemplateEngine::default()),
+            Err(source) => Err(config::ConfigError::Read { origin: path.clone(), source }),
+        };
+        let new = match loaded {
+            Ok(l) => {
+                for w in &l.warnings {
+                    tracing::warn!("{}", w.render(&path));
+                }
+                l.config
+            }
+            Err(e) => {
+                for line in e.to_string().lines() {
+                    tracing::error!(error = line.trim(), "Config reload rejected");
+                }
+                tracing::info!(applied = false, "Config reload: rejected, the previous config keeps running");
+                self.shared.metrics.reload(false);
+                return;
+            }
+        };
+        let d = diff::diff(&self.config, &new);
+        if d.client_changed {
+            let engine = engine_for(&new, &self.options);
+            self.engines.push(engine.clone());
+            *self.engine.write().expect("engine lock poisoned") = engine;
+        }
+        let new_keys = diff::keys(&new.sync);
+        for key in &d.removed {
+            self.stop_step(key);
+            self.statuses.remove(key);
+        }
+        for &i in d.changed.iter().chain(&d.added) {
+            self.stop_step(&new_keys[i]);
+            let _ = self.start_step(new_keys[i].clone(), new.sync[i].clone());
+        }
+        tracing::info!(
+            applied = true,
+            added = d.added.len(),
+            changed = d.changed.len(),
+            removed = d.removed.len(),
+            unchanged = d.unchanged.len(),
+            client_rebuilt = d.client_changed,
+            "Config reload: applied"
+        );
+        self.shared.metrics.reload(true);
+        self.config = new;
+    }
+
+    fn outcome(&self) -> Outcome {
+        let mut failed = Vec::new();
+        for (key, status) in &self.statuses {
+            if *status.last_ok.lock().expect("poisoned") == Some(false) {
+                failed.push(key.to_string());
+            }
+        }
+        failed.sort();
+        Outcome { last_runs_ok: failed.is_empty(), failed_steps: failed }
+    }
+}
+
+/// Runs the server until a signal (or `--abort-on-error`) stops it.
+pub async fn serve(loaded: Loaded, options: ServerOptions) -> Result<Outcome, ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let shared = Arc::new(Shared { metrics: Metrics::default(), ready: AtomicBool::new(false) });
+    if let Some(addr) = options.listen {
+        http::spawn(addr, shared.clone()).await.map_err(|source| ServerError::Listen { addr, source })?;
+    }
+    let mut sigterm = signal(SignalKind::terminate()).map_err(ServerError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(ServerError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(ServerError::Signals)?;
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel();
+    // A config read from stdin cannot be watched or re-read.
+    let _watcher = if options.config_path == "-" {
+        None
+    } else {
+        Some(
+            watch::watch(&options.config_path, reload_tx)
+                .map_err(|reason| ServerError::Watch { path: options.config_path.clone(), reason })?,
+        )
+    };
+
+    let engine = engine_for(&loaded.config, &options);
+    let (gate_tx, gate) = tokio::sync::watch::channel(false);
+    let mut server = Server {
+        engine: Arc::new(RwLock::new(engine.clone())),
+        engines: vec![engine],
+        config: loaded.config,
+        options,
+        tasks: HashMap::new(),
+        statuses: HashMap::new(),
+        tracker: TaskTracker::new(),
+        shared,
+        abort: CancellationToken::new(),
+        gate,
+    };
+    server.start(gate_tx);
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = server.abort.cancelled() => {
+                tracing::error!("A run failed and --abort-on-error is set, stopping");
+                break;
+            }
+            _ = sighup.recv() => {
+                tracing::info!("SIGHUP received, reloading the config");
+                server.reload();
+            }
+            Some(()) = reload_rx.recv() => server.reload(),
+        }
+    }
+    Ok(shutdown(server, &mut sigterm, &mut sigint).await)
+}
+
+/// Stops scheduling, lets running copies finish within the grace period,
+/// then cancels them; a second signal exits at once (SIG-1, decisions.md).
+async fn shutdown(
+    mut server: Server,
+    sigterm: &mut tokio::signal::unix::Signal,
+    sigint: &mut tokio::signal::unix::Signal,
+) -> Outcome {
+    tracing::debug!("Interrupt received, stopping");
+    tracing::info!("Stopping server");
+    let keys: Vec<StepKey> = server.tasks.keys().cloned().collect();
+    for key in &keys {
+        if let Some(task) = server.tasks.get(key) {
+            task.stop.cancel();
+        }
+    }
+    server.tracker.close();
+    tracing::debug!("Waiting on running tasks");
+    let grace = server.options.grace;
+    tokio::select! {
+        _ = server.tracker.wait() => {}
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!(grace = %crate::duration::GoDuration::from(grace), "Grace period over, cancelling running copies");
+            for engine in &server.engines {
+                engine.cancel_token().cancel();
+            }
+            tokio::select! {
+                _ = server.tracker.wait() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+        _ = sigterm.recv() => force_exit(),
+        _ = sigint.recv() => force_exit(),
+    }
+    let outcome = server.outcome();
+    server.tasks.clear();
+    outcome
+}
+
+fn force_exit() -> ! {
+    tracing::warn!("Second signal received, exiting now");
+    std::process::exit(1)
+}
