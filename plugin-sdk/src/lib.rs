@@ -1,10 +1,33 @@
-//! Helpers for writing regsync plugins in Rust.
+//! Write regsync plugins in Rust.
 //!
-//! A plugin is a WebAssembly component that targets one of the worlds in
-//! `wit/regsync-plugin.wit` (`tag-filter-plugin`, `template-plugin`,
-//! `notifier-plugin`). This crate carries that contract so guest crates and
-//! the host agree on one copy of it; the bindings and trait helpers are added
-//! with the plugin host.
+//! A plugin is a WebAssembly component that targets one world of
+//! `wit/regsync-plugin.wit`. This crate generates the bindings, and gives
+//! each kind of plugin a plain trait and an export macro, so a plugin is a
+//! type, one `impl` and one macro call. Enable the feature of your kind:
+//!
+//! | kind           | feature      | trait                | macro                   |
+//! |----------------|--------------|----------------------|-------------------------|
+//! | tag filter     | `tag-filter` | [`TagFilter`]        | [`export_tag_filter!`]  |
+//! | template funcs | `template`   | [`TemplateFunctions`]| [`export_template!`]    |
+//! | notifier       | `notifier`   | [`Notifier`]         | [`export_notifier!`]    |
+//!
+//! ```ignore
+//! use regsync_plugin_sdk::{TagFilter, config, export_tag_filter};
+//!
+//! struct OnlyStable;
+//!
+//! impl TagFilter for OnlyStable {
+//!     fn filter_tags(_repo: String, tags: Vec<String>) -> Result<Vec<String>, String> {
+//!         Ok(tags.into_iter().filter(|t| !t.contains("-rc")).collect())
+//!     }
+//! }
+//!
+//! export_tag_filter!(OnlyStable);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm`
+//! in `target/wasm32-wasip2/release/` is the component regsync loads. See
+//! `plugin-sdk/README.md` for the walk from `cargo new` to a loaded plugin.
 
 /// The WIT package every plugin is built against.
 pub const WIT_PACKAGE: &str = "regsync:plugin@0.1.0";
@@ -14,6 +37,191 @@ pub const WIT: &str = include_str!("../../wit/regsync-plugin.wit");
 
 /// The worlds a plugin may target, one per kind of extension.
 pub const WORLDS: [&str; 3] = ["tag-filter-plugin", "template-plugin", "notifier-plugin"];
+
+/// Generated bindings, one module per world. Use the traits and macros at
+/// the crate root instead; these are public because the macros expand to them.
+#[doc(hidden)]
+pub mod bindings {
+    #[cfg(feature = "tag-filter")]
+    pub mod tag_filter {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "tag-filter-plugin",
+            default_bindings_module: "regsync_plugin_sdk::bindings::tag_filter",
+            pub_export_macro: true,
+            export_macro_name: "__export_tag_filter_world",
+        });
+    }
+
+    #[cfg(feature = "template")]
+    pub mod template {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "template-plugin",
+            default_bindings_module: "regsync_plugin_sdk::bindings::template",
+            pub_export_macro: true,
+            export_macro_name: "__export_template_world",
+        });
+    }
+
+    #[cfg(feature = "notifier")]
+    pub mod notifier {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "notifier-plugin",
+            default_bindings_module: "regsync_plugin_sdk::bindings::notifier",
+            pub_export_macro: true,
+            export_macro_name: "__export_notifier_world",
+        });
+    }
+}
+
+#[cfg(all(feature = "notifier", not(any(feature = "tag-filter", feature = "template"))))]
+use bindings::notifier::regsync::plugin::host as host_imports;
+#[cfg(feature = "tag-filter")]
+use bindings::tag_filter::regsync::plugin::host as host_imports;
+#[cfg(all(feature = "template", not(feature = "tag-filter")))]
+use bindings::template::regsync::plugin::host as host_imports;
+
+/// Severity of a log line.
+#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier"))]
+pub use host_imports::Level;
+
+/// Writes a line to regsync's log, tagged with the plugin's name.
+#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier"))]
+pub fn log(level: Level, message: &str) {
+    host_imports::log(level, message);
+}
+
+/// One of the plugin's settings (the `config:` map of its `plugins:` entry).
+#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier"))]
+pub fn config(key: &str) -> Option<String> {
+    host_imports::get_config(key)
+}
+
+/// A setting, or `default` when it is not set.
+#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier"))]
+pub fn config_or(key: &str, default: &str) -> String {
+    config(key).unwrap_or_else(|| default.to_string())
+}
+
+/// A tag filter: decides which tags of a repository are synced. It runs
+/// after the step's own `tags:` filters, in the order of the step's `filters:`.
+#[cfg(feature = "tag-filter")]
+pub trait TagFilter {
+    /// The tags to keep: a subset of `tags`, in any order. By default, all.
+    fn filter_tags(repo: String, tags: Vec<String>) -> Result<Vec<String>, String> {
+        let _ = repo;
+        Ok(tags)
+    }
+}
+
+/// Exports a [`TagFilter`] implementation as the plugin's tag filter.
+#[cfg(feature = "tag-filter")]
+#[macro_export]
+macro_rules! export_tag_filter {
+    ($t:ident) => {
+        impl $crate::bindings::tag_filter::exports::regsync::plugin::tag_filter::Guest for $t {
+            fn filter_tags(
+                repo: ::std::string::String,
+                tags: ::std::vec::Vec<::std::string::String>,
+            ) -> ::std::result::Result<::std::vec::Vec<::std::string::String>, ::std::string::String> {
+                <$t as $crate::TagFilter>::filter_tags(repo, tags)
+            }
+        }
+        $crate::bindings::tag_filter::__export_tag_filter_world!($t with_types_in $crate::bindings::tag_filter);
+    };
+}
+
+/// Template functions, callable by name from every Go template in the config.
+#[cfg(feature = "template")]
+pub trait TemplateFunctions {
+    /// The names this plugin provides.
+    fn functions() -> Vec<String>;
+
+    /// Calls `name` with the template's arguments, each as a string.
+    fn call(name: String, args: Vec<String>) -> Result<String, String>;
+}
+
+/// Exports a [`TemplateFunctions`] implementation.
+#[cfg(feature = "template")]
+#[macro_export]
+macro_rules! export_template {
+    ($t:ident) => {
+        impl $crate::bindings::template::exports::regsync::plugin::template_functions::Guest for $t {
+            fn list_functions() -> ::std::vec::Vec<::std::string::String> {
+                <$t as $crate::TemplateFunctions>::functions()
+            }
+            fn call(
+                name: ::std::string::String,
+                args: ::std::vec::Vec<::std::string::String>,
+            ) -> ::std::result::Result<::std::string::String, ::std::string::String> {
+                <$t as $crate::TemplateFunctions>::call(name, args)
+            }
+        }
+        $crate::bindings::template::__export_template_world!($t with_types_in $crate::bindings::template);
+    };
+}
+
+/// An event about a sync run.
+#[cfg(feature = "notifier")]
+pub use bindings::notifier::exports::regsync::plugin::notifier::{EventKind, SyncEvent};
+
+/// A notifier: told when step runs start and end and what each image did.
+/// Implement the events you care about; the others are ignored.
+#[cfg(feature = "notifier")]
+pub trait Notifier {
+    /// Every event; by default dispatched to the methods below.
+    fn notify(event: SyncEvent) -> Result<(), String> {
+        match event.kind {
+            EventKind::SyncStarted => Self::sync_started(event),
+            EventKind::ImageCopied => Self::image_copied(event),
+            EventKind::ImageSkipped => Self::image_skipped(event),
+            EventKind::SyncFinished => Self::sync_finished(event),
+            EventKind::SyncFailed => Self::sync_failed(event),
+        }
+    }
+    /// A step run began.
+    fn sync_started(_event: SyncEvent) -> Result<(), String> {
+        Ok(())
+    }
+    /// An image was copied.
+    fn image_copied(_event: SyncEvent) -> Result<(), String> {
+        Ok(())
+    }
+    /// An image was already current, or skipped.
+    fn image_skipped(_event: SyncEvent) -> Result<(), String> {
+        Ok(())
+    }
+    /// A step run ended without errors.
+    fn sync_finished(_event: SyncEvent) -> Result<(), String> {
+        Ok(())
+    }
+    /// A step run ended with errors (in `event.error`).
+    fn sync_failed(_event: SyncEvent) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// POSTs `body` to `url`, which must be on the plugin's `allowHosts`; the HTTP status.
+#[cfg(feature = "notifier")]
+pub fn http_post(url: &str, content_type: &str, body: &str) -> Result<u16, String> {
+    bindings::notifier::regsync::plugin::outbound_http::post(url, content_type, body)
+}
+
+/// Exports a [`Notifier`] implementation.
+#[cfg(feature = "notifier")]
+#[macro_export]
+macro_rules! export_notifier {
+    ($t:ident) => {
+        impl $crate::bindings::notifier::exports::regsync::plugin::notifier::Guest for $t {
+            fn notify(event: $crate::SyncEvent) -> ::std::result::Result<(), ::std::string::String> {
+                <$t as $crate::Notifier>::notify(event)
+            }
+        }
+        $crate::bindings::notifier::__export_notifier_world!($t with_types_in $crate::bindings::notifier);
+    };
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod platform;
+pub mod plugin;
 pub mod reference;
 pub mod schedule;
 pub mod server;

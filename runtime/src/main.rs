@@ -8,9 +8,10 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use regsync::cli::{Cli, Command, OutputFormat};
 use regsync::client::Client;
-use regsync::config::{self, Loaded};
+use regsync::config;
 use regsync::logging::{self, LogFormat};
 use regsync::pipeline::{Action, Engine, EngineOptions, report};
+use regsync::plugin::{self, PluginHost, Prepared};
 use regsync::server;
 use regsync::template::TemplateEngine;
 use regsync::version::VersionInfo;
@@ -48,7 +49,8 @@ fn run() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let engine = TemplateEngine::default();
-    let loaded = if command.needs_config() { Some(load(&cli.config, &engine)?) } else { None };
+    let host = PluginHost::new(plugin::default_cache_dir());
+    let loaded = if command.needs_config() { Some(load(&cli.config, &host)?) } else { None };
     match command {
         Command::Version { format } => {
             let out = engine.render("version", &format, &VersionInfo::current().template_value())?;
@@ -56,7 +58,7 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Config => {
             let loaded = loaded.context("config was not loaded")?;
-            print!("{}", config::to_yaml(&loaded.config));
+            print!("{}", config::to_yaml(&loaded.loaded.config));
         }
         Command::Once { run, missing } => {
             let loaded = loaded.context("config was not loaded")?;
@@ -77,7 +79,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 user_agent: VersionInfo::current().user_agent(),
             };
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let outcome = runtime.block_on(server::serve(loaded, options));
+            let outcome = runtime.block_on(server::serve(loaded, host, options));
             // Whatever is still running was cancelled; do not wait on it.
             runtime.shutdown_timeout(std::time::Duration::from_millis(500));
             let outcome = outcome?;
@@ -91,15 +93,17 @@ fn run() -> anyhow::Result<ExitCode> {
 
 /// Runs every step once and prints what happened; errors give exit code 1 (CLI-11).
 fn sync(
-    loaded: &Loaded,
+    prepared: &Prepared,
     action: Action,
     abort_on_error: bool,
     check: Option<OutputFormat>,
 ) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let config = &prepared.loaded.config;
     let reports = runtime.block_on(async {
-        let client = Client::from_config(&loaded.config, VersionInfo::current().user_agent());
-        let engine = Engine::new(&loaded.config, client, EngineOptions { abort_on_error, ..EngineOptions::default() });
+        let client = Client::from_config(config, VersionInfo::current().user_agent());
+        let mut engine = Engine::new(config, client, EngineOptions { abort_on_error, ..EngineOptions::default() });
+        let notifiers = prepared.plugins.attach(&mut engine);
         let cancel = engine.cancel_token();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
@@ -107,7 +111,11 @@ fn sync(
                 cancel.cancel();
             }
         });
-        engine.run(&loaded.config.sync, action).await
+        let reports = engine.run(&config.sync, action).await;
+        for n in &notifiers {
+            n.flush(NOTIFY_FLUSH).await;
+        }
+        reports
     });
     match check {
         Some(OutputFormat::Json) => println!("{}", serde_json::to_string_pretty(&reports)?),
@@ -121,16 +129,19 @@ fn sync(
     Ok(ExitCode::SUCCESS)
 }
 
-fn load(path: &Option<String>, engine: &TemplateEngine) -> anyhow::Result<Loaded> {
+/// How long `once` waits for notifiers to deliver their last events.
+const NOTIFY_FLUSH: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn load(path: &Option<String>, host: &PluginHost) -> anyhow::Result<Prepared> {
     let path = match path.as_deref() {
         None => bail!("required flag(s) \"config\" not set"),
         Some("") => bail!("required input missing: --config"),
         Some(p) => p,
     };
-    let loaded = config::load_path(path, engine)?;
-    let origin = if path == "-" { config::STDIN } else { path };
-    for w in &loaded.warnings {
-        tracing::warn!("{}", w.render(origin));
+    let (origin, text) = config::read(path)?;
+    let prepared = plugin::prepare(&text, &origin, host, None)?;
+    for w in &prepared.loaded.warnings {
+        tracing::warn!("{}", w.render(&origin));
     }
-    Ok(loaded)
+    Ok(prepared)
 }

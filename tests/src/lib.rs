@@ -2,17 +2,20 @@
 //! ([`registry`]), an OCI layout generator ([`fixtures`]), plain-HTTP OCI
 //! helpers ([`oci`]), the `regsync` binary ([`bin`]), golden files
 //! ([`golden`]), the shared compatibility fixtures ([`shared`]), a fault
-//! proxy ([`proxy`]), a token issuer ([`token`]) and a client-only image copy ([`copy`]).
+//! proxy ([`proxy`]), a token issuer ([`token`]), a client-only image copy
+//! ([`copy`]), the plugins of `plugins/` ([`plugins`]) and a webhook receiver ([`webhook`]).
 
 pub mod bin;
 pub mod copy;
 pub mod fixtures;
 pub mod golden;
 pub mod oci;
+pub mod plugins;
 pub mod proxy;
 pub mod registry;
 pub mod shared;
 pub mod token;
+pub mod webhook;
 
 /// The repository root.
 pub fn repo_root() -> std::path::PathBuf {

@@ -32,8 +32,14 @@ fn strings(list: &[Spanned<String>]) -> Vec<String> {
     list.iter().map(|s| s.value.clone()).collect()
 }
 
-/// Resolves and validates everything; problems go to `diags`.
-pub(crate) fn compile(raw: RawConfig, engine: &TemplateEngine, diags: &mut Diagnostics) -> Config {
+/// Resolves and validates everything; problems go to `diags`. Relative plugin
+/// paths are resolved against `base_dir` (the config file's directory).
+pub(crate) fn compile(
+    raw: RawConfig,
+    engine: &TemplateEngine,
+    base_dir: &std::path::Path,
+    diags: &mut Diagnostics,
+) -> Config {
     let version = match &raw.version {
         Some(v) if v.value > 1 => {
             diags.error(v.pos, "version", format!("unsupported config version {}", v.value));
@@ -43,13 +49,23 @@ pub(crate) fn compile(raw: RawConfig, engine: &TemplateEngine, diags: &mut Diagn
         _ => 1,
     };
     let creds = raw.creds.iter().enumerate().map(|(i, h)| host(h, i, engine, diags)).collect();
-    let defaults = resolve_defaults(&raw.defaults, engine, diags);
+    let plugins = plugins(&raw.plugins, base_dir, diags);
+    let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+    let mut defaults = resolve_defaults(&raw.defaults, engine, diags);
+    defaults.notify =
+        plugin_names(raw.defaults.common.notify.as_deref().unwrap_or_default(), &names, "defaults.notify", diags);
     let mut sync = Vec::with_capacity(raw.sync.len());
     let mut hooks_seen = raw.defaults.common.hooks.as_ref().map(|h| h.pos);
     for (index, step) in raw.sync.iter().enumerate() {
         diags.set_step(Some(StepId { index, source: text_of(&step.source).unwrap_or("").to_string() }));
         hooks_seen = hooks_seen.or(step.common.hooks.as_ref().map(|h| h.pos));
-        if let Some(s) = resolve_step(step, index, &defaults, engine, diags) {
+        if let Some(mut s) = resolve_step(step, index, &defaults, engine, diags) {
+            let path = format!("sync[{index}]");
+            s.spec.filters = plugin_names(&step.filters, &names, &format!("{path}.filters"), diags);
+            s.spec.notify = match &step.common.notify {
+                Some(list) => plugin_names(list, &names, &format!("{path}.notify"), diags),
+                None => defaults.notify.clone(),
+            };
             sync.push(s);
         }
         diags.set_step(None);
@@ -57,7 +73,64 @@ pub(crate) fn compile(raw: RawConfig, engine: &TemplateEngine, diags: &mut Diagn
     if let Some(pos) = hooks_seen {
         diags.warn(pos, "hooks", "hooks are accepted for compatibility but never run, as in regsync");
     }
-    Config { version, creds, defaults, sync }
+    Config { version, creds, defaults, sync, plugins }
+}
+
+/// Plugin names used by a step or the defaults; each must be declared.
+fn plugin_names(list: &[Spanned<String>], declared: &[&str], path: &str, diags: &mut Diagnostics) -> Vec<String> {
+    for (i, name) in list.iter().enumerate() {
+        if !declared.contains(&name.value.as_str()) {
+            diags.error(
+                name.pos,
+                format!("{path}[{i}]"),
+                format!("unknown plugin \"{}\": declare it under plugins:", name.value),
+            );
+        }
+    }
+    strings(list)
+}
+
+/// `plugins:` entries: named once each, with a component file that exists.
+fn plugins(raw: &[RawPlugin], base_dir: &std::path::Path, diags: &mut Diagnostics) -> Vec<PluginSpec> {
+    let mut out: Vec<PluginSpec> = Vec::new();
+    for (i, p) in raw.iter().enumerate() {
+        let path = format!("plugins[{i}]");
+        let name = value(&p.name).unwrap_or_default();
+        if name.is_empty() {
+            diags.error(p.pos, &path, "a plugin needs a name");
+        } else if out.iter().any(|o| o.name == name) {
+            diags.error(pos_or(&p.name, p.pos), format!("{path}.name"), format!("plugin \"{name}\" is declared twice"));
+        }
+        let file = value(&p.path).unwrap_or_default();
+        let resolved = base_dir.join(&file);
+        if file.is_empty() {
+            diags.error(p.pos, &path, "a plugin needs a path to its .wasm component");
+        } else if !resolved.is_file() {
+            diags.error(
+                pos_or(&p.path, p.pos),
+                format!("{path}.path"),
+                format!("plugin file {} does not exist", resolved.display()),
+            );
+        }
+        let timeout = value(&p.timeout).unwrap_or(GoDuration::from_secs(1));
+        if timeout.as_nanos() <= 0 {
+            diags.error(pos_or(&p.timeout, p.pos), format!("{path}.timeout"), "timeout must be positive");
+        }
+        let memory = value(&p.memory).unwrap_or(64);
+        if memory <= 0 {
+            diags.error(pos_or(&p.memory, p.pos), format!("{path}.memory"), "memory (MiB) must be positive");
+        }
+        out.push(PluginSpec {
+            name,
+            path: resolved.display().to_string(),
+            config: p.config.clone(),
+            allow_hosts: strings(&p.allow_hosts),
+            timeout,
+            memory,
+            pos: p.pos,
+        });
+    }
+    out
 }
 
 fn tls_mode(f: &Field<String>, path: &str, diags: &mut Diagnostics) -> TlsMode {
@@ -233,7 +306,7 @@ fn check_backup(
     };
     if let Some(spec) = spec {
         let sample = Reference::parse("registry.example/repo:tag").expect("static reference parses");
-        if let Err(e) = compiled.render(&expand::backup_data(spec, &sample)) {
+        if let Err(e) = crate::template::with_sample_data(|| compiled.render(&expand::backup_data(spec, &sample))) {
             diags.error(pos, path, e.to_string());
         }
     }
@@ -274,6 +347,7 @@ fn resolve_defaults(raw: &RawDefaults, engine: &TemplateEngine, diags: &mut Diag
         referrer_target: value(&c.referrer_target).unwrap_or_default(),
         media_types: defaults::media_types(c.media_types.as_ref().map(|l| strings(l)), &[]),
         hooks: value(&c.hooks),
+        notify: Vec::new(),
         blob_limit: value(&raw.blob_limit).unwrap_or(0),
         cache_count: value(&raw.cache_count).unwrap_or(0),
         cache_time: value(&raw.cache_time).unwrap_or_default(),
@@ -486,6 +560,8 @@ fn resolve_step(
         referrer_target: defaults::text(text_of(&c.referrer_target), &d.referrer_target),
         media_types: defaults::media_types(c.media_types.as_ref().map(|l| strings(l)), &d.media_types),
         hooks: defaults::hooks(value(&c.hooks), &d.hooks),
+        filters: Vec::new(),
+        notify: Vec::new(),
     };
 
     let mut failed = Vec::new();

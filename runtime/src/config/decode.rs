@@ -27,6 +27,11 @@ pub(crate) fn decode(root: Option<&Node>, diags: &mut Diagnostics) -> RawConfig 
                 }
             }
             "defaults" => cfg.defaults = d.defaults(value),
+            "plugins" => {
+                for (i, item) in d.items(value, "plugins").iter().enumerate() {
+                    cfg.plugins.push(d.plugin(item, &format!("plugins[{i}]")));
+                }
+            }
             "sync" => {
                 for (i, item) in d.items(value, "sync").iter().enumerate() {
                     let source = step_source(item);
@@ -307,6 +312,7 @@ impl Decoder<'_> {
             "referrerTarget" => c.referrer_target = self.string(value, &p),
             "mediaTypes" => c.media_types = self.string_list(value, &p),
             "hooks" => c.hooks = self.hooks(value, &p),
+            "notify" => c.notify = self.string_list(value, &p),
             _ => return false,
         }
         true
@@ -369,6 +375,23 @@ impl Decoder<'_> {
         Some(Spanned { value: hooks, pos: node.pos })
     }
 
+    fn plugin(&mut self, node: &Node, path: &str) -> RawPlugin {
+        let mut p = RawPlugin { pos: node.pos, ..RawPlugin::default() };
+        for (key, value) in self.entries(node, path) {
+            let kp = join(path, key);
+            match key {
+                "name" => p.name = self.string(value, &kp),
+                "path" => p.path = self.string(value, &kp),
+                "config" => p.config = self.string_map(value, &kp),
+                "allowHosts" => p.allow_hosts = self.string_list(value, &kp).unwrap_or_default(),
+                "timeout" => p.timeout = self.duration(value, &kp),
+                "memory" => p.memory = self.int(value, &kp),
+                other => self.unknown(other, value, path),
+            }
+        }
+        p
+    }
+
     fn defaults(&mut self, node: &Node) -> RawDefaults {
         let path = "defaults";
         let mut d = RawDefaults::default();
@@ -425,6 +448,7 @@ impl Decoder<'_> {
                 "repos" => s.repos = (!value.is_null()).then(|| self.tag_spec(value, &p, false)),
                 "platform" => s.platform = self.string(value, &p),
                 "platforms" => s.platforms = self.string_list(value, &p).unwrap_or_default(),
+                "filters" => s.filters = self.string_list(value, &p).unwrap_or_default(),
                 other => self.unknown(other, value, path),
             }
         }

@@ -37,19 +37,25 @@ pub struct Loaded {
 /// Names the origin of config text in messages.
 pub const STDIN: &str = "<stdin>";
 
-/// Loads a config from a file, or from standard input when `path` is `-`.
-pub fn load_path(path: &str, engine: &TemplateEngine) -> Result<Loaded, ConfigError> {
-    let (origin, text) = if path == "-" {
+/// Reads config text from a file, or from standard input when `path` is `-`;
+/// returns the origin to name it by and the text.
+pub fn read(path: &str) -> Result<(String, String), ConfigError> {
+    if path == "-" {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
             .map_err(|source| ConfigError::Read { origin: STDIN.into(), source })?;
-        (STDIN.to_string(), text)
+        Ok((STDIN.to_string(), text))
     } else {
         let text = std::fs::read_to_string(Path::new(path))
             .map_err(|source| ConfigError::Read { origin: path.to_string(), source })?;
-        (path.to_string(), text)
-    };
+        Ok((path.to_string(), text))
+    }
+}
+
+/// Loads a config from a file, or from standard input when `path` is `-`.
+pub fn load_path(path: &str, engine: &TemplateEngine) -> Result<Loaded, ConfigError> {
+    let (origin, text) = read(path)?;
     load_str(&text, &origin, engine)
 }
 
@@ -64,13 +70,45 @@ pub fn load_str(text: &str, origin: &str, engine: &TemplateEngine) -> Result<Loa
         }
     };
     let raw = decode::decode(root.as_ref(), &mut diags);
-    let config = compile::compile(raw, engine, &mut diags);
+    let base_dir = if origin == STDIN {
+        std::path::PathBuf::from(".")
+    } else {
+        Path::new(origin).parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let config = compile::compile(raw, engine, &base_dir, &mut diags);
     let failed = diags.has_errors();
     let diagnostics = diags.into_sorted();
     if failed {
         return Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics });
     }
     Ok(Loaded { config, warnings: diagnostics })
+}
+
+/// Reads only the `plugins:` section, so plugins can be loaded (and their
+/// template functions registered) before the rest of the config is expanded.
+pub fn plugin_specs(text: &str, origin: &str) -> Result<Vec<PluginSpec>, ConfigError> {
+    let mut diags = diagnostic::Diagnostics::default();
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            diags.error(e.pos, "", format!("YAML syntax error: {}", e.message));
+            return Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics: diags.into_sorted() });
+        }
+    };
+    let raw = decode::decode(root.as_ref(), &mut diags);
+    let base_dir = if origin == STDIN {
+        std::path::PathBuf::from(".")
+    } else {
+        Path::new(origin).parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    // Only the plugin section's own problems matter here; the full load reports the rest.
+    let config = compile::compile(
+        raw::RawConfig { plugins: raw.plugins, ..raw::RawConfig::default() },
+        &TemplateEngine::default(),
+        &base_dir,
+        &mut diagnostic::Diagnostics::default(),
+    );
+    Ok(config.plugins)
 }
 
 #[cfg(test)]

@@ -23,6 +23,30 @@ pub struct Config {
     pub defaults: Defaults,
     /// The sync steps, in file order.
     pub sync: Vec<SyncStep>,
+    /// WebAssembly plugins (ignored by regsync itself).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginSpec>,
+}
+
+/// One `plugins:` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginSpec {
+    /// The name steps use.
+    pub name: String,
+    /// The component file (relative paths resolved against the config's directory).
+    pub path: String,
+    /// Settings the plugin reads with `host.get-config`.
+    pub config: BTreeMap<String, String>,
+    /// `host:port`s a notifier may POST to.
+    pub allow_hosts: Vec<String>,
+    /// Longest time one call may take.
+    pub timeout: GoDuration,
+    /// Memory limit of one instance, MiB.
+    pub memory: i64,
+    /// Where the entry starts in the file.
+    #[serde(skip)]
+    pub pos: crate::config::yaml::Pos,
 }
 
 /// A string that must never be printed or logged.
@@ -201,6 +225,9 @@ pub struct Defaults {
     pub media_types: Vec<String>,
     /// Default hooks (inert).
     pub hooks: Option<Hooks>,
+    /// Default notifier plugins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
     /// Largest chunk the client accepts when a registry asks for bigger ones.
     pub blob_limit: i64,
     /// Manifest cache entries (with `cacheTime`).
@@ -288,6 +315,12 @@ pub struct StepSpec {
     pub media_types: Vec<String>,
     /// Hooks (inert).
     pub hooks: Option<Hooks>,
+    /// Tag-filter plugins, run after the built-in filters in this order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+    /// Notifier plugins told about this step's runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 /// Parts of a step compiled at load time, so a run never re-parses them.

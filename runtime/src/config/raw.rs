@@ -26,6 +26,19 @@ pub struct RawConfig {
     pub creds: Vec<RawHost>,
     pub defaults: RawDefaults,
     pub sync: Vec<RawStep>,
+    pub plugins: Vec<RawPlugin>,
+}
+
+/// One `plugins:` entry.
+#[derive(Debug, Default)]
+pub struct RawPlugin {
+    pub pos: Pos,
+    pub name: Field<String>,
+    pub path: Field<String>,
+    pub config: BTreeMap<String, String>,
+    pub allow_hosts: Vec<Spanned<String>>,
+    pub timeout: Field<GoDuration>,
+    pub memory: Field<i64>,
 }
 
 /// One `creds:` entry.
@@ -81,6 +94,8 @@ pub struct RawCommon {
     pub referrer_target: Field<String>,
     pub media_types: Option<Vec<Spanned<String>>>,
     pub hooks: Field<Hooks>,
+    /// Notifier plugins; `None` when absent.
+    pub notify: Option<Vec<Spanned<String>>>,
 }
 
 /// `defaults:`
@@ -117,4 +132,6 @@ pub struct RawStep {
     pub repos: Option<RawTagSpec>,
     pub platform: Field<String>,
     pub platforms: Vec<Spanned<String>>,
+    /// Tag-filter plugins, in order.
+    pub filters: Vec<Spanned<String>>,
 }

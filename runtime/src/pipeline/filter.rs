@@ -11,7 +11,7 @@ use crate::config::SyncStep;
 pub trait TagFilterHook: Send + Sync {
     /// Who it is, for messages.
     fn name(&self) -> String;
-    /// The tags to keep.
+    /// The tags to keep. Errors name the hook (they reach the user as they are).
     fn filter(&self, repository: &str, tags: Vec<String>) -> Result<Vec<String>, String>;
 }
 
@@ -24,9 +24,22 @@ pub fn tags(
 ) -> Result<Vec<String>, String> {
     let mut kept = step.compiled.tag_filter.apply(available);
     for hook in hooks {
-        kept = hook.filter(repository, kept).map_err(|e| format!("tag filter {}: {e}", hook.name()))?;
+        let offered: BTreeSet<String> = kept.iter().cloned().collect();
+        let returned = hook.filter(repository, kept)?;
+        // A hook may reorder or drop tags, never invent them: a tag that is not
+        // in the source would fail later with a less clear error.
+        let (known, invented): (Vec<String>, Vec<String>) = returned.into_iter().partition(|t| offered.contains(t));
+        if !invented.is_empty() {
+            tracing::warn!(filter = hook.name(), tags = ?invented, "Tag filter returned tags it was not given, ignoring them");
+        }
+        kept = dedup(known);
     }
     Ok(kept)
+}
+
+fn dedup(tags: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    tags.into_iter().filter(|t| seen.insert(t.clone())).collect()
 }
 
 /// The step's repository filters.

@@ -64,7 +64,18 @@ pub struct Engine {
     platforms: std::sync::Mutex<copy::Bounded<crate::client::Descriptor>>,
     options: EngineOptions,
     cancel: CancellationToken,
-    hooks: Vec<Arc<dyn TagFilterHook>>,
+    /// Tag filters by name (plugins), for steps' `filters:`.
+    filters: std::collections::HashMap<String, Arc<dyn TagFilterHook>>,
+    /// Observers by name (notifier plugins), for steps' `notify:`.
+    observers: std::collections::HashMap<String, Arc<dyn StepObserver>>,
+}
+
+/// Told when a step run starts and ends (notifier plugins).
+pub trait StepObserver: Send + Sync {
+    /// A run of `step` begins.
+    fn started(&self, step: &SyncStep);
+    /// A run ended; `report` says what it did.
+    fn finished(&self, report: &StepReport);
 }
 
 fn cancelled(what: &str) -> String {
@@ -82,13 +93,31 @@ impl Engine {
             platforms: std::sync::Mutex::new(copy::Bounded::new(copy::CACHE_ENTRIES)),
             options,
             cancel: CancellationToken::new(),
-            hooks: Vec::new(),
+            filters: std::collections::HashMap::new(),
+            observers: std::collections::HashMap::new(),
         }
     }
 
-    /// Adds a tag filter that runs after the built-in ones.
-    pub fn add_tag_filter(&mut self, hook: Arc<dyn TagFilterHook>) {
-        self.hooks.push(hook);
+    /// Makes a tag filter available to steps that list `name` under `filters:`.
+    pub fn add_tag_filter(&mut self, name: &str, hook: Arc<dyn TagFilterHook>) {
+        self.filters.insert(name.to_string(), hook);
+    }
+
+    /// Makes an observer available to steps that list `name` under `notify:`.
+    pub fn add_observer(&mut self, name: &str, observer: Arc<dyn StepObserver>) {
+        self.observers.insert(name.to_string(), observer);
+    }
+
+    fn hooks_of(&self, step: &SyncStep) -> Result<Vec<Arc<dyn TagFilterHook>>, String> {
+        step.spec
+            .filters
+            .iter()
+            .map(|n| self.filters.get(n).cloned().ok_or_else(|| format!("tag filter plugin \"{n}\" is not loaded")))
+            .collect()
+    }
+
+    fn observers_of(&self, step: &SyncStep) -> Vec<Arc<dyn StepObserver>> {
+        step.spec.notify.iter().filter_map(|n| self.observers.get(n).cloned()).collect()
     }
 
     /// Cancelling this stops the run: no new image starts, waits end.
@@ -124,8 +153,20 @@ impl Engine {
         self.run_step_in(step, action, &RunState::default()).await
     }
 
-    /// Runs one step within a run.
+    /// Runs one step within a run, telling its observers.
     pub async fn run_step_in(&self, step: &SyncStep, action: Action, state: &RunState) -> StepReport {
+        let observers = if action == Action::Check { Vec::new() } else { self.observers_of(step) };
+        for o in &observers {
+            o.started(step);
+        }
+        let report = self.run_step_stages(step, action, state).await;
+        for o in &observers {
+            o.finished(&report);
+        }
+        report
+    }
+
+    async fn run_step_stages(&self, step: &SyncStep, action: Action, state: &RunState) -> StepReport {
         let started = Instant::now();
         let spec = &step.spec;
         let mut report = StepReport {
@@ -210,11 +251,15 @@ impl Engine {
                 return self.note_error(report, format!("failed getting source tags of {src}: {e}"));
             }
         };
-        let mut tags = match filter::tags(step, src, &available, &self.hooks) {
+        let hooks = match self.hooks_of(step) {
+            Ok(h) => h,
+            Err(e) => return self.note_error(report, e),
+        };
+        let mut tags = match filter::tags(step, src, &available, &hooks) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(source = src, error = %e, "Failed processing tag filters");
-                return self.note_error(report, e);
+                return self.note_error(report, format!("sync[{}] (source \"{src}\"): {e}", step.index));
             }
         };
         if tags.is_empty() {

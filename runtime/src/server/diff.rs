@@ -47,6 +47,14 @@ pub struct ConfigDiff {
     pub client_changed: bool,
 }
 
+impl ConfigDiff {
+    /// Treats every kept step as changed (its compiled parts are stale).
+    pub fn restart_all(&mut self) {
+        self.changed.append(&mut self.unchanged);
+        self.changed.sort_unstable();
+    }
+}
+
 /// Compares an old and a new config.
 pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     let old_keys = keys(&old.sync);

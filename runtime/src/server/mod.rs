@@ -23,11 +23,11 @@ use tokio_util::task::TaskTracker;
 
 use self::diff::StepKey;
 use crate::client::Client;
-use crate::config::{self, Config, Loaded, SyncStep};
+use crate::config::{self, Config, SyncStep};
 use crate::metrics::Metrics;
 use crate::pipeline::{Action, Engine, EngineOptions};
+use crate::plugin::{PluginHost, PluginSet, Prepared};
 use crate::schedule::Schedule;
-use crate::template::TemplateEngine;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -101,6 +101,9 @@ type SharedEngine = Arc<RwLock<Arc<Engine>>>;
 struct Server {
     options: ServerOptions,
     config: Config,
+    plugins: PluginSet,
+    host: PluginHost,
+    watch: Option<watch::Watch>,
     engine: SharedEngine,
     engines: Vec<Arc<Engine>>,
     tasks: HashMap<StepKey, StepTask>,
@@ -113,9 +116,17 @@ struct Server {
     gate: tokio::sync::watch::Receiver<bool>,
 }
 
-fn engine_for(config: &Config, options: &ServerOptions) -> Arc<Engine> {
+fn engine_for(config: &Config, plugins: &PluginSet, options: &ServerOptions) -> Arc<Engine> {
     let client = Client::from_config(config, options.user_agent.clone());
-    Arc::new(Engine::new(config, client, EngineOptions { abort_on_error: false, ..EngineOptions::default() }))
+    let mut engine = Engine::new(config, client, EngineOptions { abort_on_error: false, ..EngineOptions::default() });
+    // Notifier queues live as long as the engine; the server never exits early
+    // enough to need flushing them.
+    let _ = plugins.attach(&mut engine);
+    Arc::new(engine)
+}
+
+fn plugin_files(config: &Config) -> Vec<std::path::PathBuf> {
+    config.plugins.iter().map(|p| std::path::PathBuf::from(&p.path)).collect()
 }
 
 /// The schedule of a step (SRV-1): `schedule`, else `@every interval`.
@@ -266,15 +277,15 @@ impl Server {
             return;
         }
         let loaded = match std::fs::read_to_string(&path) {
-            Ok(text) => config::load_str(&text, &path, &TemplateEngine::default()),
+            Ok(text) => crate::plugin::prepare(&text, &path, &self.host, Some(&self.plugins)),
             Err(source) => Err(config::ConfigError::Read { origin: path.clone(), source }),
         };
-        let new = match loaded {
-            Ok(l) => {
-                for w in &l.warnings {
+        let (new, plugins) = match loaded {
+            Ok(Prepared { loaded, plugins }) => {
+                for w in &loaded.warnings {
                     tracing::warn!("{}", w.render(&path));
                 }
-                l.config
+                (loaded.config, plugins)
             }
             Err(e) => {
                 for line in e.to_string().lines() {
@@ -285,11 +296,21 @@ impl Server {
                 return;
             }
         };
-        let d = diff::diff(&self.config, &new);
-        if d.client_changed {
-            let engine = engine_for(&new, &self.options);
+        let mut d = diff::diff(&self.config, &new);
+        let plugins_changed = !plugins.same_as(&self.plugins);
+        if !plugins.same_templates_as(&self.plugins) {
+            // Compiled templates hold the functions they were built with.
+            d.restart_all();
+        }
+        if d.client_changed || plugins_changed {
+            let engine = engine_for(&new, &plugins, &self.options);
+            // Engines no run holds any more can go.
+            self.engines.retain(|e| Arc::strong_count(e) > 1);
             self.engines.push(engine.clone());
             *self.engine.write().expect("engine lock poisoned") = engine;
+        }
+        if let Some(w) = &mut self.watch {
+            w.set_plugins(&plugin_files(&new));
         }
         let new_keys = diff::keys(&new.sync);
         for key in &d.removed {
@@ -307,10 +328,12 @@ impl Server {
             removed = d.removed.len(),
             unchanged = d.unchanged.len(),
             client_rebuilt = d.client_changed,
+            plugins_reloaded = plugins_changed,
             "Config reload: applied"
         );
         self.shared.metrics.reload(true);
         self.config = new;
+        self.plugins = plugins;
     }
 
     fn outcome(&self) -> Outcome {
@@ -326,7 +349,8 @@ impl Server {
 }
 
 /// Runs the server until a signal (or `--abort-on-error`) stops it.
-pub async fn serve(loaded: Loaded, options: ServerOptions) -> Result<Outcome, ServerError> {
+pub async fn serve(prepared: Prepared, host: PluginHost, options: ServerOptions) -> Result<Outcome, ServerError> {
+    let Prepared { loaded, plugins } = prepared;
     use tokio::signal::unix::{SignalKind, signal};
     let shared = Arc::new(Shared { metrics: Metrics::default(), ready: AtomicBool::new(false) });
     if let Some(addr) = options.listen {
@@ -337,7 +361,7 @@ pub async fn serve(loaded: Loaded, options: ServerOptions) -> Result<Outcome, Se
     let mut sighup = signal(SignalKind::hangup()).map_err(ServerError::Signals)?;
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel();
     // A config read from stdin cannot be watched or re-read.
-    let _watcher = if options.config_path == "-" {
+    let mut watch = if options.config_path == "-" {
         None
     } else {
         Some(
@@ -346,12 +370,18 @@ pub async fn serve(loaded: Loaded, options: ServerOptions) -> Result<Outcome, Se
         )
     };
 
-    let engine = engine_for(&loaded.config, &options);
+    if let Some(w) = &mut watch {
+        w.set_plugins(&plugin_files(&loaded.config));
+    }
+    let engine = engine_for(&loaded.config, &plugins, &options);
     let (gate_tx, gate) = tokio::sync::watch::channel(false);
     let mut server = Server {
         engine: Arc::new(RwLock::new(engine.clone())),
         engines: vec![engine],
         config: loaded.config,
+        plugins,
+        host,
+        watch,
         options,
         tasks: HashMap::new(),
         statuses: HashMap::new(),

@@ -11,5 +11,6 @@ mod engine_work;
 mod fixtures;
 mod harness;
 mod interrupt;
+mod plugins;
 mod server;
 mod sync_cli;

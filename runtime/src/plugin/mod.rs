@@ -1,0 +1,357 @@
+//! WebAssembly component plugins (wasmtime): tag filters, template
+//! functions and notifiers, loaded from the config's `plugins:`.
+//!
+//! One engine per process, with epoch interruption driven by a ticker
+//! thread; one `InstancePre` per plugin and world; a fresh store per call, so
+//! a plugin keeps no state between calls and a trapped instance is simply
+//! dropped. Compiled components are cached on disk by content and engine
+//! settings. Every failure names the plugin.
+
+mod adapters;
+mod bindings;
+mod cache;
+pub mod notify;
+mod sandbox;
+mod set;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, Store};
+
+pub use self::adapters::{PluginFunctions, PluginTagFilter};
+use self::bindings::{NOTIFIER_EXPORT, TAG_FILTER_EXPORT, TEMPLATE_EXPORT, notifier, tag_filter, template};
+pub use self::notify::{EventKind, SyncEvent};
+pub use self::sandbox::{PluginState, Sandbox};
+pub use self::set::{PluginSet, Prepared, prepare};
+use crate::config::PluginSpec;
+
+/// How often the deadline clock ticks.
+const TICK: Duration = Duration::from_millis(10);
+
+/// A plugin failure; the text names the plugin.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    /// The file could not be read or compiled.
+    #[error("plugin \"{plugin}\": cannot load {path}: {reason}")]
+    Load {
+        /// Plugin name.
+        plugin: String,
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The component does not export what its use needs.
+    #[error("plugin \"{plugin}\" is used as a {needed} but does not export {export}")]
+    WrongKind {
+        /// Plugin name.
+        plugin: String,
+        /// What the config uses it as.
+        needed: &'static str,
+        /// The missing export.
+        export: &'static str,
+    },
+    /// The call ran past its deadline.
+    #[error("plugin \"{plugin}\" timed out after {timeout:?} in {call}")]
+    Timeout {
+        /// Plugin name.
+        plugin: String,
+        /// The call.
+        call: &'static str,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The call trapped or hit a limit.
+    #[error("plugin \"{plugin}\" failed in {call}: {reason}")]
+    Trap {
+        /// Plugin name.
+        plugin: String,
+        /// The call.
+        call: &'static str,
+        /// The trap or limit.
+        reason: String,
+    },
+    /// The plugin returned an error.
+    #[error("plugin \"{plugin}\" returned an error from {call}: {message}")]
+    Returned {
+        /// Plugin name.
+        plugin: String,
+        /// The call.
+        call: &'static str,
+        /// Its message.
+        message: String,
+    },
+}
+
+/// The shared engine and compile cache. The engine (and its deadline clock
+/// thread) is created on first use, so configs without plugins pay nothing.
+#[derive(Clone, Default)]
+pub struct PluginHost {
+    engine: Arc<OnceLock<Engine>>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// Where compiled components are kept: `$REGSYNC_PLUGIN_CACHE`, else
+/// `$XDG_CACHE_HOME/regsync/plugins`, else `~/.cache/regsync/plugins`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("REGSYNC_PLUGIN_CACHE") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("regsync").join("plugins"))
+}
+
+fn new_engine() -> Result<Engine, String> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("regsync-plugin-clock".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(engine)
+}
+
+impl PluginHost {
+    /// A host that caches compiled components in `cache_dir` (none: compile every time).
+    pub fn new(cache_dir: Option<PathBuf>) -> Self {
+        PluginHost { engine: Arc::default(), cache_dir }
+    }
+
+    fn engine(&self) -> Result<&Engine, String> {
+        if let Some(e) = self.engine.get() {
+            return Ok(e);
+        }
+        let engine = new_engine()?;
+        Ok(self.engine.get_or_init(|| engine))
+    }
+
+    /// Reads, compiles (or fetches from the cache) and links a plugin.
+    pub fn load(&self, spec: &PluginSpec) -> Result<Arc<Plugin>, PluginError> {
+        let bytes = std::fs::read(&spec.path).map_err(|e| PluginError::Load {
+            plugin: spec.name.clone(),
+            path: spec.path.clone(),
+            reason: e.to_string(),
+        })?;
+        self.load_bytes(spec, &bytes)
+    }
+
+    /// Compiles (or fetches from the cache) and links a component already read.
+    pub fn load_bytes(&self, spec: &PluginSpec, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+        self.load_digested(spec, bytes, cache::digest(bytes))
+    }
+
+    /// [`Self::load_bytes`] when the caller already hashed the bytes.
+    pub(crate) fn load_digested(
+        &self,
+        spec: &PluginSpec,
+        bytes: &[u8],
+        digest: [u8; 32],
+    ) -> Result<Arc<Plugin>, PluginError> {
+        let started = Instant::now();
+        // wasmparser's messages span lines; one line keeps logs greppable.
+        let fail = |reason: String| PluginError::Load {
+            plugin: spec.name.clone(),
+            path: spec.path.clone(),
+            reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        let engine = self.engine().map_err(fail)?;
+        let (component, cached) = cache::component(engine, self.cache_dir.as_deref(), bytes, &digest).map_err(fail)?;
+        let exports: Vec<String> =
+            component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
+        let has = |e: &str| exports.iter().any(|x| x == e);
+        let mut linker: Linker<PluginState> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| fail(format!("{e:#}")))?;
+        tag_filter::TagFilterPlugin::add_to_linker::<PluginState, wasmtime::component::HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| fail(format!("{e:#}")))?;
+        notifier::regsync::plugin::outbound_http::add_to_linker::<PluginState, wasmtime::component::HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| fail(format!("{e:#}")))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| fail(format!("{e:#}")))?;
+        let sandbox = Arc::new(Sandbox {
+            name: spec.name.clone(),
+            config: spec.config.clone(),
+            allow_hosts: spec.allow_hosts.clone(),
+            memory: (spec.memory.max(1) as usize) << 20,
+            timeout: spec.timeout.to_std(),
+        });
+        let mut plugin = Plugin {
+            sandbox,
+            spec: spec.clone(),
+            digest,
+            engine: engine.clone(),
+            tag_filter: if has(TAG_FILTER_EXPORT) {
+                Some(tag_filter::TagFilterPluginPre::new(pre.clone()).map_err(|e| fail(format!("{e:#}")))?)
+            } else {
+                None
+            },
+            template: if has(TEMPLATE_EXPORT) {
+                Some(template::TemplatePluginPre::new(pre.clone()).map_err(|e| fail(format!("{e:#}")))?)
+            } else {
+                None
+            },
+            notifier: if has(NOTIFIER_EXPORT) {
+                Some(notifier::NotifierPluginPre::new(pre).map_err(|e| fail(format!("{e:#}")))?)
+            } else {
+                None
+            },
+            functions: Vec::new(),
+        };
+        if plugin.template.is_some() {
+            plugin.functions = plugin.list_functions()?;
+        }
+        tracing::debug!(
+            plugin = spec.name,
+            cached,
+            ms = started.elapsed().as_millis() as u64,
+            tag_filter = plugin.tag_filter.is_some(),
+            template = plugin.template.is_some(),
+            notifier = plugin.notifier.is_some(),
+            "Plugin loaded"
+        );
+        Ok(Arc::new(plugin))
+    }
+}
+
+/// A loaded plugin, ready to be called.
+pub struct Plugin {
+    sandbox: Arc<Sandbox>,
+    /// What it was loaded from: a reload reuses the plugin when both are unchanged.
+    spec: PluginSpec,
+    digest: [u8; 32],
+    engine: Engine,
+    tag_filter: Option<tag_filter::TagFilterPluginPre<PluginState>>,
+    template: Option<template::TemplatePluginPre<PluginState>>,
+    notifier: Option<notifier::NotifierPluginPre<PluginState>>,
+    functions: Vec<String>,
+}
+
+impl Plugin {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.sandbox.name
+    }
+
+    /// True when `other` was loaded from the same settings and bytes.
+    pub fn same_as(&self, spec: &PluginSpec, digest: &[u8; 32]) -> bool {
+        self.spec == *spec && self.digest == *digest
+    }
+
+    /// The declaration it was loaded from.
+    pub fn spec(&self) -> &PluginSpec {
+        &self.spec
+    }
+
+    /// True when it exports `tag-filter`.
+    pub fn is_tag_filter(&self) -> bool {
+        self.tag_filter.is_some()
+    }
+
+    /// True when it exports `template-functions`.
+    pub fn is_template(&self) -> bool {
+        self.template.is_some()
+    }
+
+    /// True when it exports `notifier`.
+    pub fn is_notifier(&self) -> bool {
+        self.notifier.is_some()
+    }
+
+    /// The template functions it offers.
+    pub fn functions(&self) -> &[String] {
+        &self.functions
+    }
+
+    fn store(&self) -> Store<PluginState> {
+        let mut store = Store::new(&self.engine, PluginState::new(self.sandbox.clone()));
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.sandbox.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store
+    }
+
+    fn trap(&self, call: &'static str, e: wasmtime::Error) -> PluginError {
+        if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            return PluginError::Timeout { plugin: self.sandbox.name.clone(), call, timeout: self.sandbox.timeout };
+        }
+        // The root cause is the trap or the limit; the rest is a wasm backtrace.
+        let reason = match e.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => e.root_cause().to_string(),
+        };
+        PluginError::Trap { plugin: self.sandbox.name.clone(), call, reason }
+    }
+
+    fn returned(&self, call: &'static str, message: String) -> PluginError {
+        PluginError::Returned { plugin: self.sandbox.name.clone(), call, message }
+    }
+
+    pub(crate) fn wrong_kind(&self, needed: &'static str, export: &'static str) -> PluginError {
+        PluginError::WrongKind { plugin: self.sandbox.name.clone(), needed, export }
+    }
+
+    /// `tag-filter.filter-tags`. Blocks: call it off the async threads.
+    pub fn filter_tags(&self, repo: &str, tags: &[String]) -> Result<Vec<String>, PluginError> {
+        let pre = self.tag_filter.as_ref().ok_or_else(|| self.wrong_kind("tag filter", TAG_FILTER_EXPORT))?;
+        let mut store = self.store();
+        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("filter-tags", e))?;
+        instance
+            .regsync_plugin_tag_filter()
+            .call_filter_tags(&mut store, repo, tags)
+            .map_err(|e| self.trap("filter-tags", e))?
+            .map_err(|m| self.returned("filter-tags", m))
+    }
+
+    fn list_functions(&self) -> Result<Vec<String>, PluginError> {
+        let pre = self.template.as_ref().ok_or_else(|| self.wrong_kind("template plugin", TEMPLATE_EXPORT))?;
+        let mut store = self.store();
+        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("list-functions", e))?;
+        instance
+            .regsync_plugin_template_functions()
+            .call_list_functions(&mut store)
+            .map_err(|e| self.trap("list-functions", e))
+    }
+
+    /// `template-functions.call`.
+    pub fn call_function(&self, name: &str, args: &[String]) -> Result<String, PluginError> {
+        let pre = self.template.as_ref().ok_or_else(|| self.wrong_kind("template plugin", TEMPLATE_EXPORT))?;
+        let mut store = self.store();
+        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("call", e))?;
+        instance
+            .regsync_plugin_template_functions()
+            .call_call(&mut store, name, args)
+            .map_err(|e| self.trap("call", e))?
+            .map_err(|m| self.returned("call", m))
+    }
+
+    /// `notifier.notify`. Blocks: call it off the async threads.
+    pub fn notify(&self, event: &SyncEvent) -> Result<(), PluginError> {
+        let pre = self.notifier.as_ref().ok_or_else(|| self.wrong_kind("notifier", NOTIFIER_EXPORT))?;
+        let mut store = self.store();
+        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("notify", e))?;
+        let event = notify::to_wit(event);
+        instance
+            .regsync_plugin_notifier()
+            .call_notify(&mut store, &event)
+            .map_err(|e| self.trap("notify", e))?
+            .map_err(|m| self.returned("notify", m))
+    }
+}

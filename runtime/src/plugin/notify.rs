@@ -1,0 +1,210 @@
+//! Events for notifier plugins, and their delivery: a bounded queue per
+//! notifier drained by one task, so a slow or failing notifier never blocks
+//! or fails a copy (events beyond the queue are dropped and logged).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::Plugin;
+use super::bindings::notifier::exports::regsync::plugin::notifier as wit;
+use crate::pipeline::{ImageAction, StepReport};
+
+/// Events waiting per notifier before new ones are dropped.
+pub const QUEUE: usize = 1024;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A step run began.
+    SyncStarted,
+    /// An image was copied (or refreshed).
+    ImageCopied,
+    /// An image needed nothing, or was skipped.
+    ImageSkipped,
+    /// A step run ended without errors.
+    SyncFinished,
+    /// A step run ended with errors.
+    SyncFailed,
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// Step or image source.
+    pub source: String,
+    /// Step or image target.
+    pub target: String,
+    /// Repository (image events).
+    pub repo: String,
+    /// Tags involved.
+    pub tags: Vec<String>,
+    /// Digest (image events).
+    pub digest: Option<String>,
+    /// Error text (failures).
+    pub error: Option<String>,
+    /// Duration, milliseconds.
+    pub duration_ms: u64,
+}
+
+pub(super) fn to_wit(e: &SyncEvent) -> wit::SyncEvent {
+    wit::SyncEvent {
+        kind: match e.kind {
+            EventKind::SyncStarted => wit::EventKind::SyncStarted,
+            EventKind::ImageCopied => wit::EventKind::ImageCopied,
+            EventKind::ImageSkipped => wit::EventKind::ImageSkipped,
+            EventKind::SyncFinished => wit::EventKind::SyncFinished,
+            EventKind::SyncFailed => wit::EventKind::SyncFailed,
+        },
+        source: e.source.clone(),
+        target: e.target.clone(),
+        repo: e.repo.clone(),
+        tags: e.tags.clone(),
+        digest: e.digest.clone(),
+        error: e.error.clone(),
+        duration_ms: e.duration_ms,
+    }
+}
+
+/// The events of one finished step run: each image, then the step's end.
+pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
+    let mut out = Vec::new();
+    for image in &report.images {
+        let kind = match image.action {
+            ImageAction::Copied | ImageAction::Refreshed => EventKind::ImageCopied,
+            ImageAction::Failed => continue,
+            _ => EventKind::ImageSkipped,
+        };
+        let (repo, tag) = split_tag(&image.target);
+        out.push(SyncEvent {
+            kind,
+            source: image.source.clone(),
+            target: image.target.clone(),
+            repo,
+            tags: tag.into_iter().collect(),
+            digest: (!image.digest.is_empty()).then(|| image.digest.clone()),
+            error: None,
+            duration_ms: image.duration.as_millis() as u64,
+        });
+    }
+    let failed = !report.ok();
+    out.push(SyncEvent {
+        kind: if failed { EventKind::SyncFailed } else { EventKind::SyncFinished },
+        source: report.source.clone(),
+        target: report.target.clone(),
+        repo: String::new(),
+        tags: report
+            .images
+            .iter()
+            .filter(|i| i.action == ImageAction::Copied)
+            .filter_map(|i| split_tag(&i.target).1)
+            .collect(),
+        digest: None,
+        error: failed.then(|| report.errors.join("\n")),
+        duration_ms: report.duration.as_millis() as u64,
+    });
+    out
+}
+
+/// `registry/repo:tag` → (`registry/repo`, `tag`).
+fn split_tag(reference: &str) -> (String, Option<String>) {
+    let name = reference.split('@').next().unwrap_or(reference);
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), Some(tag.to_string())),
+        _ => (name.to_string(), None),
+    }
+}
+
+/// Delivers events to one notifier plugin in the background.
+#[derive(Clone)]
+pub struct Notifier {
+    name: String,
+    queue: mpsc::Sender<SyncEvent>,
+    /// Events queued or being delivered.
+    pending: Arc<AtomicUsize>,
+}
+
+impl Notifier {
+    /// Starts the delivery task (needs a tokio runtime).
+    pub fn start(plugin: Arc<Plugin>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<SyncEvent>(QUEUE);
+        let name = plugin.name().to_string();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let done = pending.clone();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let p = plugin.clone();
+                let result = tokio::task::spawn_blocking(move || p.notify(&event)).await;
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(plugin = plugin.name(), error = %e, "Notifier failed"),
+                    Err(e) => tracing::warn!(plugin = plugin.name(), error = %e, "Notifier panicked"),
+                }
+                done.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        Notifier { name, queue: tx, pending }
+    }
+
+    /// Queues an event; never waits.
+    pub fn send(&self, event: SyncEvent) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if self.queue.try_send(event).is_err() {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!(plugin = self.name, "Notifier queue full, event dropped");
+        }
+    }
+
+    /// Waits (up to `limit`) until every queued event was delivered, e.g. before `once` exits.
+    pub async fn flush(&self, limit: Duration) {
+        let start = std::time::Instant::now();
+        while self.pending.load(Ordering::SeqCst) > 0 {
+            if start.elapsed() >= limit {
+                tracing::warn!(
+                    plugin = self.name,
+                    left = self.pending.load(Ordering::SeqCst),
+                    "Notifier events not delivered before exit"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl crate::pipeline::StepObserver for Notifier {
+    fn started(&self, step: &crate::config::SyncStep) {
+        self.send(SyncEvent {
+            kind: EventKind::SyncStarted,
+            source: step.spec.source.clone(),
+            target: step.spec.target.clone(),
+            repo: String::new(),
+            tags: Vec::new(),
+            digest: None,
+            error: None,
+            duration_ms: 0,
+        });
+    }
+
+    fn finished(&self, report: &StepReport) {
+        for event in events_of(report) {
+            self.send(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_split_from_references() {
+        assert_eq!(split_tag("r:5000/app:v1"), ("r:5000/app".to_string(), Some("v1".to_string())));
+        assert_eq!(split_tag("r:5000/app:v1@sha256:ab"), ("r:5000/app".to_string(), Some("v1".to_string())));
+        assert_eq!(split_tag("r:5000/app"), ("r:5000/app".to_string(), None));
+    }
+}
