@@ -91,7 +91,7 @@ fn plugin_names(list: &[Spanned<String>], declared: &[&str], path: &str, diags: 
 }
 
 /// `plugins:` entries: named once each, with a component file that exists.
-fn plugins(raw: &[RawPlugin], base_dir: &std::path::Path, diags: &mut Diagnostics) -> Vec<PluginSpec> {
+pub(crate) fn plugins(raw: &[RawPlugin], base_dir: &std::path::Path, diags: &mut Diagnostics) -> Vec<PluginSpec> {
     let mut out: Vec<PluginSpec> = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let path = format!("plugins[{i}]");

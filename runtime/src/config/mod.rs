@@ -59,23 +59,32 @@ pub fn load_path(path: &str, engine: &TemplateEngine) -> Result<Loaded, ConfigEr
     load_str(&text, &origin, engine)
 }
 
-/// Loads a config from text; `origin` names it in messages.
-pub fn load_str(text: &str, origin: &str, engine: &TemplateEngine) -> Result<Loaded, ConfigError> {
-    let mut diags = diagnostic::Diagnostics::default();
-    let root = match yaml::parse(text) {
-        Ok(root) => root,
+/// Parses and decodes `text`; a YAML syntax error ends the load at once.
+fn decode_text(text: &str, origin: &str, diags: &mut diagnostic::Diagnostics) -> Result<raw::RawConfig, ConfigError> {
+    match yaml::parse(text) {
+        Ok(root) => Ok(decode::decode(root.as_ref(), diags)),
         Err(e) => {
             diags.error(e.pos, "", format!("YAML syntax error: {}", e.message));
-            return Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics: diags.into_sorted() });
+            let diagnostics = std::mem::take(diags).into_sorted();
+            Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics })
         }
-    };
-    let raw = decode::decode(root.as_ref(), &mut diags);
-    let base_dir = if origin == STDIN {
+    }
+}
+
+/// Relative paths in a config (plugin files) are relative to its directory.
+fn base_dir(origin: &str) -> std::path::PathBuf {
+    if origin == STDIN {
         std::path::PathBuf::from(".")
     } else {
         Path::new(origin).parent().map(Path::to_path_buf).unwrap_or_default()
-    };
-    let config = compile::compile(raw, engine, &base_dir, &mut diags);
+    }
+}
+
+/// Loads a config from text; `origin` names it in messages.
+pub fn load_str(text: &str, origin: &str, engine: &TemplateEngine) -> Result<Loaded, ConfigError> {
+    let mut diags = diagnostic::Diagnostics::default();
+    let raw = decode_text(text, origin, &mut diags)?;
+    let config = compile::compile(raw, engine, &base_dir(origin), &mut diags);
     let failed = diags.has_errors();
     let diagnostics = diags.into_sorted();
     if failed {
@@ -86,29 +95,11 @@ pub fn load_str(text: &str, origin: &str, engine: &TemplateEngine) -> Result<Loa
 
 /// Reads only the `plugins:` section, so plugins can be loaded (and their
 /// template functions registered) before the rest of the config is expanded.
+/// Problems in it are reported by the full load, not here.
 pub fn plugin_specs(text: &str, origin: &str) -> Result<Vec<PluginSpec>, ConfigError> {
     let mut diags = diagnostic::Diagnostics::default();
-    let root = match yaml::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            diags.error(e.pos, "", format!("YAML syntax error: {}", e.message));
-            return Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics: diags.into_sorted() });
-        }
-    };
-    let raw = decode::decode(root.as_ref(), &mut diags);
-    let base_dir = if origin == STDIN {
-        std::path::PathBuf::from(".")
-    } else {
-        Path::new(origin).parent().map(Path::to_path_buf).unwrap_or_default()
-    };
-    // Only the plugin section's own problems matter here; the full load reports the rest.
-    let config = compile::compile(
-        raw::RawConfig { plugins: raw.plugins, ..raw::RawConfig::default() },
-        &TemplateEngine::default(),
-        &base_dir,
-        &mut diagnostic::Diagnostics::default(),
-    );
-    Ok(config.plugins)
+    let raw = decode_text(text, origin, &mut diags)?;
+    Ok(compile::plugins(&raw.plugins, &base_dir(origin), &mut diags))
 }
 
 #[cfg(test)]

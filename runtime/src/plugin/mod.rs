@@ -250,7 +250,7 @@ impl Plugin {
         &self.sandbox.name
     }
 
-    /// True when `other` was loaded from the same settings and bytes.
+    /// True when it was loaded from this declaration and these bytes (by sha256).
     pub fn same_as(&self, spec: &PluginSpec, digest: &[u8; 32]) -> bool {
         self.spec == *spec && self.digest == *digest
     }

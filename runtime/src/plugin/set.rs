@@ -97,16 +97,6 @@ impl PluginSet {
         self.plugins.iter().find(|p| p.name() == name)
     }
 
-    /// Every plugin, in declaration order.
-    pub fn all(&self) -> &[Arc<Plugin>] {
-        &self.plugins
-    }
-
-    /// True when no plugin is loaded.
-    pub fn is_empty(&self) -> bool {
-        self.plugins.is_empty()
-    }
-
     /// Adds every template plugin's functions to `engine`; a name clash is a problem.
     fn register_functions(&self, engine: &mut TemplateEngine, problems: &mut Vec<Diagnostic>) {
         for p in self.plugins.iter().filter(|p| p.is_template()) {
