@@ -201,6 +201,53 @@ impl crate::pipeline::StepObserver for Notifier {
 mod tests {
     use super::*;
 
+    fn image(target: &str, action: ImageAction, digest: &str) -> crate::pipeline::ImageReport {
+        crate::pipeline::ImageReport {
+            source: target.replace("dst", "src"),
+            target: target.into(),
+            action,
+            reason: String::new(),
+            digest: digest.into(),
+            stats: Default::default(),
+            duration: Duration::from_millis(7),
+            error: None,
+            rate_limit_remaining: None,
+            source_registry: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_report_becomes_one_event_per_image_then_the_end_of_the_step() {
+        let mut report = StepReport {
+            index: 0,
+            source: "src/app".into(),
+            target: "dst/app".into(),
+            kind: "repository".into(),
+            images: vec![
+                image("dst/app:v1", ImageAction::Copied, "sha256:1"),
+                image("dst/app:v2", ImageAction::UpToDate, "sha256:2"),
+                image("dst/app:v3", ImageAction::Failed, ""),
+            ],
+            errors: Vec::new(),
+            duration: Duration::from_secs(2),
+        };
+        let events = events_of(&report);
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        // A failed image has no event of its own: the step's failure carries its error.
+        assert_eq!(kinds, [EventKind::ImageCopied, EventKind::ImageSkipped, EventKind::SyncFinished]);
+        assert_eq!(events[0].repo, "dst/app");
+        assert_eq!(events[0].tags, ["v1"]);
+        assert_eq!(events[0].digest.as_deref(), Some("sha256:1"));
+        assert_eq!(events[0].source, "src/app:v1");
+        assert_eq!(events[2].tags, ["v1"]);
+        assert_eq!(events[2].duration_ms, 2000);
+
+        report.errors.push("dst/app:v3: boom".into());
+        let last = events_of(&report).pop().unwrap();
+        assert_eq!(last.kind, EventKind::SyncFailed);
+        assert_eq!(last.error.as_deref(), Some("dst/app:v3: boom"));
+    }
+
     #[test]
     fn tags_are_split_from_references() {
         assert_eq!(split_tag("r:5000/app:v1"), ("r:5000/app".to_string(), Some("v1".to_string())));
