@@ -56,6 +56,20 @@ impl Platform {
     }
 }
 
+/// Deterministic xorshift bytes from `seed`: gzip cannot shrink them, so a
+/// layer made of them is about `size` bytes, and different seeds never share blobs.
+pub fn noise(seed: u64, size: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A tar holding one file; fixed metadata keeps it deterministic.
 pub fn tar(name: &str, content: &[u8]) -> Vec<u8> {
     let mut header = [0u8; 512];

@@ -2,13 +2,15 @@
 //! ([`registry`]), an OCI layout generator ([`fixtures`]), plain-HTTP OCI
 //! helpers ([`oci`]), the `regsync` binary ([`bin`]), golden files
 //! ([`golden`]), the shared compatibility fixtures ([`shared`]), a fault
-//! proxy ([`proxy`]), a token issuer ([`token`]), a client-only image copy
-//! ([`copy`]), the plugins of `plugins/` ([`plugins`]) and a webhook receiver ([`webhook`]).
+//! proxy ([`proxy`]), a token issuer ([`token`]), a webhook receiver
+//! ([`webhook`]), the request parsing those three share ([`http1`]), a
+//! client-only image copy ([`copy`]) and the plugins of `plugins/` ([`plugins`]).
 
 pub mod bin;
 pub mod copy;
 pub mod fixtures;
 pub mod golden;
+pub mod http1;
 pub mod oci;
 pub mod plugins;
 pub mod proxy;

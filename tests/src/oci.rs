@@ -291,6 +291,17 @@ impl RegistryHttp {
         self.manifest(repo, tag).map(|(_, bytes, _)| sha256_digest(&bytes))
     }
 
+    /// Every tag of `repo` and the digest it points at.
+    pub fn tag_digests(&self, repo: &str) -> BTreeMap<String, String> {
+        self.tags(repo)
+            .into_iter()
+            .map(|t| {
+                let digest = self.digest_of(repo, &t).unwrap_or_else(|| panic!("{repo}:{t} listed but not readable"));
+                (t, digest)
+            })
+            .collect()
+    }
+
     /// Fetches a blob, or `None`.
     pub fn blob(&self, repo: &str, digest: &str) -> Option<Vec<u8>> {
         let resp =

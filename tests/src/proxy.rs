@@ -3,7 +3,7 @@
 //! corrupts bytes, rejects large uploads, adds headers, and logs every
 //! request so tests can count them. The registry behind stays real.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,31 +191,14 @@ fn serve(
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut out = conn;
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
+        let Some(request) = crate::http1::read_request(&mut reader)? else {
             return Ok(());
-        }
-        let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-        let mut headers: Vec<(String, String)> = Vec::new();
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h)?;
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
-        let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut body = vec![0u8; len];
-        reader.read_exact(&mut body)?;
+        };
+        let len = request.body.len();
+        let range = request.header("range").map(str::to_string);
+        let crate::http1::Request { method, target: path, headers, body } = request;
         let _counted = InFlight::new(flight);
         let fault = take_fault(rules, &method, &path, len);
-        let range = header("range");
         let record = |status: u16| {
             log.lock().unwrap().push(Logged {
                 method: method.clone(),

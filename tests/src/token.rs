@@ -3,7 +3,7 @@
 //! grant), and signs ES256 JWTs with a key it generates; the registry trusts
 //! its certificate through `rootcertbundle`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -122,30 +122,11 @@ fn handle(
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut out = conn;
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("").to_string();
-    let mut auth = None;
-    let mut len = 0usize;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "authorization" => auth = Some(v.trim().to_string()),
-                "content-length" => len = v.trim().parse().unwrap_or(0),
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body)?;
+    let Some(request) = crate::http1::read_request(&mut reader)? else {
+        return Ok(());
+    };
+    let auth = request.header("authorization").map(str::to_string);
+    let crate::http1::Request { method, target, body, .. } = request;
     log.lock().unwrap().push(method.clone());
     let mut params = decode_query(target.split_once('?').map_or("", |(_, q)| q));
     if method == "POST" {

@@ -1,7 +1,7 @@
 //! A webhook receiver on 127.0.0.1: records the body of every POST and
 //! answers 200, so notifier plugins can be checked end to end.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -24,30 +24,11 @@ impl Receiver {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-                    let mut request_line = String::new();
-                    if reader.read_line(&mut request_line).is_err() {
+                    let Ok(Some(request)) = crate::http1::read_request(&mut reader) else {
                         return;
-                    }
-                    let mut length = 0usize;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = line.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0u8; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    store
-                        .lock()
-                        .unwrap()
-                        .push((request_line.trim().to_string(), String::from_utf8_lossy(&body).into()));
+                    };
+                    let line = format!("{} {}", request.method, request.target);
+                    store.lock().unwrap().push((line, String::from_utf8_lossy(&request.body).into()));
                     let mut stream = stream;
                     let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
                 });
@@ -56,7 +37,7 @@ impl Receiver {
         Receiver { port, bodies }
     }
 
-    /// The request lines and bodies received so far.
+    /// The method and target, and the body, of each request so far.
     pub fn received(&self) -> Vec<(String, String)> {
         self.bodies.lock().unwrap().clone()
     }

@@ -84,12 +84,7 @@ impl Client {
     pub async fn manifest_head(&self, r: &Reference) -> Result<ManifestHead> {
         match r.scheme {
             Scheme::Registry => self.registry.manifest_head(r).await,
-            Scheme::OciDir => self.ocidir.manifest_get(Self::path(r), &r.tag, &r.digest).await.map(|m| ManifestHead {
-                size: m.bytes.len() as u64,
-                media_type: m.media_type,
-                digest: m.digest,
-                rate_limit: None,
-            }),
+            Scheme::OciDir => self.ocidir.manifest_get(Self::path(r), &r.tag, &r.digest).await.map(|m| m.head()),
         }
     }
 

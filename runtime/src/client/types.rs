@@ -180,6 +180,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// What a HEAD of it would have answered.
+    pub fn head(&self) -> ManifestHead {
+        ManifestHead {
+            media_type: self.media_type.clone(),
+            digest: self.digest.clone(),
+            size: self.bytes.len() as u64,
+            rate_limit: self.rate_limit,
+        }
+    }
+
     /// Wraps bytes, computing the digest.
     pub fn new(media_type: &str, bytes: Bytes) -> Self {
         Manifest { media_type: media_type.to_string(), digest: sha256_digest(&bytes), bytes, rate_limit: None }

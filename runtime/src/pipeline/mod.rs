@@ -358,13 +358,7 @@ impl Engine {
         let lookup = async {
             if fetch_now {
                 let m = self.client.manifest_get(src).await?;
-                let head = ManifestHead {
-                    media_type: m.media_type.clone(),
-                    digest: m.digest.clone(),
-                    size: m.bytes.len() as u64,
-                    rate_limit: m.rate_limit,
-                };
-                Ok::<_, ClientError>((head, Some(m)))
+                Ok::<_, ClientError>((m.head(), Some(m)))
             } else {
                 Ok((self.client.manifest_head(src).await?, None))
             }

@@ -17,17 +17,7 @@ use crate::client::{client, http_host, r, rt};
 fn big_image(size: usize) -> (tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut l = fixtures::Layout::create(dir.path());
-    // xorshift noise: gzip cannot shrink it, so the layer is about `size` bytes.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let noise: Vec<u8> = (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    let img = l.image(AMD64, &[("noise.bin", &noise)]);
+    let img = l.image(AMD64, &[("noise.bin", &fixtures::noise(0x9e37_79b9_7f4a_7c15, size))]);
     l.tag("v1", &img);
     l.save();
     let doc: serde_json::Value =

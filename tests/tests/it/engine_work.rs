@@ -9,24 +9,13 @@ use regsync::client::Client;
 use regsync::config;
 use regsync::pipeline::{Action, Engine, EngineOptions, StepReport};
 use regsync::template::TemplateEngine;
+use regsync_tests::fixtures::noise;
 use regsync_tests::fixtures::{self, AMD64, ARM64};
 use regsync_tests::oci::LayoutReader;
 use regsync_tests::proxy::{Fault, FaultProxy, Rule};
 use regsync_tests::registry::{Registry, RegistryOptions};
 
 use crate::client::rt;
-
-fn noise(seed: u64, size: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// Six two-platform images sharing one large base layer, in two repositories.
 fn shared_base_source() -> (Registry, tempfile::TempDir, String) {

@@ -4,21 +4,10 @@
 
 use std::time::Duration;
 
+use regsync_tests::fixtures::noise;
 use regsync_tests::fixtures::{self, AMD64, ARM64};
 use regsync_tests::oci::LayoutReader;
 use regsync_tests::registry::Registry;
-
-fn noise(seed: u64, size: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 #[test]
 fn killed_runs_leave_only_complete_tags() {

@@ -18,16 +18,7 @@ fn source_layout(dir: &Path) -> LayoutReader {
         let img = l.image(AMD64, &[("tag", format!("image {tag}").as_bytes())]);
         l.tag(tag, &img);
     }
-    let mut x: u64 = 99;
-    let noise: Vec<u8> = (0..3_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    let big = l.image(AMD64, &[("big", &noise)]);
+    let big = l.image(AMD64, &[("big", &fixtures::noise(99, 3_000_000))]);
     l.tag("big", &big);
     l.save();
     LayoutReader::open(dir)

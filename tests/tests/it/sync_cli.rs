@@ -56,14 +56,7 @@ impl World {
 
     /// The target repository's tags and their digests.
     fn target(&self, repo: &str) -> BTreeMap<String, String> {
-        let api = self.dst.api();
-        api.tags(repo)
-            .into_iter()
-            .map(|t| {
-                let d = api.digest_of(repo, &t).unwrap();
-                (t, d)
-            })
-            .collect()
+        self.dst.api().tag_digests(repo)
     }
 
     fn t(&self, tag: &str) -> String {

@@ -177,6 +177,24 @@ impl RegistryClient {
         Scope::Repository { name: Self::repo_path(t, repo), push }
     }
 
+    /// Asks one host (of the mirrors and the registry) for a manifest; an
+    /// answer other than 200 becomes the error. Returns the response and its URL.
+    async fn ask_manifest(
+        t: &Transport,
+        ns: Option<&str>,
+        r: &Reference,
+        method: Method,
+    ) -> Result<(Response, String)> {
+        let url = Self::url(t, &r.repository, &format!("manifests/{}", manifest_ref(r)), ns);
+        let req =
+            Request::new(method, url.clone(), Self::scope(t, &r.repository, false)).header("accept", ACCEPT_MANIFESTS);
+        let resp = t.send(req).await?;
+        if resp.status() != 200 {
+            return Err(Transport::error(resp, &url).await);
+        }
+        Ok((resp, url))
+    }
+
     /// HEADs a manifest (GET when the host disables HEAD or omits the digest, IMG-1).
     pub async fn manifest_head(&self, r: &Reference) -> Result<ManifestHead> {
         let key = format!("{}/{}@{}", r.registry, r.repository, r.digest);
@@ -189,35 +207,18 @@ impl RegistryClient {
         let mut last = None;
         for (t, ns) in self.read_order(&r.registry)? {
             if t.head_disabled() {
-                return self.manifest_get(r).await.map(|m| ManifestHead {
-                    size: m.bytes.len() as u64,
-                    media_type: m.media_type,
-                    digest: m.digest,
-                    rate_limit: m.rate_limit,
-                });
+                return self.manifest_get(r).await.map(|m| m.head());
             }
-            let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), ns.as_deref());
-            let req = Request::new(Method::HEAD, url.clone(), Self::scope(&t, &r.repository, false))
-                .header("accept", ACCEPT_MANIFESTS);
-            let resp = match t.send(req).await {
-                Ok(resp) => resp,
+            let resp = match Self::ask_manifest(&t, ns.as_deref(), r, Method::HEAD).await {
+                Ok((resp, _)) => resp,
                 Err(e) => {
                     last = Some(e);
                     continue;
                 }
             };
-            if resp.status() != 200 {
-                last = Some(Transport::error(resp, &url).await);
-                continue;
-            }
             let digest = resp.header("docker-content-digest").unwrap_or_default();
             if digest.is_empty() {
-                return self.manifest_get(r).await.map(|m| ManifestHead {
-                    size: m.bytes.len() as u64,
-                    media_type: m.media_type,
-                    digest: m.digest,
-                    rate_limit: m.rate_limit,
-                });
+                return self.manifest_get(r).await.map(|m| m.head());
             }
             let head = ManifestHead {
                 media_type: content_type(&resp).unwrap_or_else(|| MT_OCI_MANIFEST.to_string()),
@@ -246,20 +247,13 @@ impl RegistryClient {
         }
         let mut last = None;
         for (t, ns) in self.read_order(&r.registry)? {
-            let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), ns.as_deref());
-            let req = Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false))
-                .header("accept", ACCEPT_MANIFESTS);
-            let resp = match t.send(req).await {
-                Ok(resp) => resp,
+            let (resp, url) = match Self::ask_manifest(&t, ns.as_deref(), r, Method::GET).await {
+                Ok(answer) => answer,
                 Err(e) => {
                     last = Some(e);
                     continue;
                 }
             };
-            if resp.status() != 200 {
-                last = Some(Transport::error(resp, &url).await);
-                continue;
-            }
             let announced = resp.header("docker-content-digest").filter(|d| sha256_hex(d).is_some());
             let media_type = content_type(&resp);
             let limits = rate_limit(&resp);
