@@ -105,8 +105,9 @@ fn sync(
         let mut engine = Engine::new(config, client, EngineOptions { abort_on_error, ..EngineOptions::default() });
         let notifiers = prepared.plugins.attach(&mut engine);
         let cancel = engine.cancel_token();
+        let mut stop = stop_signals()?;
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if stop.recv().await.is_some() {
                 tracing::debug!("Interrupt received, stopping");
                 cancel.cancel();
             }
@@ -115,18 +116,35 @@ fn sync(
         for n in &notifiers {
             n.flush(NOTIFY_FLUSH).await;
         }
-        reports
-    });
+        Ok::<_, anyhow::Error>(reports)
+    })?;
     match check {
         Some(OutputFormat::Json) => println!("{}", serde_json::to_string_pretty(&reports)?),
         Some(OutputFormat::Text) => print!("{}", report::summary(&reports, true)),
         None => print!("{}", report::summary(&reports, false)),
     }
-    let errors: Vec<String> = reports.iter().flat_map(|r| r.errors.clone()).collect();
+    let errors: Vec<String> = reports.iter().flat_map(|r| r.errors.iter().map(ToString::to_string)).collect();
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM, whichever comes first (SIG-1): a Kubernetes CronJob or
+/// `timeout` stops `once` and `check` with SIGTERM.
+fn stop_signals() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = tx.send(()).await;
+    });
+    Ok(rx)
 }
 
 /// How long `once` waits for notifiers to deliver their last events.

@@ -201,6 +201,16 @@ impl Reference {
         r
     }
 
+    /// The same repository pinned to a digest, without a tag (regclient's
+    /// `SetDigest`): how children and referrers are named.
+    pub fn pinned(&self, digest: &str) -> Self {
+        let mut r = self.clone();
+        r.tag.clear();
+        r.digest = digest.to_string();
+        r.original = r.common_name();
+        r
+    }
+
     /// True when both name the same repository (or the same layout).
     pub fn same_repository(&self, other: &Reference) -> bool {
         self.scheme == other.scheme

@@ -2,7 +2,7 @@
 //! client tests can move whole images without the sync engine: children and
 //! blobs first, the tagged manifest last.
 
-use regsync::client::{BlobCopy, Client, Result, is_manifest};
+use regsync::client::{BlobCopy, Client, PutOptions, Result, is_manifest};
 use regsync::reference::Reference;
 
 /// What a copy did.
@@ -23,7 +23,7 @@ pub async fn copy_image(client: &Client, src: &Reference, dst: &Reference) -> Re
     let mut stats = Copied::default();
     let m = client.manifest_get(src).await?;
     copy_tree(client, src, dst, &m, false, &mut stats).await?;
-    client.manifest_put(dst, &m, false).await?;
+    client.manifest_put(dst, &m, PutOptions::default()).await?;
     stats.manifests += 1;
     Ok(stats)
 }
@@ -43,7 +43,9 @@ async fn copy_tree(
         let src_child = src.with_digest(&child.digest);
         let cm = client.manifest_get(&src_child).await?;
         Box::pin(copy_tree(client, src, dst, &cm, true, stats)).await?;
-        client.manifest_put(&dst.with_digest(&child.digest), &cm, true).await?;
+        client
+            .manifest_put(&dst.with_digest(&child.digest), &cm, PutOptions { child: true, ..PutOptions::default() })
+            .await?;
         stats.manifests += 1;
     }
     for blob in doc.config.iter().chain(&doc.layers).chain(&doc.blobs) {

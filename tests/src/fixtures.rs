@@ -227,6 +227,48 @@ impl Layout {
     }
 }
 
+/// One repository of a workload shaped like the benchmark's `medium`, small:
+/// `tags` tags, every third an index of two platforms, all sharing a base
+/// layer; every fourth signed (an artifact with a `subject` and the
+/// `sha256-<hex>` fallback tag listing it, as a registry without the
+/// referrers API holds them), and every fifth with a cosign-style digest tag
+/// `sha256-<hex>.att`. `seed` keeps repositories apart; the base is shared.
+pub fn signed_repository(dir: &Path, seed: u64, tags: usize) -> Layout {
+    let mut l = Layout::create(dir);
+    let base = noise(1, 20_000);
+    for i in 0..tags as u64 {
+        let top = noise(seed * 1000 + i, 2_000);
+        let image = if i % 3 == 0 {
+            let amd = l.image(AMD64, &[("base", &base), ("top", &top)]);
+            let arm = l.image(ARM64, &[("base", &base), ("top", &top), ("arm", b"arm")]);
+            l.index(&[amd, arm], None)
+        } else {
+            l.image(AMD64, &[("base", &base), ("top", &top)])
+        };
+        l.tag(&format!("t{i}"), &image);
+        if i % 4 == 1 {
+            let sig = l.artifact(
+                "application/vnd.example.signature",
+                Some(&image),
+                &[("application/octet-stream", format!("sig {seed} {i}").as_bytes())],
+                &[("org.example.signer", "ci")],
+            );
+            l.referrers_tag(&image, &[sig]);
+        }
+        if i % 5 == 2 {
+            let att = l.artifact(
+                "application/vnd.example.attestation",
+                None,
+                &[("application/json", format!("{{\"att\":\"{seed}-{i}\"}}").as_bytes())],
+                &[],
+            );
+            l.tag(&format!("{}.att", oci::fallback_tag(&image.digest)), &att);
+        }
+    }
+    l.save();
+    l
+}
+
 /// The example layout shipped in `examples/`: one tag `v1`, a two-platform
 /// image with a small text file in each.
 pub fn example_layout(dir: &Path) -> Descriptor {

@@ -291,6 +291,13 @@ impl RegistryHttp {
         self.manifest(repo, tag).map(|(_, bytes, _)| sha256_digest(&bytes))
     }
 
+    /// Every tag of `repo` and its digest, or `None` while one of them is
+    /// listed but not readable: distribution 2.8 lists a tag before its link
+    /// is written, so a reader racing a running sync can see that.
+    pub fn settled_tag_digests(&self, repo: &str) -> Option<BTreeMap<String, String>> {
+        self.tags(repo).into_iter().map(|t| self.digest_of(repo, &t).map(|d| (t, d))).collect()
+    }
+
     /// Every tag of `repo` and the digest it points at.
     pub fn tag_digests(&self, repo: &str) -> BTreeMap<String, String> {
         self.tags(repo)
@@ -317,6 +324,15 @@ impl RegistryHttp {
         };
         let v: Value = resp.json_value();
         v["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect()
+    }
+
+    /// Pushes every entry of a layout's `index.json` into `repo`, with its tag.
+    pub fn push_layout(&self, layout: &LayoutReader, repo: &str) -> Result<(), String> {
+        for entry in layout.index()["manifests"].as_array().into_iter().flatten() {
+            let d = Descriptor::from_json(entry);
+            self.push_from_layout(layout, repo, &d, entry["annotations"][crate::fixtures::REF_NAME].as_str())?;
+        }
+        Ok(())
     }
 
     /// Copies everything reachable from `desc` in a layout (children first,

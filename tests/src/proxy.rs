@@ -73,6 +73,19 @@ pub struct Logged {
     pub body_len: usize,
 }
 
+/// The referrers API (OCI distribution 1.1) the proxy adds in front of a
+/// registry without it: manifests pushed through the proxy with a `subject`
+/// are indexed and answered with `OCI-Subject`, and
+/// `GET /v2/<repo>/referrers/<digest>` lists them, `page` at a time with
+/// `Link` headers.
+#[derive(Default)]
+struct ReferrersApi {
+    page: usize,
+    listed: std::collections::HashMap<(String, String), Vec<serde_json::Value>>,
+}
+
+type SharedApi = Arc<Mutex<Option<ReferrersApi>>>;
+
 /// A running proxy; it stops accepting when dropped.
 pub struct FaultProxy {
     /// `127.0.0.1:PORT`
@@ -82,6 +95,7 @@ pub struct FaultProxy {
     rules: Arc<Mutex<Vec<Rule>>>,
     log: Arc<Mutex<Vec<Logged>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    api: SharedApi,
 }
 
 impl FaultProxy {
@@ -94,20 +108,27 @@ impl FaultProxy {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let upstream = upstream.trim_end_matches('/').to_string();
         let in_flight: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)> = Arc::default();
-        let (r, l, s, f) = (rules.clone(), log.clone(), stop.clone(), in_flight.clone());
+        let api: SharedApi = Arc::default();
+        let (r, l, s, f, a) = (rules.clone(), log.clone(), stop.clone(), in_flight.clone(), api.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, l, up, f) = (r.clone(), l.clone(), upstream.clone(), f.clone());
+                let (r, l, up, f, a) = (r.clone(), l.clone(), upstream.clone(), f.clone(), a.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &up, &r, &l, &f);
+                    let _ = serve(conn, &up, &r, &l, &f, &a);
                 });
             }
         });
-        FaultProxy { host, in_flight, rules, log, stop }
+        FaultProxy { host, in_flight, rules, log, stop, api }
+    }
+
+    /// Offers the referrers API from now on, listing `page` referrers per
+    /// response. Only manifests pushed through this proxy are indexed.
+    pub fn emulate_referrers_api(&self, page: usize) {
+        *self.api.lock().unwrap() = Some(ReferrersApi { page: page.max(1), ..ReferrersApi::default() });
     }
 
     /// Adds a rule.
@@ -175,12 +196,77 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// `(repository, rest)` of `/v2/<repository>/<kind>/<rest>`.
+fn split_route<'p>(path: &'p str, kind: &str) -> Option<(&'p str, &'p str)> {
+    let path = path.split('?').next()?.strip_prefix("/v2/")?;
+    let at = path.find(&format!("/{kind}/"))?;
+    Some((&path[..at], &path[at + kind.len() + 2..]))
+}
+
+/// The referrers listing for a `GET /v2/<repo>/referrers/<digest>`, if the
+/// API is emulated and this is one: status, headers, body.
+fn referrers_answer(api: &SharedApi, method: &str, path: &str) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+    let api = api.lock().unwrap();
+    let api = api.as_ref()?;
+    let (repo, digest) = split_route(path, "referrers").filter(|_| method == "GET")?;
+    let page: usize = path
+        .split_once('?')
+        .and_then(|(_, q)| q.split('&').find_map(|p| p.strip_prefix("page=")))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let all = api.listed.get(&(repo.to_string(), digest.to_string())).cloned().unwrap_or_default();
+    let chunk: Vec<serde_json::Value> = all.iter().skip(page * api.page).take(api.page).cloned().collect();
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": chunk,
+    })
+    .to_string()
+    .into_bytes();
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/vnd.oci.image.index.v1+json".to_string()),
+        ("Content-Length".to_string(), body.len().to_string()),
+    ];
+    if (page + 1) * api.page < all.len() {
+        // A target without scheme and host, as registries send them.
+        headers.push(("Link".to_string(), format!("</v2/{repo}/referrers/{digest}?page={}>; rel=\"next\"", page + 1)));
+    }
+    Some((200, headers, body))
+}
+
+/// Indexes a manifest pushed with a `subject`; returns the subject digest.
+fn index_referrer(api: &SharedApi, path: &str, content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let mut api = api.lock().unwrap();
+    let api = api.as_mut()?;
+    let (repo, _) = split_route(path, "manifests")?;
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let subject = doc["subject"]["digest"].as_str()?.to_string();
+    let media_type = doc["mediaType"].as_str().or(content_type).unwrap_or_default();
+    let mut desc = serde_json::json!({
+        "mediaType": media_type,
+        "digest": crate::oci::sha256_digest(body),
+        "size": body.len(),
+    });
+    if let Some(t) = doc["artifactType"].as_str().or(doc["config"]["mediaType"].as_str()) {
+        desc["artifactType"] = serde_json::json!(t);
+    }
+    if doc["annotations"].is_object() {
+        desc["annotations"] = doc["annotations"].clone();
+    }
+    let list = api.listed.entry((repo.to_string(), subject.clone())).or_default();
+    if !list.iter().any(|d| d["digest"] == desc["digest"]) {
+        list.push(desc);
+    }
+    Some(subject)
+}
+
 fn serve(
     conn: TcpStream,
     upstream: &str,
     rules: &Mutex<Vec<Rule>>,
     log: &Mutex<Vec<Logged>>,
     flight: &(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize),
+    api: &SharedApi,
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
     let client = reqwest::blocking::Client::builder()
@@ -225,6 +311,11 @@ fn serve(
             }
             out.flush()
         };
+        if let Some((status, hdrs, body)) = referrers_answer(api, &method, &path) {
+            record(status);
+            respond(&mut out, status, &hdrs, &body, false)?;
+            continue;
+        }
         match &fault {
             Some(Fault::Status { code, retry_after }) => {
                 record(*code);
@@ -274,6 +365,8 @@ fn serve(
         if let Some(Fault::Delay(d)) = &fault {
             std::thread::sleep(*d);
         }
+        let pushed_manifest = (method == "PUT" && split_route(&path, "manifests").is_some()).then(|| body.clone());
+        let content_type = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.clone());
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = client.request(m, format!("{upstream}{path}"));
         for (k, v) in &headers {
@@ -301,6 +394,12 @@ fn serve(
         let head = method == "HEAD";
         let length = if head { upstream_len.unwrap_or_else(|| "0".into()) } else { bytes.len().to_string() };
         hdrs.push(("Content-Length".to_string(), length));
+        if status == 201
+            && let Some(pushed) = &pushed_manifest
+            && let Some(subject) = index_referrer(api, &path, content_type.as_deref(), pushed)
+        {
+            hdrs.push(("OCI-Subject".to_string(), subject));
+        }
         record(status);
         match fault {
             Some(Fault::Reset { bytes: n }) if !head => {

@@ -7,6 +7,7 @@
 
 pub mod blob;
 pub mod error;
+pub mod locks;
 pub mod ocidir;
 pub mod registry;
 pub mod types;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use self::blob::{BlobData, BlobSource, ByteStream};
 pub use self::error::{ClientError, ErrorKind, Result};
 use self::ocidir::{OciDirBlobSource, OciDirClient};
+pub use self::registry::Pushed;
 use self::registry::{Mount, RegistryBlobSource, RegistryClient, RegistryOptions};
 pub use self::types::*;
 use crate::config::{Config, Host};
@@ -32,6 +34,27 @@ pub enum BlobCopy {
     Mounted,
     /// Its bytes were sent.
     Copied,
+}
+
+/// When a pushed manifest with a `subject` gets its fallback index updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Upkeep {
+    /// Right after the push (what any client must do on a registry without
+    /// the referrers API, and in a layout).
+    #[default]
+    Now,
+    /// The caller updates the fallback index itself, once for several
+    /// referrers of one subject (see [`Client::fallback_update`]).
+    Caller,
+}
+
+/// How a manifest is pushed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PutOptions {
+    /// Part of an index or a referrer: a layout does not list it in `index.json`.
+    pub child: bool,
+    /// Fallback-index upkeep for a manifest with a `subject`.
+    pub upkeep: Upkeep,
 }
 
 /// Registry and OCI-layout access behind one interface.
@@ -96,18 +119,55 @@ impl Client {
         }
     }
 
-    /// Stores a manifest: by tag when `r` names a tag and no digest, else by digest.
-    /// `child` marks manifests pushed as part of an index: an OCI layout does
-    /// not list them in `index.json`, and a registry does not get its referrers
-    /// fallback index updated for them (the index that lists them is pushed next).
-    pub async fn manifest_put(&self, r: &Reference, m: &Manifest, child: bool) -> Result<()> {
+    /// Stores a manifest: by tag when `r` names a tag and no digest, else by
+    /// digest. A layout reference with neither gets `latest` (REF-5).
+    pub async fn manifest_put(&self, r: &Reference, m: &Manifest, options: PutOptions) -> Result<Pushed> {
         let by_digest = !r.digest.is_empty();
+        let upkeep = options.upkeep == Upkeep::Now;
         match r.scheme {
-            Scheme::Registry => self.registry.manifest_put(r, m, by_digest, !child).await,
+            Scheme::Registry => self.registry.manifest_put(r, m, by_digest, upkeep).await,
             Scheme::OciDir => {
-                let tag = if by_digest { "" } else { r.tag.as_str() };
-                self.ocidir.manifest_put(Self::path(r), tag, m, child).await
+                let tag = match (by_digest, r.tag.as_str()) {
+                    (true, _) => "",
+                    (false, "") => "latest",
+                    (false, t) => t,
+                };
+                self.ocidir.manifest_put(Self::path(r), tag, m, options.child, upkeep).await?;
+                Ok(Pushed::default())
             }
+        }
+    }
+
+    /// Adds `add` to the `sha256-<hex>` fallback index of `subject` in `r`'s
+    /// repository (or layout), or stores `verbatim`, the source's own index,
+    /// when it lists everything the result must. Returns what was written.
+    pub async fn fallback_update(
+        &self,
+        r: &Reference,
+        subject: &str,
+        add: &[Descriptor],
+        verbatim: Option<&Manifest>,
+    ) -> Result<Option<Manifest>> {
+        match r.scheme {
+            Scheme::Registry => self.registry.fallback_update(r, subject, add, verbatim).await,
+            Scheme::OciDir => self.ocidir.fallback_update(Self::path(r), subject, add, verbatim).await,
+        }
+    }
+
+    /// Referrers of `r.digest` through the referrers API; `None` where there
+    /// is none (layouts, registries without it).
+    pub async fn referrers_api(&self, r: &Reference) -> Result<Option<Vec<Descriptor>>> {
+        match r.scheme {
+            Scheme::Registry => self.registry.referrers_api(r).await,
+            Scheme::OciDir => Ok(None),
+        }
+    }
+
+    /// Whether `r`'s repository is known to have the referrers API (`Some(false)` for layouts).
+    pub fn referrers_api_known(&self, r: &Reference) -> Option<bool> {
+        match r.scheme {
+            Scheme::Registry => self.registry.referrers_api_known(r),
+            Scheme::OciDir => Some(false),
         }
     }
 
@@ -142,11 +202,11 @@ impl Client {
         }
     }
 
-    /// Copies one blob from `src`'s repository to `dst`'s: a cross-repository
-    /// mount when `mount_from` (or the source) is another repository of the
-    /// target registry; otherwise nothing when the target has it (HEAD), else
-    /// a streamed copy. A mount goes without the HEAD: the registry answers a
-    /// mount of a blob it already has with the same "created".
+    /// Copies one blob from `src`'s repository to `dst`'s: nothing when the
+    /// target has it (HEAD first: a mount or upload of a blob the repository
+    /// has would rewrite its link, which distribution 2.8 does in place), else
+    /// a cross-repository mount when `mount_from` (or the source) is another
+    /// repository of the target registry, else a streamed copy.
     pub async fn copy_blob(
         &self,
         src: &Reference,
@@ -154,6 +214,9 @@ impl Client {
         desc: &Descriptor,
         mount_from: Option<&Reference>,
     ) -> Result<BlobCopy> {
+        if self.blob_head(dst, &desc.digest).await?.is_some() {
+            return Ok(BlobCopy::Existed);
+        }
         let same_registry = |r: &Reference| {
             r.scheme == Scheme::Registry
                 && dst.scheme == Scheme::Registry
@@ -167,9 +230,6 @@ impl Client {
                 Mount::Mounted => return Ok(BlobCopy::Mounted),
                 Mount::Refused(s) => session = Some(s),
             }
-        }
-        if self.blob_head(dst, &desc.digest).await?.is_some() {
-            return Ok(BlobCopy::Existed);
         }
         let data = BlobData {
             source: self.source(src, &desc.digest),
@@ -198,17 +258,12 @@ impl Client {
         self.registry.catalog(registry).await
     }
 
-    /// Referrers of `r.digest`, optionally of one artifact type.
-    pub async fn referrers(&self, r: &Reference, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
+    /// Referrers of `r.digest`: the referrers API where there is one, else
+    /// the `sha256-<hex>` fallback tag.
+    pub async fn referrers(&self, r: &Reference) -> Result<Vec<Descriptor>> {
         match r.scheme {
-            Scheme::Registry => self.registry.referrers(r, artifact_type).await,
-            Scheme::OciDir => {
-                let mut list = self.ocidir.referrers(Self::path(r), &r.digest).await?;
-                if let Some(at) = artifact_type {
-                    list.retain(|d| d.artifact_type.as_deref() == Some(at));
-                }
-                Ok(list)
-            }
+            Scheme::Registry => self.registry.referrers(r).await,
+            Scheme::OciDir => self.ocidir.referrers(Self::path(r), &r.digest).await,
         }
     }
 

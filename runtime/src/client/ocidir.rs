@@ -137,29 +137,76 @@ impl OciDirClient {
     }
 
     /// Stores a manifest; a tag names it in `index.json`, and so does a top-level
-    /// push by digest (`child` false) so referrers stay discoverable.
-    pub async fn manifest_put(&self, layout: &Path, tag: &str, manifest: &Manifest, child: bool) -> Result<()> {
+    /// push by digest (`child` false). With `upkeep`, a manifest with a
+    /// `subject` is added to the subject's `sha256-<hex>` fallback index, as
+    /// regclient's layout writer does, so referrers stay discoverable.
+    pub async fn manifest_put(
+        &self,
+        layout: &Path,
+        tag: &str,
+        manifest: &Manifest,
+        child: bool,
+        upkeep: bool,
+    ) -> Result<()> {
         self.ensure_layout(layout).await?;
         self.write_blob_bytes(layout, &manifest.digest, &manifest.bytes).await?;
         let desc = manifest.descriptor();
         let tag = tag.to_string();
         if tag.is_empty() && child {
             self.state(layout).modified.store(true, Ordering::SeqCst);
-            return Ok(());
-        }
-        self.update_index(layout, move |entries| {
-            let mut entry = serde_json::to_value(&desc).unwrap_or(Value::Null);
-            if tag.is_empty() {
-                if !entries.iter().any(|e| e["digest"] == json!(desc.digest)) {
-                    entries.push(entry);
+        } else {
+            self.update_index(layout, move |entries| {
+                if tag.is_empty() {
+                    if !entries.iter().any(|e| e["digest"] == json!(desc.digest)) {
+                        entries.push(serde_json::to_value(&desc).unwrap_or(Value::Null));
+                    }
+                } else {
+                    set_tag(entries, &tag, &desc);
                 }
-            } else {
-                entries.retain(|e| tag_of(e) != Some(tag.as_str()));
-                entry["annotations"] = json!({ REF_NAME: tag });
-                entries.push(entry);
+            })
+            .await?;
+        }
+        if upkeep
+            && let Ok(doc) = manifest.doc()
+            && let Some(subject) = &doc.subject
+        {
+            self.fallback_update(layout, &subject.digest, &[referrer_descriptor(manifest, &doc)], None).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds `add` to the fallback index of `subject` (or stores the source's
+    /// `verbatim` index when it covers everything), under the layout's lock.
+    /// Returns what was written, `None` when nothing changed.
+    pub async fn fallback_update(
+        &self,
+        layout: &Path,
+        subject: &str,
+        add: &[Descriptor],
+        verbatim: Option<&Manifest>,
+    ) -> Result<Option<Manifest>> {
+        let tag = fallback_tag(subject);
+        let state = self.state(layout);
+        let _guard = state.index_lock.lock().await;
+        self.ensure_layout(layout).await?;
+        let mut index = self.read_index(layout).await?;
+        let mut entries = Self::entries(&index);
+        let current = match entries.iter().rev().find(|e| tag_of(e) == Some(tag.as_str())) {
+            Some(e) => {
+                let digest = e["digest"].as_str().unwrap_or_default().to_string();
+                self.manifest_get(layout, "", &digest).await.ok()
             }
-        })
-        .await
+            None => None,
+        };
+        let Some(updated) = super::registry::referrers::choose_fallback(current.as_ref(), add, verbatim) else {
+            return Ok(None);
+        };
+        self.write_blob_bytes(layout, &updated.digest, &updated.bytes).await?;
+        set_tag(&mut entries, &tag, &updated.descriptor());
+        index["manifests"] = Value::Array(entries);
+        write_atomic(&layout.join("index.json"), &serde_json::to_vec_pretty(&index).unwrap_or_default()).await?;
+        state.modified.store(true, Ordering::SeqCst);
+        Ok(Some(updated))
     }
 
     /// Removes a tag from `index.json`.
@@ -260,38 +307,14 @@ impl OciDirClient {
         Ok(tags.into_iter().collect())
     }
 
-    /// Manifests whose `subject` is `digest`: found by scanning the layout's
-    /// top-level manifests and through the `sha256-<hex>` fallback tag.
+    /// Referrers of `digest`, read from its `sha256-<hex>` fallback tag as
+    /// regclient's layout reader does (no tag: none; the layout is not scanned).
     pub async fn referrers(&self, layout: &Path, digest: &str) -> Result<Vec<Descriptor>> {
-        let index = self.read_index(layout).await?;
-        let mut out: Vec<Descriptor> = Vec::new();
-        let fallback = fallback_tag(digest);
-        for entry in Self::entries(&index) {
-            let Ok(desc) = serde_json::from_value::<Descriptor>(entry.clone()) else {
-                continue;
-            };
-            if tag_of(&entry) == Some(fallback.as_str()) {
-                if let Ok(m) = self.manifest_get(layout, "", &desc.digest).await
-                    && let Ok(doc) = m.doc()
-                {
-                    out.extend(doc.manifests);
-                }
-                continue;
-            }
-            if !is_manifest(&desc.media_type) || desc.digest == digest {
-                continue;
-            }
-            let Ok(m) = self.manifest_get(layout, "", &desc.digest).await else {
-                continue;
-            };
-            let Ok(doc) = m.doc() else { continue };
-            if doc.subject.as_ref().is_some_and(|s| s.digest == digest) {
-                out.push(referrer_descriptor(&m, &doc));
-            }
+        match self.manifest_get(layout, &fallback_tag(digest), "").await {
+            Ok(m) => Ok(m.doc().map(|d| d.manifests).unwrap_or_default()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
         }
-        let mut seen = BTreeSet::new();
-        out.retain(|d| seen.insert(d.digest.clone()));
-        Ok(out)
     }
 
     /// A copy into the layout starts: garbage collection waits until it closes.
@@ -349,13 +372,22 @@ impl OciDirClient {
     }
 }
 
-/// The descriptor a referrers list gives a manifest: its artifact type (or
-/// config media type) and annotations.
-pub fn referrer_descriptor(m: &Manifest, doc: &ManifestDoc) -> Descriptor {
-    let mut d = m.descriptor();
-    d.artifact_type = doc.artifact_type.clone().or_else(|| doc.config.as_ref().map(|c| c.media_type.clone()));
-    d.annotations = doc.annotations.clone();
-    d
+/// Points `tag` at `desc`: the first entry with that name is replaced in
+/// place and later ones dropped, else a new entry goes at the end (regclient's order).
+fn set_tag(entries: &mut Vec<Value>, tag: &str, desc: &Descriptor) {
+    let mut entry = serde_json::to_value(desc).unwrap_or(Value::Null);
+    entry["annotations"] = json!({ REF_NAME: tag });
+    match entries.iter().position(|e| tag_of(e) == Some(tag)) {
+        Some(i) => {
+            entries[i] = entry;
+            let mut n = 0;
+            entries.retain(|e| {
+                n += 1;
+                n - 1 <= i || tag_of(e) != Some(tag)
+            });
+        }
+        None => entries.push(entry),
+    }
 }
 
 fn temp_path(final_path: &Path) -> PathBuf {

@@ -67,6 +67,53 @@ pub fn fallback_tag(digest: &str) -> String {
     digest.replacen(':', "-", 1)
 }
 
+/// The digest a tag of the `sha256-<hex>` family names: the exact fallback
+/// tag or a digest tag such as `sha256-<hex>.sig` (COPY-10).
+pub fn digest_tag_subject(tag: &str) -> Option<String> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let hex = rest.get(..64)?;
+    let tail = &rest[64..];
+    let valid = hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    (valid && (tail.is_empty() || tail.starts_with('.'))).then(|| format!("sha256:{hex}"))
+}
+
+/// True for a referrers fallback tag (`sha256-<hex>`, nothing after).
+pub fn is_fallback_tag(tag: &str) -> bool {
+    tag.len() == "sha256-".len() + 64 && digest_tag_subject(tag).is_some()
+}
+
+/// The descriptor a referrers list gives a manifest: its artifact type (or,
+/// for an image, its config media type) and its annotations, as regclient
+/// writes them into a fallback index.
+pub fn referrer_descriptor(m: &Manifest, doc: &ManifestDoc) -> Descriptor {
+    let mut d = m.descriptor();
+    d.artifact_type = doc.artifact_type.clone().or_else(|| doc.config.as_ref().map(|c| c.media_type.clone()));
+    d.annotations = doc.annotations.clone();
+    d
+}
+
+/// A referrers fallback index listing `referrers`, or `current` with the
+/// missing ones appended (its other fields kept). `None` when `current`
+/// already lists them all.
+pub fn fallback_index_with(current: Option<&Manifest>, referrers: &[Descriptor]) -> Option<Manifest> {
+    let mut doc: serde_json::Value = current
+        .and_then(|m| serde_json::from_slice(&m.bytes).ok())
+        .filter(|v: &serde_json::Value| v["manifests"].is_array())
+        .unwrap_or_else(|| serde_json::json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": []}));
+    let list = doc["manifests"].as_array_mut()?;
+    let mut added = false;
+    for r in referrers {
+        if !list.iter().any(|d| d["digest"].as_str() == Some(r.digest.as_str())) {
+            list.push(serde_json::to_value(r).unwrap_or_default());
+            added = true;
+        }
+    }
+    if !added && current.is_some() {
+        return None;
+    }
+    Some(Manifest::new(MT_OCI_INDEX, Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())))
+}
+
 /// A platform in a descriptor.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescriptorPlatform {
@@ -286,5 +333,26 @@ mod tests {
         assert!(sha256_hex("sha256:abc").is_none());
         assert!(sha256_hex("sha512:00").is_none());
         assert_eq!(fallback_tag(&d), d.replace(':', "-"));
+        let hex = &d["sha256:".len()..];
+        assert_eq!(digest_tag_subject(&format!("sha256-{hex}")), Some(d.clone()));
+        assert_eq!(digest_tag_subject(&format!("sha256-{hex}.sig")), Some(d.clone()));
+        assert_eq!(digest_tag_subject(&format!("sha256-{hex}x")), None, "a longer hex is another name");
+        assert_eq!(digest_tag_subject("sha256-abc"), None);
+        assert_eq!(digest_tag_subject("v1"), None);
+        assert!(is_fallback_tag(&format!("sha256-{hex}")));
+        assert!(!is_fallback_tag(&format!("sha256-{hex}.sig")));
+    }
+
+    #[test]
+    fn fallback_index_appends_only_what_is_missing() {
+        let a = Descriptor::new(MT_OCI_MANIFEST, &sha256_digest(b"a"), 1);
+        let b = Descriptor::new(MT_OCI_MANIFEST, &sha256_digest(b"b"), 1);
+        let fresh = fallback_index_with(None, std::slice::from_ref(&a)).unwrap();
+        assert_eq!(fresh.doc().unwrap().manifests, vec![a.clone()]);
+        assert!(fallback_index_with(Some(&fresh), std::slice::from_ref(&a)).is_none(), "nothing to add");
+        let both = fallback_index_with(Some(&fresh), &[a.clone(), b.clone()]).unwrap();
+        assert_eq!(both.doc().unwrap().manifests, vec![a, b]);
+        let empty = fallback_index_with(None, &[]).unwrap();
+        assert!(empty.doc().unwrap().manifests.is_empty(), "a new empty index when asked with nothing");
     }
 }

@@ -593,10 +593,27 @@ fn resolve_step(
         None
     };
 
+    // Parsed once here (they were checked above), so no image re-parses them.
+    let platform = Platform::parse(&spec.platform).ok().filter(|_| !spec.platform.is_empty());
+    let platforms = (!spec.platforms.is_empty())
+        .then(|| spec.platforms.iter().map(|p| if p.is_empty() { None } else { Platform::parse(p).ok() }).collect());
+    let referrer_source = Reference::parse(&spec.referrer_source).ok();
+    let referrer_target = Reference::parse(&spec.referrer_target).ok();
     Some(SyncStep {
         index,
         line: step.pos.line,
         spec,
-        compiled: CompiledStep { tag_filter, repo_filter, schedule, backup, source_ref, target_ref },
+        compiled: CompiledStep {
+            tag_filter,
+            repo_filter,
+            schedule,
+            backup,
+            source_ref,
+            target_ref,
+            platform,
+            platforms,
+            referrer_source,
+            referrer_target,
+        },
     })
 }

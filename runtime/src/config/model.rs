@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 
 use crate::duration::GoDuration;
 use crate::filter::{RepoFilter, RepoFilterSpec, TagFilter, TagFilterSpec};
+use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::schedule::Schedule;
 use crate::template::CompiledTemplate;
@@ -338,6 +339,14 @@ pub struct CompiledStep {
     pub source_ref: Option<Reference>,
     /// The parsed target reference (image and repository types).
     pub target_ref: Option<Reference>,
+    /// `platform`, parsed.
+    pub platform: Option<Platform>,
+    /// `platforms`, parsed; `None` entries keep children without a platform.
+    pub platforms: Option<Vec<Option<Platform>>>,
+    /// `referrerSource`, parsed.
+    pub referrer_source: Option<Reference>,
+    /// `referrerTarget`, parsed.
+    pub referrer_target: Option<Reference>,
 }
 
 impl fmt::Debug for CompiledTemplate {

@@ -3,7 +3,9 @@
 //! gives: a tag in the target repository, or a full reference when the name
 //! holds `:` or `/`. A failed backup only warns; a bad template fails the step.
 
-use super::copy::{CopyOptions, ImageCopy, RunState};
+use super::copy::{ImageCopy, Names};
+use super::lookup::{Context, CopyOptions, Scope};
+use super::state::RunState;
 use crate::client::Client;
 use crate::config::StepSpec;
 use crate::config::expand::backup_data;
@@ -11,7 +13,7 @@ use crate::reference::Reference;
 use crate::template::CompiledTemplate;
 
 /// Why a backup could not even be attempted.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BackupError {
     /// The template failed.
     #[error("failed to expand backup template: {0}")]
@@ -55,9 +57,14 @@ pub async fn save(
     let result = async {
         let current = client.manifest_get(target).await?;
         client.begin(&backup);
+        // BAK-3: the image alone, no referrers or digest tags.
         let options = CopyOptions::default();
-        let copied =
-            ImageCopy::new(client, state, &options).run(&target.with_digest(&current.digest), &backup, &current).await;
+        let scope = Scope::new(target.clone(), backup.clone(), None, None, Vec::new());
+        let ctx = Context { client, state, options: &options, scope: &scope };
+        let names = Names { source: target.original.clone(), target: backup.original.clone() };
+        let copied = ImageCopy::new(&ctx, &current.digest)
+            .copy_image(&target.with_digest(&current.digest), &backup, &current, &names)
+            .await;
         let _ = client.close(&backup).await;
         copied
     }

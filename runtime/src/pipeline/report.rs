@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::error::{StageError, serialize_errors};
+
 /// What happened to one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,6 +93,24 @@ pub struct ImageReport {
     pub source_registry: String,
 }
 
+impl ImageReport {
+    /// A report for an image that failed before anything was learnt.
+    pub fn failed(source: &str, target: &str) -> Self {
+        ImageReport {
+            source: source.to_string(),
+            target: target.to_string(),
+            action: ImageAction::Failed,
+            reason: String::new(),
+            digest: String::new(),
+            stats: CopyStats::default(),
+            duration: Duration::ZERO,
+            error: None,
+            rate_limit_remaining: None,
+            source_registry: String::new(),
+        }
+    }
+}
+
 /// One step.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
@@ -106,7 +126,8 @@ pub struct StepReport {
     /// Images handled.
     pub images: Vec<ImageReport>,
     /// Errors of the step (listing, filters, images), in order.
-    pub errors: Vec<String>,
+    #[serde(serialize_with = "serialize_errors")]
+    pub errors: Vec<StageError>,
     /// Wall time.
     #[serde(serialize_with = "millis")]
     pub duration: Duration,

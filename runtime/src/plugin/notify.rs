@@ -104,7 +104,7 @@ pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
             .filter_map(|i| split_tag(&i.target).1)
             .collect(),
         digest: None,
-        error: failed.then(|| report.errors.join("\n")),
+        error: failed.then(|| report.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")),
         duration_ms: report.duration.as_millis() as u64,
     });
     out
@@ -242,7 +242,12 @@ mod tests {
         assert_eq!(events[2].tags, ["v1"]);
         assert_eq!(events[2].duration_ms, 2000);
 
-        report.errors.push("dst/app:v3: boom".into());
+        report.errors.push(crate::pipeline::StageError::new(
+            crate::pipeline::Stage::Copy,
+            0,
+            "dst/app:v3",
+            crate::pipeline::Cause::Filter("boom".into()),
+        ));
         let last = events_of(&report).pop().unwrap();
         assert_eq!(last.kind, EventKind::SyncFailed);
         assert_eq!(last.error.as_deref(), Some("dst/app:v3: boom"));

@@ -172,7 +172,11 @@ fn test_process(env: &Env) {
     // 3 ReadOnly Error Abort
     let r = env.run(&repository(&tr, &format!("{}/testro", env.ro.host), ""), Action::Copy, true);
     assert!(!r.ok(), "writes to a read-only registry fail");
-    assert!(r.errors[0].contains("unsupported") || r.errors[0].contains("http"), "{:?}", r.errors);
+    assert!(
+        r.errors[0].to_string().contains("unsupported") || r.errors[0].to_string().contains("http"),
+        "{:?}",
+        r.errors
+    );
     assert!(r.images.len() < env.d.tags.len(), "abort stops early: {} images", r.images.len());
     // 4 Overwrite
     env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), ""), Action::Copy);
@@ -289,14 +293,14 @@ fn test_process(env: &Env) {
     assert!(env.has("test-loop", &d.t("child")));
     // 25 MissingImage
     let r = env.run(&image(&format!("{h}/testmissing:v1"), &format!("{h}/test-x:v1"), ""), Action::Copy, false);
-    assert!(r.errors[0].contains("not found"), "{:?}", r.errors);
+    assert!(r.errors[0].to_string().contains("not found"), "{:?}", r.errors);
     // 26 MissingRepository
     let r = env.run(
         &repository(&format!("ocidir://{}/testmissing", env._work.path().display()), &format!("{h}/test-x"), ""),
         Action::Copy,
         false,
     );
-    assert!(r.errors[0].contains("No such file or directory"), "{:?}", r.errors);
+    assert!(r.errors[0].to_string().contains("No such file or directory"), "{:?}", r.errors);
     // 27–30 invalid references and 31 an invalid type: rejected when the config loads.
     for step in [
         image("InvalidTestmissing:v1:garbage", &format!("{h}/test-x:v1"), ""),

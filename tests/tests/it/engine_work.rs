@@ -45,7 +45,7 @@ fn shared_base_source() -> (Registry, tempfile::TempDir, String) {
     (src, dir, base_digest)
 }
 
-fn run(yaml: &str, options: EngineOptions, action: Action) -> Vec<StepReport> {
+pub(crate) fn run(yaml: &str, options: EngineOptions, action: Action) -> Vec<StepReport> {
     let loaded = config::load_str(yaml, "work.yml", &TemplateEngine::default()).unwrap_or_else(|e| panic!("{e}"));
     rt().block_on(async {
         let client = Client::from_config(&loaded.config, "regsync-test".into());
@@ -53,7 +53,7 @@ fn run(yaml: &str, options: EngineOptions, action: Action) -> Vec<StepReport> {
     })
 }
 
-fn creds(hosts: &[&str]) -> String {
+pub(crate) fn creds(hosts: &[&str]) -> String {
     let mut y = String::from("creds:\n");
     for h in hosts {
         y += &format!("  - registry: {h}\n    tls: disabled\n");
@@ -118,7 +118,6 @@ fn rate_limits_are_waited_out_rl_2_rl_3() {
     let dst = Registry::start();
     let proxy = FaultProxy::start(&src.url);
     // The first two lookups report 2 pulls left; afterwards the header is gone (plenty left).
-    // The target is missing, so the first lookup is the GET the copy needs anyway.
     proxy.add(Rule::new(None, "/manifests/t0", Fault::AddHeader("RateLimit-Remaining".into(), "2;w=21600".into()), 2));
     let yaml = format!(
         "{}sync:\n  - source: {p}/app:t0\n    target: {d}/app:t0\n    type: image\n    ratelimit: {{min: 10, retry: 5m}}\n",
@@ -131,9 +130,16 @@ fn rate_limits_are_waited_out_rl_2_rl_3() {
     let reports = run(&yaml, options, Action::Copy);
     assert!(reports[0].ok(), "{:?}", reports[0].errors);
     assert!(started.elapsed() >= Duration::from_millis(400), "waited for the limit: {:#?}", proxy.log());
-    let lookups: Vec<String> =
-        proxy.log().iter().filter(|l| l.path.contains("/manifests/t0")).map(|l| l.method.clone()).collect();
-    assert_eq!(lookups, vec!["GET", "HEAD", "HEAD"], "first look, a low re-check, then a good one");
+    let manifests: Vec<String> = proxy
+        .log()
+        .iter()
+        .filter(|l| l.path.contains("/manifests/"))
+        .map(|l| format!("{} {}", l.method, if l.path.ends_with("/t0") { "t0" } else { "digest" }))
+        .collect();
+    // RL-2: the first look is a HEAD, then a low re-check, a wait, a good one;
+    // the pull (a GET, what counts against the limit) only after the check.
+    assert_eq!(manifests[..3], ["HEAD t0", "HEAD t0", "HEAD t0"], "{manifests:#?}");
+    assert!(manifests.len() > 3 && manifests[3..].iter().all(|m| m == "GET digest"), "{manifests:#?}");
     assert!(dst.api().digest_of("app", "t0").is_some());
     // check mode never waits (IMG-8).
     proxy.clear_log();

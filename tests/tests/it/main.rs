@@ -7,6 +7,8 @@ mod client_faults;
 mod compat;
 mod config_golden;
 mod engine_process;
+mod engine_referrers;
+mod engine_stress;
 mod engine_work;
 mod fixtures;
 mod harness;

@@ -31,8 +31,9 @@ fn seed(reg: &Registry, dir: &Path, repo: &str, tags: &[&str], salt: &str) -> BT
 }
 
 /// The repository's tags and digests on a registry.
+/// The target's tags; empty while a server is half way through writing one.
 fn tags_of(reg: &Registry, repo: &str) -> BTreeMap<String, String> {
-    reg.api().tag_digests(repo)
+    reg.api().settled_tag_digests(repo).unwrap_or_default()
 }
 
 fn pick(all: &BTreeMap<String, String>, tags: &[&str]) -> BTreeMap<String, String> {

@@ -261,8 +261,88 @@ fn errors_exit_one_and_abort_on_error_stops_early_cli_11_mode_1() {
     assert!(r.stderr.contains("msg=\"Failed to sync\""), "{}", r.stderr);
     assert!(r.stderr.lines().last().unwrap().contains("not found"), "{}", r.stderr);
     assert_eq!(w.target("after"), map(&[("v1", &w.t("v1"))]), "other steps still run");
-    let r = w.run(&body.replace("after:v1", "after2:v1"), &["once", "--abort-on-error"]);
-    assert_eq!(r.code, 1);
+    // --abort-on-error: steps in config order, nothing after the first failure
+    // starts, whatever `parallel` says (decisions.md).
+    for parallel in ["", "  parallel: 4\n"] {
+        let body = format!("defaults:\n{parallel}  skipDockerConfig: true\n{}", body.replace("after:v1", "after2:v1"));
+        let r = w.run(&body, &["once", "--abort-on-error"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(w.target("after2").is_empty(), "parallel {parallel:?}: the later step was left untouched");
+    }
+}
+
+#[test]
+fn log_lines_carry_the_references_as_configured_log_3_log_4() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo\n    target: {d}/logs\n    type: repository\n    tags:\n      allow: [v1, a3]\n"
+    );
+    let r = w.ok(&body, &["once"]);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let find = |msg: &str, has: &str| lines.iter().find(|l| l.contains(msg) && l.contains(has)).copied();
+    // Image sync needed: source= and target= as configured, no @digest.
+    let needed = find("msg=\"Image sync needed\"", ":v1").unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(needed.ends_with(&format!("source={s}/lib/testrepo:v1 target={d}/logs:v1")), "{needed}");
+    // Copy config / Copy layer of a top-level image: the references as the step built them.
+    let config = find("msg=\"Copy config\"", ":a3").unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(config.contains(&format!("source={s}/lib/testrepo:a3 target={d}/logs:a3 digest=sha256:")), "{config}");
+    let layer = find("msg=\"Copy layer\"", ":a3").unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(layer.contains(&format!("source={s}/lib/testrepo:a3 target={d}/logs:a3 layer=sha256:")), "{layer}");
+    // A child of an index: repo@digest, as regclient names children.
+    let child = find("msg=\"Copy layer\"", "/lib/testrepo@sha256:").unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(child.contains(&format!("target={d}/logs@sha256:")), "{child}");
+    assert!(!r.stderr.contains("testrepo:v1@sha256"), "no tag@digest names: {}", r.stderr);
+}
+
+#[test]
+fn a_tagless_layout_target_is_written_as_latest_ref_5() {
+    let dir = tempfile::tempdir().unwrap();
+    fixtures::example_layout(&dir.path().join("layout"));
+    let config = "sync:\n  - {source: \"ocidir://layout:v1\", target: \"ocidir://out\", type: image}\n";
+    std::fs::write(dir.path().join("regsync.yml"), config).unwrap();
+    let r = run_in(dir.path(), &["once", "-c", "regsync.yml"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = LayoutReader::open(dir.path().join("out"));
+    assert_eq!(out.tags().keys().collect::<Vec<_>>(), ["latest"]);
+    let again = run_in(dir.path(), &["once", "-c", "regsync.yml"], None);
+    assert!(again.stdout.contains("0 copied, 1 up to date"), "{}", again.stdout);
+}
+
+#[test]
+fn sigterm_stops_once_and_check_cleanly_sig_1_sig_3() {
+    let w = world();
+    let proxy = regsync_tests::proxy::FaultProxy::start(&w.src.url);
+    // Blob reads and manifest HEADs stall, so `once` and `check` are in
+    // flight when the signal comes.
+    let stall = regsync_tests::proxy::Fault::Delay(std::time::Duration::from_secs(20));
+    proxy.add(regsync_tests::proxy::Rule::new(Some("GET"), "/blobs/", stall.clone(), 100));
+    proxy.add(regsync_tests::proxy::Rule::new(Some("HEAD"), "/manifests/", stall, 100));
+    let body = format!(
+        "creds:\n  - {{registry: \"{p}\", tls: disabled}}\n  - {{registry: \"{d}\", tls: disabled}}\ndefaults:\n  skipDockerConfig: true\nsync:\n  - source: {p}/lib/testrepo\n    target: {d}/term\n    type: repository\n",
+        p = proxy.host,
+        d = w.dst.host
+    );
+    let path = w.dir.path().join("term.yml");
+    std::fs::write(&path, body).unwrap();
+    for command in ["once", "check"] {
+        let mut child = std::process::Command::new(regsync_tests::bin::regsync_bin())
+            .args([command, "-c", &path.display().to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let started = std::time::Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let r = Run::from(out);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{command} stopped promptly");
+        assert_eq!(r.code, 0, "{command}: cancelled, no other error: exit 0\n{}", r.stderr);
+    }
+    for tag in w.dst.api().tags("term") {
+        assert_eq!(w.dst.api().verify_tag("term", &tag), Vec::<String>::new(), "{tag} complete");
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod auth;
 mod cache;
 pub mod hosts;
+pub mod referrers;
 pub mod tls;
 pub mod transport;
 pub mod upload;
@@ -13,7 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use reqwest::Method;
@@ -23,6 +23,7 @@ use self::cache::ManifestCache;
 use self::transport::{Body, Request, Response, RetryPolicy, Transport, describe, strip_query};
 use super::blob::{BlobData, BlobSource, ByteStream};
 use super::error::{ClientError, ErrorKind, Result};
+use super::locks::KeyedLocks;
 use super::types::*;
 use crate::config::Host;
 use crate::reference::Reference;
@@ -66,9 +67,22 @@ pub struct RegistryClient {
     transports: Mutex<HashMap<String, Arc<Transport>>>,
     options: RegistryOptions,
     cache: Option<ManifestCache>,
-    referrers_api: Mutex<HashMap<String, bool>>,
-    fallback_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    api: referrers::ApiSupport,
+    /// Writes of one tag that must not interleave (fallback index upkeep).
+    tag_locks: KeyedLocks,
 }
+
+/// What a manifest push learnt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// The registry answered `OCI-Subject`: it has the referrers API and
+    /// indexed the subject itself, so no fallback index is needed.
+    pub subject_acknowledged: bool,
+}
+
+/// How many times a manifest push answered `DIGEST_INVALID` is retried once
+/// everything it names is confirmed present.
+const DIGEST_INVALID_RETRIES: usize = 3;
 
 /// Whether a mount happened.
 pub enum Mount {
@@ -101,7 +115,7 @@ fn rate_limit(resp: &Response) -> Option<RateLimitInfo> {
 }
 
 /// The `rel="next"` target of a `Link` header.
-fn next_link(resp: &Response) -> Option<String> {
+pub(crate) fn next_link(resp: &Response) -> Option<String> {
     let link = resp.header("link")?;
     link.split(',').find(|part| part.contains("rel=\"next\"") || part.contains("rel=next")).and_then(|part| {
         let start = part.find('<')? + 1;
@@ -119,8 +133,8 @@ impl RegistryClient {
             transports: Mutex::new(HashMap::new()),
             options,
             cache,
-            referrers_api: Mutex::new(HashMap::new()),
-            fallback_locks: Mutex::new(HashMap::new()),
+            api: referrers::ApiSupport::default(),
+            tag_locks: KeyedLocks::default(),
         }
     }
 
@@ -285,73 +299,88 @@ impl RegistryClient {
     }
 
     /// PUTs a manifest by tag (or by digest when `r` has no tag or `by_digest`).
-    /// With `maintain_referrers`, a manifest with a `subject` on a registry
-    /// without the referrers API also updates the `sha256-<hex>` fallback
-    /// index (COPY-7, COPY-10).
-    pub async fn manifest_put(
-        &self,
-        r: &Reference,
-        m: &Manifest,
-        by_digest: bool,
-        maintain_referrers: bool,
-    ) -> Result<()> {
-        let t = self.transport(&r.registry)?;
-        let reference = if by_digest || r.tag.is_empty() { m.digest.clone() } else { r.tag.clone() };
-        let url = Self::url(&t, &r.repository, &format!("manifests/{reference}"), None);
-        let req = Request::new(Method::PUT, url.clone(), Self::scope(&t, &r.repository, true))
-            .header("content-type", m.media_type.clone())
-            .body(Body::Bytes(m.bytes.clone()));
-        let resp = t.send(req).await?;
-        if resp.status() != 201 {
-            return Err(Transport::error(resp, &url).await);
-        }
-        let stored = resp.header("docker-content-digest");
-        let subject_acknowledged = resp.header("oci-subject").is_some();
-        // Free the request slot before the fallback-index requests below need theirs.
-        drop(resp);
-        if let Some(d) = stored
-            && sha256_hex(&d).is_some()
-            && d != m.digest
-        {
-            return Err(ClientError::digest_mismatch(strip_query(&url), &m.digest, &d));
-        }
-        if maintain_referrers
-            && !subject_acknowledged
+    /// With `upkeep`, a manifest with a `subject` on a registry that does not
+    /// answer `OCI-Subject` also gets its `sha256-<hex>` fallback index
+    /// updated (COPY-7, COPY-10). Writes of one fallback tag never interleave.
+    pub async fn manifest_put(&self, r: &Reference, m: &Manifest, by_digest: bool, upkeep: bool) -> Result<Pushed> {
+        let tagged = !(by_digest || r.tag.is_empty());
+        let pushed = if tagged && is_fallback_tag(&r.tag) {
+            let _guard = self.tag_locks.lock(&Self::tag_key(r)).await;
+            self.put_unlocked(r, m, by_digest).await?
+        } else {
+            self.put_unlocked(r, m, by_digest).await?
+        };
+        if pushed.subject_acknowledged {
+            self.note_subject_acknowledged(r);
+        } else if upkeep
             && let Ok(doc) = m.doc()
             && let Some(subject) = &doc.subject
         {
-            self.add_to_fallback_index(r, subject, &super::ocidir::referrer_descriptor(m, &doc)).await?;
+            self.fallback_update(r, &subject.digest, &[referrer_descriptor(m, &doc)], None).await?;
         }
-        Ok(())
+        Ok(pushed)
     }
 
-    async fn add_to_fallback_index(&self, r: &Reference, subject: &Descriptor, referrer: &Descriptor) -> Result<()> {
-        let tag = fallback_tag(&subject.digest);
-        let lock = {
-            let mut locks = self.fallback_locks.lock().expect("lock map poisoned");
-            locks.entry(format!("{}/{}:{tag}", r.registry, r.repository)).or_default().clone()
-        };
-        let _guard = lock.lock().await;
-        let tag_ref = r.with_tag(&tag);
-        let mut index: serde_json::Value = match self.manifest_get(&tag_ref).await {
-            Ok(existing) => serde_json::from_slice(&existing.bytes).unwrap_or_default(),
-            Err(e) if e.is_not_found() => {
-                serde_json::json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": []})
+    /// One manifest PUT. Distribution 2.8 rewrites link files in place, so a
+    /// concurrent write of something this manifest names can make its
+    /// verification read an empty link and answer `DIGEST_INVALID`; once every
+    /// blob and child it names is confirmed present, the push is tried again.
+    async fn put_unlocked(&self, r: &Reference, m: &Manifest, by_digest: bool) -> Result<Pushed> {
+        let t = self.transport(&r.registry)?;
+        let reference = if by_digest || r.tag.is_empty() { m.digest.clone() } else { r.tag.clone() };
+        let url = Self::url(&t, &r.repository, &format!("manifests/{reference}"), None);
+        let mut attempt = 0;
+        loop {
+            let req = Request::new(Method::PUT, url.clone(), Self::scope(&t, &r.repository, true))
+                .header("content-type", m.media_type.clone())
+                .body(Body::Bytes(m.bytes.clone()));
+            let resp = t.send(req).await?;
+            if resp.status() != 201 {
+                let e = Transport::error(resp, &url).await;
+                if e.code.as_deref() == Some("DIGEST_INVALID") && attempt < DIGEST_INVALID_RETRIES {
+                    attempt += 1;
+                    self.confirm_named_content(r, m).await?;
+                    tracing::debug!(
+                        url = strip_query(&url),
+                        attempt,
+                        "Manifest verification raced a write, pushing again"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+                    continue;
+                }
+                return Err(e);
             }
-            Err(e) => return Err(e),
-        };
-        let list = index["manifests"].as_array_mut();
-        let Some(list) = list else {
-            return Err(ClientError::new(ErrorKind::Invalid, tag_ref.common_name(), "fallback tag is not an index"));
-        };
-        if list.iter().any(|d| d["digest"] == serde_json::json!(referrer.digest)) {
-            return Ok(());
+            let stored = resp.header("docker-content-digest");
+            let subject_acknowledged = resp.header("oci-subject").is_some();
+            if let Some(d) = stored
+                && sha256_hex(&d).is_some()
+                && d != m.digest
+            {
+                return Err(ClientError::digest_mismatch(strip_query(&url), &m.digest, &d));
+            }
+            return Ok(Pushed { subject_acknowledged });
         }
-        list.push(serde_json::to_value(referrer).unwrap_or_default());
-        let bytes = Bytes::from(serde_json::to_vec(&index).unwrap_or_default());
-        let updated = Manifest::new(MT_OCI_INDEX, bytes);
-        // The fallback index itself has no subject, so this does not recurse.
-        Box::pin(self.manifest_put(&tag_ref, &updated, false, false)).await
+    }
+
+    /// Checks that every blob and child manifest `m` names is in the
+    /// repository; a missing one is an error (no point pushing again).
+    async fn confirm_named_content(&self, r: &Reference, m: &Manifest) -> Result<()> {
+        let doc = m.doc().map_err(|e| ClientError::new(ErrorKind::Invalid, r.common_name(), e.to_string()))?;
+        for child in &doc.manifests {
+            if is_manifest(&child.media_type) {
+                self.manifest_head(&r.with_digest(&child.digest)).await?;
+            }
+        }
+        for blob in doc.config.iter().chain(&doc.layers).chain(&doc.blobs).filter(|b| b.urls.is_empty()) {
+            if self.blob_head(r, &blob.digest).await?.is_none() {
+                return Err(ClientError::new(
+                    ErrorKind::NotFound,
+                    r.common_name(),
+                    format!("blob {} named by the manifest is missing", blob.digest),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Size of a blob in the repository, or `None` when absent.
@@ -459,7 +488,11 @@ impl RegistryClient {
             let previous_last = out.last().cloned();
             out.extend(page);
             match (next, key) {
-                (Some(next), _) => url = if next.starts_with("http") { next } else { format!("{}{next}", t.base_url) },
+                (Some(next), _) => {
+                    url = referrers::join_url(&url, &next).ok_or_else(|| {
+                        ClientError::new(ErrorKind::Invalid, strip_query(&url), format!("bad Link target {next}"))
+                    })?
+                }
                 // regsync's catalog loop: ask for `last=` until a page is empty or repeats (REG-2).
                 (None, "repositories") => match last_entry {
                     Some(last) if Some(&last) != previous_last.as_ref() => {
@@ -508,47 +541,16 @@ impl RegistryClient {
     }
 
     /// Referrers of `r.digest`: the referrers API when the registry has it,
-    /// otherwise the `sha256-<hex>` fallback tag; filtered by artifact type.
-    pub async fn referrers(&self, r: &Reference, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
-        let t = self.transport(&r.registry)?;
-        let api_known = self.referrers_api.lock().expect("poisoned").get(&r.registry).copied();
-        let mut list = None;
-        if api_known != Some(false) {
-            let mut url = Self::url(&t, &r.repository, &format!("referrers/{}", r.digest), None);
-            if let Some(at) = artifact_type {
-                url.push_str(&format!("?artifactType={}", auth::urlencode(at)));
-            }
-            let resp = t.send(Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false))).await?;
-            match resp.status() {
-                200 => {
-                    self.referrers_api.lock().expect("poisoned").insert(r.registry.clone(), true);
-                    let body = resp
-                        .inner
-                        .bytes()
-                        .await
-                        .map_err(|e| ClientError::new(ErrorKind::Connect, strip_query(&url), describe(&e)))?;
-                    let doc: ManifestDoc = serde_json::from_slice(&body)
-                        .map_err(|e| ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string()))?;
-                    list = Some(doc.manifests);
-                }
-                404 => {
-                    self.referrers_api.lock().expect("poisoned").insert(r.registry.clone(), false);
-                }
-                _ => return Err(Transport::error(resp, &url).await),
-            }
+    /// otherwise the `sha256-<hex>` fallback tag (absent: none).
+    pub async fn referrers(&self, r: &Reference) -> Result<Vec<Descriptor>> {
+        if let Some(list) = self.referrers_api(r).await? {
+            return Ok(list);
         }
-        let mut list = match list {
-            Some(l) => l,
-            None => match self.manifest_get(&r.with_tag(&fallback_tag(&r.digest))).await {
-                Ok(m) => m.doc().map(|d| d.manifests).unwrap_or_default(),
-                Err(e) if e.is_not_found() => Vec::new(),
-                Err(e) => return Err(e),
-            },
-        };
-        if let Some(at) = artifact_type {
-            list.retain(|d| d.artifact_type.as_deref() == Some(at));
+        match self.manifest_get(&r.with_tag(&fallback_tag(&r.digest))).await {
+            Ok(m) => Ok(m.doc().map(|d| d.manifests).unwrap_or_default()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
         }
-        Ok(list)
     }
 
     /// Deletes a tag where the registry allows it.

@@ -1,0 +1,232 @@
+//! Referrers on a registry: the referrers API (OCI distribution 1.1) with its
+//! `Link` pages, what each repository (and registry) answered about having
+//! the API, kept for a bounded time, and upkeep of the `sha256-<hex>`
+//! fallback index on registries without the API (COPY-7, COPY-8).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::Method;
+
+use super::RegistryClient;
+use super::transport::{Request, Transport, describe, strip_query};
+use crate::client::error::{ClientError, ErrorKind, Result};
+use crate::client::types::*;
+use crate::reference::Reference;
+
+/// How long an answer about the referrers API is trusted, as regclient does:
+/// a registry may gain the API while a server runs for months.
+pub const API_MEMORY: Duration = Duration::from_secs(300);
+
+/// Largest referrers listing read, per page.
+const LIST_READ_LIMIT: usize = 8 << 20;
+
+/// What repositories and registries answered about the referrers API.
+#[derive(Default)]
+pub(super) struct ApiSupport {
+    entries: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+impl ApiSupport {
+    fn repo_key(r: &Reference) -> String {
+        format!("{}/{}", r.registry, r.repository)
+    }
+
+    /// The repository's own answer while fresh; else what another repository
+    /// of the same registry answered within the window (registries offer the
+    /// API for all their repositories or for none).
+    pub(super) fn get(&self, r: &Reference) -> Option<bool> {
+        let entries = self.entries.lock().expect("api map poisoned");
+        let fresh = |k: &str| entries.get(k).filter(|(_, at)| at.elapsed() < API_MEMORY).map(|(v, _)| *v);
+        fresh(&Self::repo_key(r)).or_else(|| fresh(&r.registry))
+    }
+
+    pub(super) fn set(&self, r: &Reference, supported: bool) {
+        let mut entries = self.entries.lock().expect("api map poisoned");
+        entries.retain(|_, (_, at)| at.elapsed() < API_MEMORY);
+        let now = Instant::now();
+        entries.insert(Self::repo_key(r), (supported, now));
+        entries.insert(r.registry.clone(), (supported, now));
+    }
+}
+
+impl RegistryClient {
+    /// Whether the repository is known to offer the referrers API (`None`: not asked lately).
+    pub fn referrers_api_known(&self, r: &Reference) -> Option<bool> {
+        self.api.get(r)
+    }
+
+    /// Referrers of `r.digest` through the referrers API, every `Link` page
+    /// followed; `None` when the registry does not offer the API (remembered
+    /// for [`API_MEMORY`]).
+    pub async fn referrers_api(&self, r: &Reference) -> Result<Option<Vec<Descriptor>>> {
+        if self.api.get(r) == Some(false) {
+            return Ok(None);
+        }
+        let t = self.transport(&r.registry)?;
+        let mut url = Self::url(&t, &r.repository, &format!("referrers/{}", r.digest), None);
+        let mut out = Vec::new();
+        let mut first = true;
+        loop {
+            let req = Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false))
+                .header("accept", MT_OCI_INDEX);
+            let resp = t.send(req).await?;
+            let status = resp.status();
+            if status != 200 {
+                if matches!(status, 401 | 403 | 429) || status >= 500 || !first {
+                    return Err(Transport::error(resp, &url).await);
+                }
+                // 404 (no such route), 400, 405: no API here.
+                drop(resp);
+                self.api.set(r, false);
+                return Ok(None);
+            }
+            let next = super::next_link(&resp).and_then(|l| join_url(&url, &l));
+            let location = strip_query(&url);
+            let body =
+                resp.inner.bytes().await.map_err(|e| ClientError::new(ErrorKind::Connect, &location, describe(&e)))?;
+            if body.len() > LIST_READ_LIMIT {
+                return Err(ClientError::new(ErrorKind::Invalid, location, "referrers list too large"));
+            }
+            let doc: ManifestDoc = match serde_json::from_slice(&body) {
+                Ok(d) => d,
+                // A 200 that is not an index is a registry without the API answering anything.
+                Err(_) if first => {
+                    self.api.set(r, false);
+                    return Ok(None);
+                }
+                Err(e) => return Err(ClientError::new(ErrorKind::Invalid, location, e.to_string())),
+            };
+            if first {
+                self.api.set(r, true);
+            }
+            out.extend(doc.manifests);
+            first = false;
+            match next {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|d| seen.insert(d.digest.clone()));
+        Ok(Some(out))
+    }
+
+    /// Records that a push was answered with `OCI-Subject`: the registry has the API.
+    pub(super) fn note_subject_acknowledged(&self, r: &Reference) {
+        self.api.set(r, true);
+    }
+
+    /// Adds `add` to the fallback index of `subject` in `r`'s repository, or,
+    /// when `verbatim` (the source's own fallback index) lists everything the
+    /// result must hold, stores those exact bytes so both sides stay
+    /// byte-identical. Serialised per tag; reads the current index under the
+    /// lock. Returns what was written, `None` when nothing had to change.
+    pub async fn fallback_update(
+        &self,
+        r: &Reference,
+        subject: &str,
+        add: &[Descriptor],
+        verbatim: Option<&Manifest>,
+    ) -> Result<Option<Manifest>> {
+        let tag_ref = r.with_tag(&fallback_tag(subject));
+        let _guard = self.tag_locks.lock(&Self::tag_key(&tag_ref)).await;
+        let current = match self.manifest_get(&tag_ref).await {
+            Ok(m) => Some(m),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let Some(updated) = choose_fallback(current.as_ref(), add, verbatim) else {
+            return Ok(None);
+        };
+        self.put_unlocked(&tag_ref, &updated, false).await?;
+        Ok(Some(updated))
+    }
+
+    pub(super) fn tag_key(r: &Reference) -> String {
+        format!("{}/{}:{}", r.registry, r.repository, r.tag)
+    }
+}
+
+/// The fallback index to store, if any: the source's bytes when they hold
+/// everything the target lists plus `add`, else the current index with `add`
+/// appended (shared by registries and layouts).
+pub fn choose_fallback(
+    current: Option<&Manifest>,
+    add: &[Descriptor],
+    verbatim: Option<&Manifest>,
+) -> Option<Manifest> {
+    let listed = |m: &Manifest| -> Vec<String> {
+        m.doc().map(|d| d.manifests.into_iter().map(|x| x.digest).collect()).unwrap_or_default()
+    };
+    if let Some(v) = verbatim {
+        let theirs = listed(v);
+        let mine = current.map(listed).unwrap_or_default();
+        let covers = mine.iter().chain(add.iter().map(|d| &d.digest)).all(|d| theirs.contains(d));
+        if covers {
+            return (current.map(|c| c.digest.as_str()) != Some(v.digest.as_str())).then(|| v.clone());
+        }
+    }
+    if add.is_empty() {
+        return None;
+    }
+    fallback_index_with(current, add)
+}
+
+/// Resolves a `Link` target against the URL it came from (absolute, rooted or relative).
+pub fn join_url(base: &str, link: &str) -> Option<String> {
+    let base = reqwest::Url::parse(base).ok()?;
+    base.join(link).ok().map(|u| u.to_string())
+}
+
+/// Bytes of a fallback index, for callers that build one.
+pub fn index_bytes(doc: &serde_json::Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(doc).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_targets_resolve_against_the_request() {
+        let base = "http://r:5000/v2/app/referrers/sha256:1?n=2";
+        assert_eq!(
+            join_url(base, "/v2/app/referrers/sha256:1?last=x").unwrap(),
+            "http://r:5000/v2/app/referrers/sha256:1?last=x"
+        );
+        assert_eq!(join_url(base, "https://other/v2/x?y=1").unwrap(), "https://other/v2/x?y=1");
+        assert_eq!(join_url(base, "page2?last=x").unwrap(), "http://r:5000/v2/app/referrers/page2?last=x");
+        assert_eq!(join_url(base, "?last=x").unwrap(), "http://r:5000/v2/app/referrers/sha256:1?last=x");
+    }
+
+    fn m(list: &[&Descriptor]) -> Manifest {
+        fallback_index_with(None, &list.iter().map(|d| (*d).clone()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn fallback_choice_prefers_the_source_bytes_when_they_cover_everything() {
+        let a = Descriptor::new(MT_OCI_MANIFEST, &sha256_digest(b"a"), 1);
+        let b = Descriptor::new(MT_OCI_MANIFEST, &sha256_digest(b"b"), 1);
+        let c = Descriptor::new(MT_OCI_MANIFEST, &sha256_digest(b"c"), 1);
+        // The source's index, written by another tool (other bytes than ours).
+        let theirs = Manifest::new(
+            MT_OCI_INDEX,
+            Bytes::from(format!(
+                "{{\"schemaVersion\":2, \"manifests\":[{}, {}]}}",
+                serde_json::to_string(&a).unwrap(),
+                serde_json::to_string(&b).unwrap()
+            )),
+        );
+        assert_eq!(choose_fallback(None, &[a.clone()], Some(&theirs)).unwrap().digest, theirs.digest);
+        assert!(choose_fallback(Some(&theirs), &[a.clone()], Some(&theirs)).is_none(), "already the same bytes");
+        // The target lists something the source does not: merge instead.
+        let mine = m(&[&c]);
+        let merged = choose_fallback(Some(&mine), &[a.clone()], Some(&theirs)).unwrap();
+        assert_eq!(merged.doc().unwrap().manifests, vec![c.clone(), a.clone()]);
+        assert!(choose_fallback(Some(&mine), &[c.clone()], None).is_none(), "nothing new");
+        assert!(choose_fallback(None, &[], None).is_none());
+    }
+}

@@ -1,0 +1,126 @@
+//! The `plan` stage: look, then decide, for one image.
+//!
+//! It observes (target and source HEADs, the run's tag lists, referrer
+//! listings, a platform lookup) and hands what it saw to the pure decision
+//! in `decide.rs`, which names exactly what needs work: nothing, the whole
+//! image, or only some referrers and digest tags. It never writes.
+
+pub mod decide;
+mod extras;
+pub mod platform;
+
+pub use self::decide::{Action, CopyReason, Plan, RefreshFlags, Work};
+use self::decide::{First, Observed};
+use self::platform::PlatformCache;
+use super::copy;
+use super::lookup::Context;
+use super::ratelimit::Gate;
+use crate::client::{ClientError, ErrorKind, Manifest, ManifestHead, Result, is_index};
+use crate::config::SyncStep;
+use crate::reference::Reference;
+
+/// What the plan stage saw and decided for one image.
+#[derive(Debug)]
+pub struct Planned {
+    /// The decision.
+    pub plan: Plan,
+    /// The source to copy from: as configured, pinned to the digest to copy
+    /// (the platform's manifest when `platform` picked one).
+    pub source: Reference,
+    /// The source's HEAD, as first seen.
+    pub source_head: ManifestHead,
+    /// The source manifest (of `source`'s digest), when planning read it.
+    pub manifest: Option<Manifest>,
+    /// What the target held before (`None`: nothing).
+    pub target_digest: Option<String>,
+}
+
+/// Plans one image: `src` and `tgt` as the step names them.
+pub async fn plan(
+    ctx: &Context<'_>,
+    step: &SyncStep,
+    src: &Reference,
+    tgt: &Reference,
+    action: Action,
+    gate: &mut Gate<'_>,
+    platforms: &PlatformCache,
+) -> Result<Planned> {
+    let spec = &step.spec;
+    let flags = RefreshFlags::of(spec);
+    let (client, state) = (ctx.client, ctx.state);
+    // IMG-2: an unreadable target counts as missing.
+    let target = match state.head(client, tgt).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::debug!(target = %tgt.common_name(), error = %e, "Target lookup failed, treating it as missing");
+            None
+        }
+    };
+    let target_digest = target.map(|t| t.digest);
+    // When the target is missing and a copy will follow, the source is read
+    // with one GET instead of a HEAD and a GET (the GET is a pull either way);
+    // not with a rate limit, whose check must come before any pull (RL-2).
+    let fetch_now = target_digest.is_none()
+        && action != Action::Check
+        && step.compiled.platform.is_none()
+        && spec.ratelimit.min <= 0;
+    let lookup = async {
+        if fetch_now {
+            let m = client.manifest_get(src).await?;
+            state.record_head(src, m.head());
+            Ok::<_, ClientError>((m.head(), Some(m)))
+        } else {
+            match state.head(client, src).await? {
+                Some(h) => Ok((h, None)),
+                None => Err(ClientError::new(ErrorKind::NotFound, src.common_name(), "manifest not found")),
+            }
+        }
+    };
+    let (source_head, mut manifest) = lookup.await.inspect_err(|e| {
+        tracing::error!(source = %src.common_name(), error = %e, "Failed to lookup source manifest");
+    })?;
+    gate.first_lookup(source_head.rate_limit);
+    let mut source = src.with_digest(&source_head.digest);
+    let mut top_media_type = source_head.media_type.clone();
+    let mut expected = source_head.digest.clone();
+
+    if let Some(wanted) = &step.compiled.platform
+        && is_index(&source_head.media_type)
+    {
+        gate.before_pull().await?;
+        let chosen = platforms.resolve(client, &source, manifest.as_ref(), wanted).await?;
+        source = src.with_digest(&chosen.digest);
+        manifest = None;
+        if decide::platform_matches(target_digest.as_deref(), &chosen.digest, spec.force_recursive) {
+            return Ok(Planned { plan: Plan::PlatformUpToDate, source, source_head, manifest, target_digest });
+        }
+        // IMG-5 still checks the index's media type, as regsync does; what is
+        // copied from here on is the chosen manifest.
+        top_media_type = chosen.media_type;
+        expected = chosen.digest;
+    } else if ctx.options.platforms.is_some() && is_index(&source_head.media_type) {
+        // With `platforms`, the target holds a filtered index: compare with its digest.
+        gate.before_pull().await?;
+        let m = match manifest.take() {
+            Some(m) => m,
+            None => state.manifest(client, &source).await?,
+        };
+        expected = copy::top_manifest(ctx.options, &m)?.digest;
+        manifest = Some(m);
+    }
+
+    let observed = Observed {
+        action,
+        source_media_type: &source_head.media_type,
+        expected_digest: &expected,
+        target_digest: target_digest.as_deref(),
+    };
+    let plan = match decide::first(&observed, flags, &spec.media_types) {
+        First::Done(plan) => plan,
+        First::CompareExtras => {
+            let (referrers, tags) = extras::observe(ctx, &source.digest, &top_media_type, !gate.limited()).await?;
+            decide::refresh(&referrers, &tags)
+        }
+    };
+    Ok(Planned { plan, source, source_head, manifest, target_digest })
+}

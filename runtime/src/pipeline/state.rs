@@ -1,0 +1,301 @@
+//! What one run has seen and done, shared by every step and image of the
+//! run: manifest HEADs and source tag lists (asked once, then remembered),
+//! digest-addressed manifests (immutable, so safe to keep), and the
+//! manifests and blobs written to each target repository (written once).
+//!
+//! A new run starts with a fresh state, so a server's memory does not grow
+//! with the runs it makes. Writing the same manifest or blob into one
+//! repository twice is not only wasted work: distribution 2.8 rewrites link
+//! files in place, and a concurrent push naming that content can then fail
+//! its verification with `DIGEST_INVALID`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use crate::client::{BlobCopy, Client, ClientError, Descriptor, Manifest, ManifestHead, Pushed, PutOptions, Result};
+use crate::client::{digest_tag_subject, fallback_tag};
+use crate::reference::{Reference, Scheme};
+
+type Cell<T> = Arc<OnceCell<T>>;
+
+/// A repository's identity for maps: `registry/repo` or `ocidir://path`.
+pub fn repo_key(r: &Reference) -> String {
+    match r.scheme {
+        Scheme::Registry => format!("{}/{}", r.registry, r.repository),
+        Scheme::OciDir => format!("ocidir://{}", r.path),
+    }
+}
+
+/// A manifest's identity: the repository plus `@digest`, or `:tag` (a
+/// layout's untagged reference means `latest`, REF-5).
+pub fn manifest_key(r: &Reference) -> String {
+    if !r.digest.is_empty() {
+        format!("{}@{}", repo_key(r), r.digest)
+    } else {
+        format!("{}:{}", repo_key(r), if r.tag.is_empty() { "latest" } else { &r.tag })
+    }
+}
+
+/// The tags of a source repository, indexed by the digest their
+/// `sha256-<hex>` family names (fallback tags and digest tags).
+#[derive(Debug, Default)]
+pub struct TagList {
+    /// Every tag, as listed.
+    pub tags: Vec<String>,
+    by_subject: HashMap<String, Vec<String>>,
+}
+
+impl TagList {
+    /// Indexes a listing.
+    pub fn new(tags: Vec<String>) -> Self {
+        let mut by_subject: HashMap<String, Vec<String>> = HashMap::new();
+        for t in &tags {
+            if let Some(subject) = digest_tag_subject(t) {
+                by_subject.entry(subject).or_default().push(t.clone());
+            }
+        }
+        TagList { tags, by_subject }
+    }
+
+    /// Tags of `digest`'s family: `sha256-<hex>` and `sha256-<hex>.*`.
+    pub fn digest_tags(&self, digest: &str) -> &[String] {
+        self.by_subject.get(digest).map_or(&[], Vec::as_slice)
+    }
+
+    /// True when the referrers fallback tag of `digest` is listed.
+    pub fn has_fallback(&self, digest: &str) -> bool {
+        let tag = fallback_tag(digest);
+        self.digest_tags(digest).contains(&tag)
+    }
+
+    /// Digests that some tag of the `sha256-<hex>` family names.
+    pub fn subjects(&self) -> impl Iterator<Item = &String> {
+        self.by_subject.keys()
+    }
+}
+
+/// Everything one run remembers.
+#[derive(Default)]
+pub struct RunState {
+    heads: Mutex<HashMap<String, Cell<Option<ManifestHead>>>>,
+    tag_lists: Mutex<HashMap<String, Cell<Arc<TagList>>>>,
+    manifests: Mutex<HashMap<String, Cell<Manifest>>>,
+    pushed: Mutex<HashMap<String, Cell<Pushed>>>,
+    blobs: Mutex<HashMap<String, Cell<BlobCopy>>>,
+    holders: Mutex<HashMap<String, Cell<Reference>>>,
+}
+
+fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str) -> Cell<T> {
+    map.lock().expect("run state poisoned").entry(key.to_string()).or_default().clone()
+}
+
+fn forget<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str) {
+    map.lock().expect("run state poisoned").remove(key);
+}
+
+impl RunState {
+    /// The manifest `r` names, `None` when absent. Asked once per run (an
+    /// error is not remembered, so a later lookup asks again).
+    pub async fn head(&self, client: &Client, r: &Reference) -> Result<Option<ManifestHead>> {
+        let key = manifest_key(r);
+        let c = cell(&self.heads, &key);
+        let found = c
+            .get_or_try_init(|| async {
+                match client.manifest_head(r).await {
+                    Ok(h) => Ok(Some(h)),
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+        if found.is_err() {
+            forget(&self.heads, &key);
+        }
+        found.cloned()
+    }
+
+    /// Remembers what `r` names now (after a push, or from a GET).
+    pub fn record_head(&self, r: &Reference, head: ManifestHead) {
+        let c = Arc::new(OnceCell::new_with(Some(Some(head))));
+        self.heads.lock().expect("run state poisoned").insert(manifest_key(r), c);
+    }
+
+    /// A manifest by digest (`r` must carry one), fetched once per run.
+    pub async fn manifest(&self, client: &Client, r: &Reference) -> Result<Manifest> {
+        let key = manifest_key(r);
+        let c = cell(&self.manifests, &key);
+        let m = c.get_or_try_init(|| client.manifest_get(r)).await;
+        if m.is_err() {
+            forget(&self.manifests, &key);
+        }
+        m.cloned()
+    }
+
+    /// The tags of `repository`, listed once per run and shared by every
+    /// image of it (discovery, referrers, digest tags).
+    pub async fn tag_list(&self, client: &Client, repository: &Reference) -> Result<Arc<TagList>> {
+        let key = repo_key(repository);
+        let c = cell(&self.tag_lists, &key);
+        let list = c
+            .get_or_try_init(|| async {
+                Ok::<_, ClientError>(Arc::new(TagList::new(client.tag_list(repository).await?)))
+            })
+            .await;
+        if list.is_err() {
+            forget(&self.tag_lists, &key);
+        }
+        list.cloned()
+    }
+
+    /// Pushes a manifest by digest into `r`'s repository at most once per
+    /// run; concurrent callers wait for the first push.
+    pub async fn push_once(
+        &self,
+        client: &Client,
+        r: &Reference,
+        m: &Manifest,
+        options: PutOptions,
+    ) -> Result<(Pushed, bool)> {
+        self.push_at_most_once(client, &r.pinned(&m.digest), m, options).await
+    }
+
+    /// Pushes a manifest under `r`'s tag, at most once per run for the same
+    /// manifest (two steps may name one target tag).
+    pub async fn push_tag_once(&self, client: &Client, r: &Reference, m: &Manifest) -> Result<bool> {
+        self.push_at_most_once(client, r, m, PutOptions::default()).await.map(|(_, ran)| ran)
+    }
+
+    async fn push_at_most_once(
+        &self,
+        client: &Client,
+        pinned: &Reference,
+        m: &Manifest,
+        options: PutOptions,
+    ) -> Result<(Pushed, bool)> {
+        let key = format!("{}={}", manifest_key(pinned), m.digest);
+        let c = cell(&self.pushed, &key);
+        let mut ran = false;
+        let pushed = c
+            .get_or_try_init(|| {
+                ran = true;
+                client.manifest_put(pinned, m, options)
+            })
+            .await;
+        match pushed {
+            Ok(p) => {
+                if ran {
+                    self.record_head(pinned, m.head());
+                    self.record_head(&pinned.pinned(&m.digest), m.head());
+                }
+                Ok((*p, ran))
+            }
+            Err(e) => {
+                forget(&self.pushed, &key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies a blob at most once per target repository and run. Concurrent
+    /// requests for the same blob wait for the first; on a registry, the
+    /// first repository to get a blob is its holder, and every other
+    /// repository of that registry mounts from it instead of uploading.
+    /// Returns how the blob got there and whether this call did the work.
+    pub async fn copy_blob(
+        &self,
+        client: &Client,
+        src: &Reference,
+        dst: &Reference,
+        desc: &Descriptor,
+    ) -> Result<(BlobCopy, bool)> {
+        let key = format!("{}@{}", repo_key(dst), desc.digest);
+        let c = cell(&self.blobs, &key);
+        let mut ran = false;
+        let result = c
+            .get_or_try_init(|| {
+                ran = true;
+                self.copy_blob_once(client, src, dst, desc)
+            })
+            .await;
+        match result {
+            Ok(how) => Ok((*how, ran)),
+            Err(e) => {
+                forget(&self.blobs, &key);
+                Err(e)
+            }
+        }
+    }
+
+    async fn copy_blob_once(
+        &self,
+        client: &Client,
+        src: &Reference,
+        dst: &Reference,
+        desc: &Descriptor,
+    ) -> Result<BlobCopy> {
+        if dst.scheme != Scheme::Registry {
+            return client.copy_blob(src, dst, desc, None).await;
+        }
+        let holder_key = format!("{}@{}", dst.registry, desc.digest);
+        let holder = cell(&self.holders, &holder_key);
+        let mut how = None;
+        let holding = holder
+            .get_or_try_init(|| async {
+                how = Some(client.copy_blob(src, dst, desc, None).await?);
+                Ok::<_, ClientError>(dst.clone())
+            })
+            .await;
+        let holding = match holding {
+            Ok(h) => h.clone(),
+            Err(e) => {
+                forget(&self.holders, &holder_key);
+                return Err(e);
+            }
+        };
+        match how {
+            Some(h) => Ok(h),
+            // Another repository of this registry got it first: mount from there.
+            None => client.copy_blob(src, dst, desc, Some(&holding)).await,
+        }
+    }
+}
+
+/// The digests a set of tags names, for callers that compare sets.
+pub fn digests(list: &[Descriptor]) -> HashSet<&str> {
+    list.iter().map(|d| d.digest.as_str()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_lists_index_the_digest_tag_family() {
+        let hex = "a".repeat(64);
+        let other = "b".repeat(64);
+        let list = TagList::new(vec![
+            "v1".into(),
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}.sig"),
+            format!("sha256-{other}.att"),
+            format!("sha256-{hex}x"),
+        ]);
+        let d = format!("sha256:{hex}");
+        assert_eq!(list.digest_tags(&d), [format!("sha256-{hex}"), format!("sha256-{hex}.sig")]);
+        assert!(list.has_fallback(&d));
+        assert!(!list.has_fallback(&format!("sha256:{other}")));
+        assert_eq!(list.subjects().count(), 2);
+    }
+
+    #[test]
+    fn manifest_keys() {
+        let r = Reference::parse("reg.example:5000/app:v1").unwrap();
+        assert_eq!(manifest_key(&r), "reg.example:5000/app:v1");
+        let d = format!("sha256:{}", "c".repeat(64));
+        assert_eq!(manifest_key(&r.with_digest(&d)), format!("reg.example:5000/app@{d}"));
+        let l = Reference::parse("ocidir://dir").unwrap();
+        assert_eq!(manifest_key(&l), "ocidir://dir:latest");
+    }
+}
