@@ -382,7 +382,14 @@ impl Engine {
         let mut report = ImageReport::failed(&src.common_name(), &tgt.common_name());
         report.source_registry = if src.registry.is_empty() { src.path.clone() } else { src.registry.clone() };
         let ctx = Context { client: &self.client, state, options, scope };
-        let result = self.image(&ctx, step, &src, &tgt, action, &mut report).await;
+        // Cancelling drops the image's requests in flight, as regsync's context does
+        // (SIG-1): whatever was written is complete, its tag is pushed last.
+        let result = tokio::select! {
+            r = self.image(&ctx, step, &src, &tgt, action, &mut report) => r,
+            _ = self.cancel.cancelled() => {
+                Err((Stage::Copy, ClientError::new(ErrorKind::Cancelled, tgt.common_name(), "").into()))
+            }
+        };
         report.duration = started.elapsed();
         let error = match result {
             Ok(()) => None,

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+use crate::client::locks::{KeyGuard, KeyedLocks};
 use crate::client::{BlobCopy, Client, ClientError, Descriptor, Manifest, ManifestHead, Pushed, PutOptions, Result};
-use crate::client::{digest_tag_subject, fallback_tag};
+use crate::client::{digest_tag_subject, fallback_tag, is_manifest};
 use crate::reference::{Reference, Scheme};
 
 type Cell<T> = Arc<OnceCell<T>>;
@@ -85,6 +86,10 @@ pub struct RunState {
     pushed: Mutex<HashMap<String, Cell<Pushed>>>,
     blobs: Mutex<HashMap<String, Cell<BlobCopy>>>,
     holders: Mutex<HashMap<String, Cell<Reference>>>,
+    /// A push of a manifest holds it exclusively and the manifests it names
+    /// shared: the registry rewrites a manifest's link on every push of it
+    /// (by digest or by tag), and verifies the links of what an index names.
+    writes: KeyedLocks,
 }
 
 fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str) -> Cell<T> {
@@ -178,9 +183,10 @@ impl RunState {
         let c = cell(&self.pushed, &key);
         let mut ran = false;
         let pushed = c
-            .get_or_try_init(|| {
+            .get_or_try_init(|| async {
                 ran = true;
-                client.manifest_put(pinned, m, options)
+                let _held = self.hold_for_push(pinned, m).await;
+                client.manifest_put(pinned, m, options).await
             })
             .await;
         match pushed {
@@ -196,6 +202,24 @@ impl RunState {
                 Err(e)
             }
         }
+    }
+
+    /// Waits until nothing else of this run writes `m` or a manifest it names
+    /// in `r`'s repository, and holds that until the guards drop.
+    pub async fn hold_for_push(&self, r: &Reference, m: &Manifest) -> Vec<KeyGuard<'_>> {
+        let repo = repo_key(r);
+        let named: Vec<String> = m
+            .doc()
+            .map(|d| d.manifests.into_iter().filter(|c| is_manifest(&c.media_type)).map(|c| format!("{repo}@{}", c.digest)).collect())
+            .unwrap_or_default();
+        self.writes.lock_all(&[format!("{repo}@{}", m.digest)], &named).await
+    }
+
+    /// Holds the manifests a fallback index will name (see [`RunState::hold_for_push`]).
+    pub async fn hold_named(&self, r: &Reference, named: &[Descriptor]) -> Vec<KeyGuard<'_>> {
+        let repo = repo_key(r);
+        let shared: Vec<String> = named.iter().map(|d| format!("{repo}@{}", d.digest)).collect();
+        self.writes.lock_all(&[], &shared).await
     }
 
     /// Copies a blob at most once per target repository and run. Concurrent

@@ -278,6 +278,10 @@ fn a_no_op_run_with_referrers_and_digest_tags_stays_within_budget() {
     assert!(not_current.is_empty(), "{not_current:#?}");
     let (src_log, dst_log) = (src_proxy.log(), dst_proxy.log());
     eprintln!("no-op: {tags} tags, source {} requests, target {} requests", src_log.len(), dst_log.len());
+    for l in src_log.iter().filter(|l| l.method != "HEAD") {
+        eprintln!("  source {} {} {}", l.method, l.path, l.status);
+    }
+    assert_eq!(src_proxy.count("GET", "/tags/list"), repos.len(), "one tag list per repository and run");
     let budget = (tags as f64 * 1.2).floor() as usize;
     let describe = |log: &[regsync_tests::proxy::Logged]| {
         log.iter().map(|l| format!("{} {} {}", l.method, l.path, l.status)).collect::<Vec<_>>()

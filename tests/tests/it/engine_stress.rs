@@ -73,6 +73,12 @@ fn shared_children_and_blobs_are_written_once_and_every_push_succeeds() {
         let errors: Vec<String> = reports.iter().flat_map(|r| r.errors.iter().map(ToString::to_string)).collect();
         assert!(errors.is_empty(), "round {round}: {errors:#?}");
         let log = proxy.log();
+        let refused: Vec<String> = log
+            .iter()
+            .filter(|l| l.method == "PUT" && l.path.contains("/manifests/") && l.status >= 400)
+            .map(|l| format!("{} {}", l.status, l.path))
+            .collect();
+        assert!(refused.is_empty(), "round {round}: pushes the registry refused (DIGEST_INVALID races): {refused:#?}");
         let by_digest = twice(
             log.iter().filter(|l| l.method == "PUT" && l.path.contains("/manifests/sha256:")).map(|l| l.path.clone()),
         );

@@ -326,7 +326,7 @@ fn sigterm_stops_once_and_check_cleanly_sig_1_sig_3() {
     let path = w.dir.path().join("term.yml");
     std::fs::write(&path, body).unwrap();
     for command in ["once", "check"] {
-        let mut child = std::process::Command::new(regsync_tests::bin::regsync_bin())
+        let child = std::process::Command::new(regsync_tests::bin::regsync_bin())
             .args([command, "-c", &path.display().to_string()])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -66,7 +66,10 @@ pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str) -> BoxFuture<'b, Resu
         // The source's own index, when it lists exactly what the target gets.
         let verbatim = (wanted.len() == listing.source.len()).then_some(listing.source_index.as_ref()).flatten();
         let to = &ctx.scope.referrer_target;
-        if let Some(written) = ctx.client.fallback_update(to, subject, &add, verbatim).await? {
+        let held = ctx.state.hold_named(to, &add).await;
+        let written = ctx.client.fallback_update(to, subject, &add, verbatim).await?;
+        drop(held);
+        if let Some(written) = written {
             ctx.state.record_head(&to.with_tag(&fallback_tag(subject)), written.head());
             copy.stats.lock().expect("poisoned").manifests += 1;
         }
