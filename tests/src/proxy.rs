@@ -110,15 +110,16 @@ impl FaultProxy {
         let in_flight: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)> = Arc::default();
         let api: SharedApi = Arc::default();
         let (r, l, s, f, a) = (rules.clone(), log.clone(), stop.clone(), in_flight.clone(), api.clone());
+        let own = format!("http://{host}");
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, l, up, f, a) = (r.clone(), l.clone(), upstream.clone(), f.clone(), a.clone());
+                let (r, l, up, f, a, me) = (r.clone(), l.clone(), upstream.clone(), f.clone(), a.clone(), own.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &up, &r, &l, &f, &a);
+                    let _ = serve(conn, (&up, &me), &r, &l, &f, &a);
                 });
             }
         });
@@ -262,7 +263,7 @@ fn index_referrer(api: &SharedApi, path: &str, content_type: Option<&str>, body:
 
 fn serve(
     conn: TcpStream,
-    upstream: &str,
+    (upstream, own): (&str, &str),
     rules: &Mutex<Vec<Rule>>,
     log: &Mutex<Vec<Logged>>,
     flight: &(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize),
@@ -389,6 +390,12 @@ fn serve(
             .filter(|(k, _)| !matches!(k.as_str(), "connection" | "transfer-encoding" | "content-length"))
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
+        // Upload sessions come back through the proxy, so every request is seen.
+        for (k, v) in hdrs.iter_mut() {
+            if k.eq_ignore_ascii_case("location") && v.starts_with(upstream) {
+                *v = format!("{own}{}", &v[upstream.len()..]);
+            }
+        }
         let upstream_len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).map(str::to_string);
         let mut bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
         let head = method == "HEAD";

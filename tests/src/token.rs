@@ -28,6 +28,8 @@ pub struct TokenServer {
     pub cert_pem: String,
     /// Token requests answered, by method: (GET, POST).
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// The `scope` parameters of each token request, in order.
+    pub scopes: Arc<Mutex<Vec<Vec<String>>>>,
     issued: Arc<AtomicUsize>,
 }
 
@@ -46,19 +48,20 @@ impl TokenServer {
         let realm = format!("http://{}/token", listener.local_addr().expect("addr"));
         let users: Vec<(String, String)> = users.iter().map(|(u, p)| (u.to_string(), p.to_string())).collect();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let scopes: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
         let issued = Arc::new(AtomicUsize::new(0));
-        let (req_log, count) = (requests.clone(), issued.clone());
+        let (req_log, count, scope_log) = (requests.clone(), issued.clone(), scopes.clone());
         let signer = Arc::new(signer);
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (users, signer, x5c, req_log, count) =
-                    (users.clone(), signer.clone(), x5c.clone(), req_log.clone(), count.clone());
+                let (users, signer, x5c, req_log, count, scope_log) =
+                    (users.clone(), signer.clone(), x5c.clone(), req_log.clone(), count.clone(), scope_log.clone());
                 std::thread::spawn(move || {
-                    let _ = handle(conn, &users, &signer, &x5c, &req_log, &count);
+                    let _ = handle(conn, &users, &signer, &x5c, (&req_log, &scope_log), &count);
                 });
             }
         });
-        TokenServer { realm, cert_pem: cert.pem(), requests, issued }
+        TokenServer { realm, cert_pem: cert.pem(), requests, scopes, issued }
     }
 
     /// How many tokens were issued.
@@ -117,7 +120,7 @@ fn handle(
     users: &[(String, String)],
     signer: &EcdsaKeyPair,
     x5c: &str,
-    log: &Mutex<Vec<String>>,
+    (log, scope_log): (&Mutex<Vec<String>>, &Mutex<Vec<Vec<String>>>),
     count: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -133,6 +136,7 @@ fn handle(
         params.extend(decode_query(&String::from_utf8_lossy(&body)));
     }
     let param = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone());
+    scope_log.lock().unwrap().push(params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect());
     let mut user = None;
     if let Some(basic) = auth.as_deref().and_then(|a| a.strip_prefix("Basic "))
         && let Ok(decoded) = STANDARD.decode(basic)

@@ -210,7 +210,13 @@ impl RunState {
         let repo = repo_key(r);
         let named: Vec<String> = m
             .doc()
-            .map(|d| d.manifests.into_iter().filter(|c| is_manifest(&c.media_type)).map(|c| format!("{repo}@{}", c.digest)).collect())
+            .map(|d| {
+                d.manifests
+                    .into_iter()
+                    .filter(|c| is_manifest(&c.media_type))
+                    .map(|c| format!("{repo}@{}", c.digest))
+                    .collect()
+            })
             .unwrap_or_default();
         self.writes.lock_all(&[format!("{repo}@{}", m.digest)], &named).await
     }

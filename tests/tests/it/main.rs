@@ -1,5 +1,6 @@
 //! Integration tests, one binary with a module per area (ripgrep's layout).
 
+mod behaviours;
 mod cli;
 mod client;
 mod client_auth;

@@ -26,6 +26,14 @@ pub enum Scope {
         /// Whether the request writes.
         push: bool,
     },
+    /// A cross-repository mount: push to `name`, pull from `from` (with
+    /// `repoAuth`, the destination's token must carry both).
+    Mount {
+        /// Repository written.
+        name: String,
+        /// Repository the blob is mounted from.
+        from: String,
+    },
     /// `registry:catalog:*`.
     Catalog,
 }
@@ -36,13 +44,16 @@ impl Scope {
             Scope::None => Vec::new(),
             Scope::Repository { name, push: false } => vec![format!("repository:{name}:pull")],
             Scope::Repository { name, push: true } => vec![format!("repository:{name}:pull,push")],
+            Scope::Mount { name, from } => {
+                vec![format!("repository:{name}:pull,push"), format!("repository:{from}:pull")]
+            }
             Scope::Catalog => vec!["registry:catalog:*".to_string()],
         }
     }
 
     fn key(&self, repo_auth: bool) -> String {
         match self {
-            Scope::Repository { name, .. } if repo_auth => name.clone(),
+            Scope::Repository { name, .. } | Scope::Mount { name, .. } if repo_auth => name.clone(),
             _ => String::new(),
         }
     }
@@ -419,6 +430,9 @@ mod tests {
         assert_eq!(pull.strings(), vec!["repository:a/b:pull"]);
         assert_eq!(push.strings(), vec!["repository:a/b:pull,push"]);
         assert_eq!(Scope::Catalog.strings(), vec!["registry:catalog:*"]);
+        let mount = Scope::Mount { name: "a/b".into(), from: "c".into() };
+        assert_eq!(mount.strings(), vec!["repository:a/b:pull,push", "repository:c:pull"]);
+        assert_eq!(mount.key(true), "a/b", "a mount's token is the destination's");
         assert_eq!(pull.key(false), "");
         assert_eq!(pull.key(true), "a/b");
     }

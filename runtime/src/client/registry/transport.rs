@@ -272,6 +272,7 @@ impl Transport {
                 && !answered_challenge
                 && let Some(challenge) = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
             {
+                tracing::debug!(url = strip_query(&url), challenge, "Registry asked for authentication");
                 self.auth.challenged(challenge, &scope).await;
                 answered_challenge = true;
                 if replayable {

@@ -47,9 +47,11 @@ pub async fn start(t: &Transport, repo: &str, digest: &str, from: Option<&str>) 
     if let Some(from) = from {
         url = with_query(&url, &format!("mount={digest}&from={from}"));
     }
-    let resp = t
-        .send(Request::new(Method::POST, url.clone(), Scope::Repository { name: repo.to_string(), push: true }))
-        .await?;
+    let scope = match from {
+        Some(from) => Scope::Mount { name: repo.to_string(), from: from.to_string() },
+        None => Scope::Repository { name: repo.to_string(), push: true },
+    };
+    let resp = t.send(Request::new(Method::POST, url.clone(), scope)).await?;
     match resp.status() {
         201 if from.is_some() => Ok(None),
         202 => {
