@@ -217,6 +217,17 @@ impl Client {
         if self.blob_head(dst, &desc.digest).await?.is_some() {
             return Ok(BlobCopy::Existed);
         }
+        self.copy_missing_blob(src, dst, desc, mount_from).await
+    }
+
+    /// [`Client::copy_blob`] for a blob the caller knows `dst` lacks (no HEAD).
+    pub async fn copy_missing_blob(
+        &self,
+        src: &Reference,
+        dst: &Reference,
+        desc: &Descriptor,
+        mount_from: Option<&Reference>,
+    ) -> Result<BlobCopy> {
         let same_registry = |r: &Reference| {
             r.scheme == Scheme::Registry
                 && dst.scheme == Scheme::Registry

@@ -7,7 +7,6 @@
 //! tells whether they match. Only what differs is fetched.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -252,9 +251,6 @@ impl Context<'_> {
         Ok(*unattributed)
     }
 }
-
-/// Shared ownership of a scope for the images of one repository.
-pub type SharedScope = Arc<Scope>;
 
 #[cfg(test)]
 mod tests {

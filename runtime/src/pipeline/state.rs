@@ -90,6 +90,10 @@ pub struct RunState {
     /// shared: the registry rewrites a manifest's link on every push of it
     /// (by digest or by tag), and verifies the links of what an index names.
     writes: KeyedLocks,
+    /// Target repositories the registry did not know when the run first
+    /// copied into them: all they hold was written by this run and is in its
+    /// memory, so looking there needs no request.
+    fresh: Mutex<HashMap<String, Cell<bool>>>,
 }
 
 fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str) -> Cell<T> {
@@ -105,6 +109,14 @@ impl RunState {
     /// error is not remembered, so a later lookup asks again).
     pub async fn head(&self, client: &Client, r: &Reference) -> Result<Option<ManifestHead>> {
         let key = manifest_key(r);
+        if self.known_fresh(r) {
+            let remembered = self.heads.lock().expect("run state poisoned").get(&key).cloned();
+            match remembered {
+                None => return Ok(None),
+                Some(c) if c.initialized() => return Ok(c.get().cloned().flatten()),
+                Some(_) => {}
+            }
+        }
         let c = cell(&self.heads, &key);
         let found = c
             .get_or_try_init(|| async {
@@ -119,6 +131,24 @@ impl RunState {
             forget(&self.heads, &key);
         }
         found.cloned()
+    }
+
+    /// True when `repository` (a registry target) did not exist before this
+    /// run: its tag list is asked once per run, by the first image to copy into it.
+    pub async fn is_fresh(&self, client: &Client, repository: &Reference) -> bool {
+        if repository.scheme != Scheme::Registry {
+            return false;
+        }
+        let c = cell(&self.fresh, &repo_key(repository));
+        *c.get_or_init(|| async {
+            matches!(client.tag_list(repository).await, Err(e) if e.is_not_found())
+        })
+        .await
+    }
+
+    fn known_fresh(&self, r: &Reference) -> bool {
+        let fresh = self.fresh.lock().expect("run state poisoned");
+        fresh.get(&repo_key(r)).is_some_and(|c| c.get() == Some(&true))
     }
 
     /// Remembers what `r` names now (after a push, or from a GET).
@@ -268,12 +298,23 @@ impl RunState {
         if dst.scheme != Scheme::Registry {
             return client.copy_blob(src, dst, desc, None).await;
         }
+        let fresh = self.known_fresh(dst);
+        let copy = |from: Option<&Reference>| {
+            let from = from.cloned();
+            async move {
+                if fresh {
+                    client.copy_missing_blob(src, dst, desc, from.as_ref()).await
+                } else {
+                    client.copy_blob(src, dst, desc, from.as_ref()).await
+                }
+            }
+        };
         let holder_key = format!("{}@{}", dst.registry, desc.digest);
         let holder = cell(&self.holders, &holder_key);
         let mut how = None;
         let holding = holder
             .get_or_try_init(|| async {
-                how = Some(client.copy_blob(src, dst, desc, None).await?);
+                how = Some(copy(None).await?);
                 Ok::<_, ClientError>(dst.clone())
             })
             .await;
@@ -287,7 +328,7 @@ impl RunState {
         match how {
             Some(h) => Ok(h),
             // Another repository of this registry got it first: mount from there.
-            None => client.copy_blob(src, dst, desc, Some(&holding)).await,
+            None => copy(Some(&holding)).await,
         }
     }
 }

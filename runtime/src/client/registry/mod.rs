@@ -70,6 +70,8 @@ pub struct RegistryClient {
     api: referrers::ApiSupport,
     /// Writes of one tag that must not interleave (fallback index upkeep).
     tag_locks: KeyedLocks,
+    /// One referrers-API probe per registry at a time.
+    api_probes: KeyedLocks,
 }
 
 /// What a manifest push learnt.
@@ -135,6 +137,7 @@ impl RegistryClient {
             cache,
             api: referrers::ApiSupport::default(),
             tag_locks: KeyedLocks::default(),
+            api_probes: KeyedLocks::default(),
         }
     }
 

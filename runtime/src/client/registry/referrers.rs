@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use reqwest::Method;
 
 use super::RegistryClient;
@@ -24,9 +23,15 @@ pub const API_MEMORY: Duration = Duration::from_secs(300);
 const LIST_READ_LIMIT: usize = 8 << 20;
 
 /// What repositories and registries answered about the referrers API.
-#[derive(Default)]
 pub(super) struct ApiSupport {
     entries: Mutex<HashMap<String, (bool, Instant)>>,
+    memory: Duration,
+}
+
+impl Default for ApiSupport {
+    fn default() -> Self {
+        ApiSupport { entries: Mutex::new(HashMap::new()), memory: API_MEMORY }
+    }
 }
 
 impl ApiSupport {
@@ -39,13 +44,13 @@ impl ApiSupport {
     /// API for all their repositories or for none).
     pub(super) fn get(&self, r: &Reference) -> Option<bool> {
         let entries = self.entries.lock().expect("api map poisoned");
-        let fresh = |k: &str| entries.get(k).filter(|(_, at)| at.elapsed() < API_MEMORY).map(|(v, _)| *v);
+        let fresh = |k: &str| entries.get(k).filter(|(_, at)| at.elapsed() < self.memory).map(|(v, _)| *v);
         fresh(&Self::repo_key(r)).or_else(|| fresh(&r.registry))
     }
 
     pub(super) fn set(&self, r: &Reference, supported: bool) {
         let mut entries = self.entries.lock().expect("api map poisoned");
-        entries.retain(|_, (_, at)| at.elapsed() < API_MEMORY);
+        entries.retain(|_, (_, at)| at.elapsed() < self.memory);
         let now = Instant::now();
         entries.insert(Self::repo_key(r), (supported, now));
         entries.insert(r.registry.clone(), (supported, now));
@@ -62,9 +67,20 @@ impl RegistryClient {
     /// followed; `None` when the registry does not offer the API (remembered
     /// for [`API_MEMORY`]).
     pub async fn referrers_api(&self, r: &Reference) -> Result<Option<Vec<Descriptor>>> {
-        if self.api.get(r) == Some(false) {
-            return Ok(None);
-        }
+        // While nobody knows, one request per registry asks: the others wait
+        // for its answer instead of each probing.
+        let _probing = match self.api.get(r) {
+            Some(false) => return Ok(None),
+            Some(true) => None,
+            None => {
+                let guard = self.api_probes.lock(&r.registry).await;
+                match self.api.get(r) {
+                    Some(false) => return Ok(None),
+                    Some(true) => None,
+                    None => Some(guard),
+                }
+            }
+        };
         let t = self.transport(&r.registry)?;
         let mut url = Self::url(&t, &r.repository, &format!("referrers/{}", r.digest), None);
         let mut out = Vec::new();
@@ -181,11 +197,6 @@ pub fn join_url(base: &str, link: &str) -> Option<String> {
     base.join(link).ok().map(|u| u.to_string())
 }
 
-/// Bytes of a fallback index, for callers that build one.
-pub fn index_bytes(doc: &serde_json::Value) -> Bytes {
-    Bytes::from(serde_json::to_vec(doc).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +213,24 @@ mod tests {
         assert_eq!(join_url(base, "?last=x").unwrap(), "http://r:5000/v2/app/referrers/sha256:1?last=x");
     }
 
+    #[test]
+    fn api_answers_are_kept_per_repository_for_a_bounded_time() {
+        let support = ApiSupport { memory: Duration::from_millis(80), ..ApiSupport::default() };
+        let r = |s: &str| Reference::parse(s).unwrap();
+        assert_eq!(support.get(&r("reg.example/a:1")), None, "never asked");
+        support.set(&r("reg.example/a:1"), false);
+        assert_eq!(support.get(&r("reg.example/a:1")), Some(false));
+        assert_eq!(support.get(&r("reg.example/b:1")), Some(false), "another repository of the registry");
+        assert_eq!(support.get(&r("other.example/a:1")), None);
+        support.set(&r("reg.example/b:1"), true);
+        assert_eq!(support.get(&r("reg.example/b:1")), Some(true), "a repository's own answer first");
+        assert_eq!(support.get(&r("reg.example/a:1")), Some(false));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(support.get(&r("reg.example/a:1")), None, "forgotten after the window: asked again");
+        support.set(&r("reg.example/c:1"), true);
+        assert_eq!(support.entries.lock().unwrap().len(), 2, "expired answers are dropped");
+    }
+
     fn m(list: &[&Descriptor]) -> Manifest {
         fallback_index_with(None, &list.iter().map(|d| (*d).clone()).collect::<Vec<_>>()).unwrap()
     }
@@ -214,7 +243,7 @@ mod tests {
         // The source's index, written by another tool (other bytes than ours).
         let theirs = Manifest::new(
             MT_OCI_INDEX,
-            Bytes::from(format!(
+            bytes::Bytes::from(format!(
                 "{{\"schemaVersion\":2, \"manifests\":[{}, {}]}}",
                 serde_json::to_string(&a).unwrap(),
                 serde_json::to_string(&b).unwrap()

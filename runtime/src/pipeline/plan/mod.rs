@@ -57,6 +57,11 @@ pub async fn plan(
         }
     };
     let target_digest = target.map(|t| t.digest);
+    if target_digest.is_none() && action != Action::Check {
+        // A copy will follow: if the whole repository is new, nothing else in it
+        // needs looking up (one tag list instead of a HEAD per blob and manifest).
+        state.is_fresh(client, &ctx.scope.target).await;
+    }
     // When the target is missing and a copy will follow, the source is read
     // with one GET instead of a HEAD and a GET (the GET is a pull either way);
     // not with a rate limit, whose check must come before any pull (RL-2).
