@@ -202,10 +202,20 @@ impl Context<'_> {
     pub async fn digest_tags(&self, digest: &str) -> Result<Vec<String>> {
         let tags = self.state.tag_list(self.client, &self.scope.source).await?;
         let fb = fallback_tag(digest);
-        let fallback_is_referrers = self.options.referrers
+        let mut out: Vec<String> = tags.digest_tags(digest).to_vec();
+        if self.options.referrers
             && self.scope.referrer_source.same_repository(&self.scope.source)
-            && !self.source_has_api();
-        Ok(tags.digest_tags(digest).iter().filter(|t| !(fallback_is_referrers && **t == fb)).cloned().collect())
+            && !self.source_has_api()
+            && out.contains(&fb)
+        {
+            // Only a referrers index is the referrers' business; a manifest that
+            // merely has the name (a self digest tag) is copied like any digest tag.
+            let head = self.state.head(self.client, &self.scope.source.with_tag(&fb)).await?;
+            if head.is_some_and(|h| crate::client::is_index(&h.media_type)) {
+                out.retain(|t| *t != fb);
+            }
+        }
+        Ok(out)
     }
 
     /// True when checking a matching image must look below its top manifest:

@@ -167,7 +167,7 @@ impl Engine {
             }
             return reports;
         }
-        futures_util::stream::iter(steps.iter().map(|s| self.run_step_in(s, action, state)))
+        futures_util::stream::iter(steps.iter().map(|s| Box::pin(self.run_step_in(s, action, state))))
             .buffered(self.options.step_concurrency.max(1))
             .collect()
             .await
@@ -337,21 +337,24 @@ impl Engine {
         }
         let scope = self.scope(step, src_repo, tgt_repo, tags.clone());
         let scope = &scope;
-        let work = tags.into_iter().map(|tag| async move {
-            if self.cancel.is_cancelled() {
-                return None;
-            }
-            let refs = (discover::tag_reference(src, &tag), discover::tag_reference(tgt, &tag));
-            Some(match refs {
-                (Ok(s), Ok(t)) => self.process_image_in(step, options, scope, s, t, action, state).await,
-                (Err(e), _) | (_, Err(e)) => {
-                    let (source, target) = (format!("{src}:{tag}"), format!("{tgt}:{tag}"));
-                    tracing::error!(source, target, error = %e, "Failed to sync");
-                    let mut failed = ImageReport::failed(&source, &target);
-                    let e = StageError::new(Stage::Discover, step.index, format!("{source} -> {target}"), e);
-                    failed.error = Some(e.to_string());
-                    (failed, Some(e))
+        // Boxed: an image's future is large, and moving it into the stream would copy it.
+        let work = tags.into_iter().map(|tag| -> futures_util::future::BoxFuture<'_, _> {
+            Box::pin(async move {
+                if self.cancel.is_cancelled() {
+                    return None;
                 }
+                let refs = (discover::tag_reference(src, &tag), discover::tag_reference(tgt, &tag));
+                Some(match refs {
+                    (Ok(s), Ok(t)) => self.process_image_in(step, options, scope, s, t, action, state).await,
+                    (Err(e), _) | (_, Err(e)) => {
+                        let (source, target) = (format!("{src}:{tag}"), format!("{tgt}:{tag}"));
+                        tracing::error!(source, target, error = %e, "Failed to sync");
+                        let mut failed = ImageReport::failed(&source, &target);
+                        let e = StageError::new(Stage::Discover, step.index, format!("{source} -> {target}"), e);
+                        failed.error = Some(e.to_string());
+                        (failed, Some(e))
+                    }
+                })
             })
         });
         let mut stream = futures_util::stream::iter(work).buffered(self.image_concurrency());

@@ -140,10 +140,7 @@ impl RunState {
             return false;
         }
         let c = cell(&self.fresh, &repo_key(repository));
-        *c.get_or_init(|| async {
-            matches!(client.tag_list(repository).await, Err(e) if e.is_not_found())
-        })
-        .await
+        *c.get_or_init(|| async { matches!(client.tag_list(repository).await, Err(e) if e.is_not_found()) }).await
     }
 
     fn known_fresh(&self, r: &Reference) -> bool {

@@ -410,3 +410,39 @@ fn quickstart_example_runs_from_the_readme() {
     assert!(again.stdout.contains("total: 0 copied, 2 up to date"), "{}", again.stdout);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn copy_failures_print_regclients_warn_lines_log_4() {
+    let w = world();
+    let proxy = regsync_tests::proxy::FaultProxy::start(&w.dst.url);
+    proxy.add(regsync_tests::proxy::Rule::new(
+        Some("POST"),
+        "/blobs/uploads/",
+        regsync_tests::proxy::Fault::Status { code: 403, retry_after: None },
+        100,
+    ));
+    let body = format!(
+        "creds:\n  - {{registry: \"{s}\", tls: disabled}}\n  - {{registry: \"{p}\", tls: disabled}}\ndefaults:\n  skipDockerConfig: true\nsync:\n  - source: {s}/lib/testrepo:a3\n    target: {p}/refused:a3\n    type: image\n",
+        s = w.src.host,
+        p = proxy.host
+    );
+    let path = w.dir.path().join("refused.yml");
+    std::fs::write(&path, body).unwrap();
+    let r = run_in(w.dir.path(), &["once", "-c", &path.display().to_string()], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let warn = r
+        .stderr
+        .lines()
+        .find(|l| {
+            l.contains("level=WARN")
+                && (l.contains("msg=\"Failed to copy layer\"") || l.contains("msg=\"Failed to copy config\""))
+        })
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(
+        warn.contains(&format!("source={}/lib/testrepo:a3 target={}/refused:a3", w.src.host, proxy.host)),
+        "{warn}"
+    );
+    assert!(warn.contains(" err=\"unauthorized"), "{warn}");
+    assert!(r.stderr.contains("level=ERROR msg=\"Failed to copy image\""), "{}", r.stderr);
+    assert!(w.dst.api().tags("refused").is_empty(), "nothing tagged");
+}

@@ -52,6 +52,8 @@ pub fn client_config(host: &Host, docker_certs: bool) -> Result<rustls::ClientCo
         .map_err(|e| ClientError::new(ErrorKind::Invalid, &location, e.to_string()))?;
     let builder = if host.tls == TlsMode::Insecure {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
+    } else if host.tls == TlsMode::Disabled {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(LazyRoots::default()))
     } else {
         let mut roots = RootCertStore::empty();
         let (_, ignored) = roots.add_parsable_certificates(system_roots());
@@ -100,6 +102,62 @@ fn docker_cert_dir(dir: &Path) -> Vec<CertificateDer<'static>> {
         }
     }
     out
+}
+
+/// `tls: disabled`: the host speaks plain HTTP and meets TLS only when it
+/// redirects (blob storage on https); the system roots are loaded then,
+/// not on every run (loading them is most of a no-op run's CPU).
+#[derive(Debug, Default)]
+struct LazyRoots(OnceLock<std::result::Result<Arc<rustls::client::WebPkiServerVerifier>, String>>);
+
+impl LazyRoots {
+    fn verifier(&self) -> std::result::Result<&Arc<rustls::client::WebPkiServerVerifier>, rustls::Error> {
+        self.0
+            .get_or_init(|| {
+                let mut roots = RootCertStore::empty();
+                roots.add_parsable_certificates(system_roots());
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| rustls::Error::General(e.clone()))
+    }
+}
+
+impl ServerCertVerifier for LazyRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        self.verifier()?.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider().signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// `tls: insecure`: encrypt, but accept any certificate.
