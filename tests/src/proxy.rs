@@ -204,9 +204,12 @@ fn split_route<'p>(path: &'p str, kind: &str) -> Option<(&'p str, &'p str)> {
     Some((&path[..at], &path[at + kind.len() + 2..]))
 }
 
+/// A response the proxy makes up: status, headers, body.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// The referrers listing for a `GET /v2/<repo>/referrers/<digest>`, if the
-/// API is emulated and this is one: status, headers, body.
-fn referrers_answer(api: &SharedApi, method: &str, path: &str) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+/// API is emulated and this is one.
+fn referrers_answer(api: &SharedApi, method: &str, path: &str) -> Option<Answer> {
     let api = api.lock().unwrap();
     let api = api.as_ref()?;
     let (repo, digest) = split_route(path, "referrers").filter(|_| method == "GET")?;

@@ -111,6 +111,15 @@ impl Client {
         }
     }
 
+    /// [`Client::manifest_head`] of a manifest expected to be `like` (seen on
+    /// the other side): cheaper for a registry that still has it.
+    pub async fn manifest_head_unless(&self, r: &Reference, like: Option<&ManifestHead>) -> Result<ManifestHead> {
+        match r.scheme {
+            Scheme::Registry => self.registry.manifest_head_unless(r, like).await,
+            Scheme::OciDir => self.manifest_head(r).await,
+        }
+    }
+
     /// The manifest bytes, digest verified.
     pub async fn manifest_get(&self, r: &Reference) -> Result<Manifest> {
         match r.scheme {

@@ -157,10 +157,11 @@ impl Context<'_> {
                 if !tags.has_fallback(subject) {
                     return Ok(Referrers::None);
                 }
-                let Some(source_head) = state.head(client, &scope.referrer_source.with_tag(&fb)).await? else {
+                let target_head = state.head(client, &target_tag).await.ok().flatten();
+                let source_tag = scope.referrer_source.with_tag(&fb);
+                let Some(source_head) = state.head_like(client, &source_tag, target_head.as_ref()).await? else {
                     return Ok(Referrers::None);
                 };
-                let target_head = state.head(client, &target_tag).await.ok().flatten();
                 if target_head.as_ref().is_some_and(|t| t.digest == source_head.digest) {
                     return Ok(Referrers::Same(source_head.digest));
                 }

@@ -108,6 +108,17 @@ impl RunState {
     /// The manifest `r` names, `None` when absent. Asked once per run (an
     /// error is not remembered, so a later lookup asks again).
     pub async fn head(&self, client: &Client, r: &Reference) -> Result<Option<ManifestHead>> {
+        self.head_like(client, r, None).await
+    }
+
+    /// [`RunState::head`] of a manifest expected to be `like` (the other
+    /// side's): asked conditionally, which costs the registry less when it matches.
+    pub async fn head_like(
+        &self,
+        client: &Client,
+        r: &Reference,
+        like: Option<&ManifestHead>,
+    ) -> Result<Option<ManifestHead>> {
         let key = manifest_key(r);
         if self.known_fresh(r) {
             let remembered = self.heads.lock().expect("run state poisoned").get(&key).cloned();
@@ -120,7 +131,7 @@ impl RunState {
         let c = cell(&self.heads, &key);
         let found = c
             .get_or_try_init(|| async {
-                match client.manifest_head(r).await {
+                match client.manifest_head_unless(r, like).await {
                     Ok(h) => Ok(Some(h)),
                     Err(e) if e.is_not_found() => Ok(None),
                     Err(e) => Err(e),

@@ -249,13 +249,16 @@ mod tests {
                 serde_json::to_string(&b).unwrap()
             )),
         );
-        assert_eq!(choose_fallback(None, &[a.clone()], Some(&theirs)).unwrap().digest, theirs.digest);
-        assert!(choose_fallback(Some(&theirs), &[a.clone()], Some(&theirs)).is_none(), "already the same bytes");
+        assert_eq!(choose_fallback(None, std::slice::from_ref(&a), Some(&theirs)).unwrap().digest, theirs.digest);
+        assert!(
+            choose_fallback(Some(&theirs), std::slice::from_ref(&a), Some(&theirs)).is_none(),
+            "already the same bytes"
+        );
         // The target lists something the source does not: merge instead.
         let mine = m(&[&c]);
-        let merged = choose_fallback(Some(&mine), &[a.clone()], Some(&theirs)).unwrap();
+        let merged = choose_fallback(Some(&mine), std::slice::from_ref(&a), Some(&theirs)).unwrap();
         assert_eq!(merged.doc().unwrap().manifests, vec![c.clone(), a.clone()]);
-        assert!(choose_fallback(Some(&mine), &[c.clone()], None).is_none(), "nothing new");
+        assert!(choose_fallback(Some(&mine), std::slice::from_ref(&c), None).is_none(), "nothing new");
         assert!(choose_fallback(None, &[], None).is_none());
     }
 }

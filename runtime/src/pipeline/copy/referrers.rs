@@ -118,10 +118,10 @@ pub fn digest_tag<'b>(copy: &'b ImageCopy<'b>, tag: &'b str) -> BoxFuture<'b, Re
         let ctx = copy.ctx;
         let (src, dst) = (ctx.scope.source.with_tag(tag), ctx.scope.target.with_tag(tag));
         let result: Result<()> = async {
-            let Some(source) = ctx.state.head(ctx.client, &src).await? else {
+            let target = ctx.state.head(ctx.client, &dst).await.ok().flatten();
+            let Some(source) = ctx.state.head_like(ctx.client, &src, target.as_ref()).await? else {
                 return Ok(());
             };
-            let target = ctx.state.head(ctx.client, &dst).await.ok().flatten();
             if target.is_some_and(|t| t.digest == source.digest) && !ctx.options.force_recursive {
                 if ctx.look_below(&copy.top).await? {
                     copy.extras_of(&source.digest).await?;

@@ -54,10 +54,11 @@ pub async fn observe(
         }
         if ctx.options.digest_tags {
             for tag in ctx.digest_tags(&subject).await? {
-                let Some(source) = ctx.state.head(ctx.client, &ctx.scope.source.with_tag(&tag)).await? else {
+                let target = ctx.state.head(ctx.client, &ctx.scope.target.with_tag(&tag)).await.ok().flatten();
+                let source_tag = ctx.scope.source.with_tag(&tag);
+                let Some(source) = ctx.state.head_like(ctx.client, &source_tag, target.as_ref()).await? else {
                     continue;
                 };
-                let target = ctx.state.head(ctx.client, &ctx.scope.target.with_tag(&tag)).await.ok().flatten();
                 let same = target.as_ref().is_some_and(|t| t.digest == source.digest);
                 if same && lazily(&mut below, ctx, top).await? {
                     next.push(source.digest.clone());

@@ -56,6 +56,9 @@ pub async fn plan(
             None
         }
     };
+    // The source is asked whether it still has what the target has: a 304 costs
+    // it less than a HEAD. Not with a rate limit, whose numbers a 304 may lack.
+    let like = target.clone().filter(|_| spec.ratelimit.min <= 0);
     let target_digest = target.map(|t| t.digest);
     if target_digest.is_none() && action != Action::Check {
         // A copy will follow: if the whole repository is new, nothing else in it
@@ -75,7 +78,7 @@ pub async fn plan(
             state.record_head(src, m.head());
             Ok::<_, ClientError>((m.head(), Some(m)))
         } else {
-            match state.head(client, src).await? {
+            match state.head_like(client, src, like.as_ref()).await? {
                 Some(h) => Ok((h, None)),
                 None => Err(ClientError::new(ErrorKind::NotFound, src.common_name(), "manifest not found")),
             }
