@@ -192,13 +192,13 @@ impl OciDirClient {
         let mut index = self.read_index(layout).await?;
         let mut entries = Self::entries(&index);
         let current = match entries.iter().rev().find(|e| tag_of(e) == Some(tag.as_str())) {
-            Some(e) => {
-                let digest = e["digest"].as_str().unwrap_or_default().to_string();
-                self.manifest_get(layout, "", &digest).await.ok()
-            }
+            // An index we cannot read is an error: rewriting it would lose its list.
+            Some(e) => Some(self.manifest_get(layout, "", e["digest"].as_str().unwrap_or_default()).await?),
             None => None,
         };
-        let Some(updated) = super::registry::referrers::choose_fallback(current.as_ref(), add, verbatim) else {
+        let updated = super::registry::referrers::choose_fallback(current.as_ref(), add, verbatim)
+            .map_err(|why| ClientError::new(ErrorKind::Invalid, format!("ocidir://{}:{tag}", layout.display()), why))?;
+        let Some(updated) = updated else {
             return Ok(None);
         };
         self.write_blob_bytes(layout, &updated.digest, &updated.bytes).await?;

@@ -153,8 +153,11 @@ impl Context<'_> {
         let (source, source_index) = match client.referrers_api(&self.referrer_source(subject)).await? {
             Some(list) => (list, None),
             None => {
-                let tags = state.tag_list(client, &scope.referrer_source).await?;
-                if !tags.has_fallback(subject) {
+                // The tag list says which manifests have a fallback tag at all; where
+                // it cannot be read (a pull-only token), the tag itself is asked.
+                if let Ok(tags) = state.tag_list(client, &scope.referrer_source).await
+                    && !tags.has_fallback(subject)
+                {
                     return Ok(Referrers::None);
                 }
                 let target_head = state.head(client, &target_tag).await.ok().flatten();
@@ -204,13 +207,11 @@ impl Context<'_> {
         let tags = self.state.tag_list(self.client, &self.scope.source).await?;
         let fb = fallback_tag(digest);
         let mut out: Vec<String> = tags.digest_tags(digest).to_vec();
-        if self.options.referrers
-            && self.scope.referrer_source.same_repository(&self.scope.source)
-            && !self.source_has_api()
-            && out.contains(&fb)
-        {
-            // Only a referrers index is the referrers' business; a manifest that
-            // merely has the name (a self digest tag) is copied like any digest tag.
+        if self.options.referrers && out.contains(&fb) {
+            // With referrers on, the target's fallback index is kept by the referrer
+            // copy; copying the source's as a digest tag too would have the two
+            // overwrite each other every run. A manifest that merely has the name
+            // (a self digest tag) is not an index and is copied like any digest tag.
             let head = self.state.head(self.client, &self.scope.source.with_tag(&fb)).await?;
             if head.is_some_and(|h| crate::client::is_index(&h.media_type)) {
                 out.retain(|t| *t != fb);
@@ -234,11 +235,18 @@ impl Context<'_> {
             .get_or_try_init(|| async {
                 let (client, state, scope) = (self.client, self.state, self.scope);
                 let mut named: HashSet<String> = HashSet::new();
+                // Without a tag list nothing can be ruled out: look below.
                 if self.options.digest_tags {
-                    named.extend(state.tag_list(client, &scope.source).await?.subjects().cloned());
+                    match state.tag_list(client, &scope.source).await {
+                        Ok(tags) => named.extend(tags.subjects().cloned()),
+                        Err(_) => return Ok(true),
+                    }
                 }
                 if self.options.referrers && !self.source_has_api() {
-                    named.extend(state.tag_list(client, &scope.referrer_source).await?.subjects().cloned());
+                    match state.tag_list(client, &scope.referrer_source).await {
+                        Ok(tags) => named.extend(tags.subjects().cloned()),
+                        Err(_) => return Ok(true),
+                    }
                 }
                 if named.is_empty() {
                     return Ok::<_, crate::client::ClientError>(false);

@@ -76,6 +76,8 @@ pub struct Engine {
     filters: std::collections::HashMap<String, Arc<dyn TagFilterHook>>,
     /// Observers by name (notifier plugins), for steps' `notify:`.
     observers: std::collections::HashMap<String, Arc<dyn StepObserver>>,
+    /// Write locks shared by every run (see [`RunState`]).
+    writes: Arc<crate::client::locks::KeyedLocks>,
 }
 
 /// Told when a step run starts and ends (notifier plugins).
@@ -112,6 +114,7 @@ impl Engine {
             cancel: CancellationToken::new(),
             filters: std::collections::HashMap::new(),
             observers: std::collections::HashMap::new(),
+            writes: Arc::default(),
         }
     }
 
@@ -137,6 +140,10 @@ impl Engine {
         step.spec.notify.iter().filter_map(|n| self.observers.get(n).cloned()).collect()
     }
 
+    fn new_run(&self) -> RunState {
+        RunState::new(self.writes.clone())
+    }
+
     /// Cancelling this stops the run: no new image starts, waits end.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -155,7 +162,7 @@ impl Engine {
     /// reports come back in step order. With `--abort-on-error`, steps run
     /// one after another and none starts after a failure.
     pub async fn run(&self, steps: &[SyncStep], action: Action) -> Vec<StepReport> {
-        let state = RunState::default();
+        let state = self.new_run();
         let state = &state;
         if self.options.abort_on_error {
             let mut reports = Vec::new();
@@ -182,7 +189,7 @@ impl Engine {
 
     /// Runs one step as a run of its own.
     pub async fn run_step(&self, step: &SyncStep, action: Action) -> StepReport {
-        self.run_step_in(step, action, &RunState::default()).await
+        self.run_step_in(step, action, &self.new_run()).await
     }
 
     /// Runs one step within a run, telling its observers.
@@ -362,12 +369,15 @@ impl Engine {
             let Some(image) = image else { continue };
             self.collect(report, image);
         }
+        drop(stream);
+        state.forget_repository(&scope.source);
+        state.forget_repository(&scope.target);
     }
 
     /// Plans and, unless checking, copies one image (IMG-1 … IMG-15), as a run of its own.
     pub async fn process_image(&self, step: &SyncStep, src: Reference, tgt: Reference, action: Action) -> ImageReport {
         let scope = self.scope(step, src.clone(), tgt.clone(), vec![]);
-        self.process_image_in(step, &copy_options(step), &scope, src, tgt, action, &RunState::default()).await.0
+        self.process_image_in(step, &copy_options(step), &scope, src, tgt, action, &self.new_run()).await.0
     }
 
     #[allow(clippy::too_many_arguments)]

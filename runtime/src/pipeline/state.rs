@@ -86,10 +86,11 @@ pub struct RunState {
     pushed: Mutex<HashMap<String, Cell<Pushed>>>,
     blobs: Mutex<HashMap<String, Cell<BlobCopy>>>,
     holders: Mutex<HashMap<String, Cell<Reference>>>,
-    /// A push of a manifest holds it exclusively and the manifests it names
-    /// shared: the registry rewrites a manifest's link on every push of it
-    /// (by digest or by tag), and verifies the links of what an index names.
-    writes: KeyedLocks,
+    /// A write of a manifest or blob holds it exclusively, and a push of a
+    /// manifest holds what it names shared: the registry rewrites a link on
+    /// every write and reads the links of what a manifest names to verify it.
+    /// Shared by every run of an engine (a server runs steps side by side).
+    writes: Arc<KeyedLocks>,
     /// Target repositories the registry did not know when the run first
     /// copied into them: all they hold was written by this run and is in its
     /// memory, so looking there needs no request.
@@ -100,11 +101,29 @@ fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str) -> Cell<T> {
     map.lock().expect("run state poisoned").entry(key.to_string()).or_default().clone()
 }
 
-fn forget<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str) {
-    map.lock().expect("run state poisoned").remove(key);
+/// Drops a cell whose initialisation failed, so a later caller asks again;
+/// not one that replaced it meanwhile.
+fn forget<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str, failed: &Cell<T>) {
+    let mut map = map.lock().expect("run state poisoned");
+    if map.get(key).is_some_and(|c| Arc::ptr_eq(c, failed)) {
+        map.remove(key);
+    }
 }
 
 impl RunState {
+    /// A run whose writes are coordinated with other runs through `writes`.
+    pub fn new(writes: Arc<KeyedLocks>) -> Self {
+        RunState { writes, ..RunState::default() }
+    }
+
+    /// Forgets the manifests read from or for `repository` once its images
+    /// are done: a registry step over thousands of repositories would keep
+    /// every manifest it copied until the step ends.
+    pub fn forget_repository(&self, repository: &Reference) {
+        let prefix = format!("{}@", repo_key(repository));
+        self.manifests.lock().expect("run state poisoned").retain(|k, _| !k.starts_with(&prefix));
+    }
+
     /// The manifest `r` names, `None` when absent. Asked once per run (an
     /// error is not remembered, so a later lookup asks again).
     pub async fn head(&self, client: &Client, r: &Reference) -> Result<Option<ManifestHead>> {
@@ -139,7 +158,7 @@ impl RunState {
             })
             .await;
         if found.is_err() {
-            forget(&self.heads, &key);
+            forget(&self.heads, &key, &c);
         }
         found.cloned()
     }
@@ -151,7 +170,10 @@ impl RunState {
             return false;
         }
         let c = cell(&self.fresh, &repo_key(repository));
-        *c.get_or_init(|| async { matches!(client.tag_list(repository).await, Err(e) if e.is_not_found()) }).await
+        // Only the registry's own "repository unknown" counts: a 404 for other
+        // reasons (no list permission) must not skip lookups.
+        let unknown = |e: &ClientError| e.code.as_deref() == Some("NAME_UNKNOWN");
+        *c.get_or_init(|| async { matches!(client.tag_list(repository).await, Err(e) if unknown(&e)) }).await
     }
 
     fn known_fresh(&self, r: &Reference) -> bool {
@@ -171,7 +193,7 @@ impl RunState {
         let c = cell(&self.manifests, &key);
         let m = c.get_or_try_init(|| client.manifest_get(r)).await;
         if m.is_err() {
-            forget(&self.manifests, &key);
+            forget(&self.manifests, &key, &c);
         }
         m.cloned()
     }
@@ -187,7 +209,7 @@ impl RunState {
             })
             .await;
         if list.is_err() {
-            forget(&self.tag_lists, &key);
+            forget(&self.tag_lists, &key, &c);
         }
         list.cloned()
     }
@@ -236,7 +258,7 @@ impl RunState {
                 Ok((*p, ran))
             }
             Err(e) => {
-                forget(&self.pushed, &key);
+                forget(&self.pushed, &key, &c);
                 Err(e)
             }
         }
@@ -249,9 +271,11 @@ impl RunState {
         let named: Vec<String> = m
             .doc()
             .map(|d| {
+                let blobs = d.config.into_iter().chain(d.layers).chain(d.blobs).filter(|b| b.urls.is_empty());
                 d.manifests
                     .into_iter()
                     .filter(|c| is_manifest(&c.media_type))
+                    .chain(blobs)
                     .map(|c| format!("{repo}@{}", c.digest))
                     .collect()
             })
@@ -290,7 +314,7 @@ impl RunState {
         match result {
             Ok(how) => Ok((*how, ran)),
             Err(e) => {
-                forget(&self.blobs, &key);
+                forget(&self.blobs, &key, &c);
                 Err(e)
             }
         }
@@ -307,9 +331,11 @@ impl RunState {
             return client.copy_blob(src, dst, desc, None).await;
         }
         let fresh = self.known_fresh(dst);
+        let key = format!("{}@{}", repo_key(dst), desc.digest);
         let copy = |from: Option<&Reference>| {
-            let from = from.cloned();
+            let (from, key) = (from.cloned(), key.clone());
             async move {
+                let _held = self.writes.lock(&key).await;
                 if fresh {
                     client.copy_missing_blob(src, dst, desc, from.as_ref()).await
                 } else {
@@ -329,7 +355,7 @@ impl RunState {
         let holding = match holding {
             Ok(h) => h.clone(),
             Err(e) => {
-                forget(&self.holders, &holder_key);
+                forget(&self.holders, &holder_key, &holder);
                 return Err(e);
             }
         };

@@ -342,3 +342,31 @@ fn a_new_upstream_referrer_is_the_only_thing_a_refresh_copies() {
     assert!(writes.iter().all(|w| !w.contains("/manifests/t")), "no image tag re-pushed: {writes:#?}");
     assert_eq!(writes.iter().filter(|w| w.starts_with("PUT") && w.contains("/manifests/")).count(), 2, "{writes:#?}");
 }
+
+/// `platforms` pushes a filtered index (another digest): the image's
+/// referrers are still the source index's, and a rerun that looks below the
+/// top reads the target's filtered index, not the source's.
+#[test]
+fn platforms_keep_the_source_index_referrers_and_rerun_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let shapes = fixtures::shapes_layout(&dir.path().join("src"));
+    let (src, dst) = (Registry::start(), Registry::start());
+    src.api().push_layout(&LayoutReader::open(dir.path().join("src")), "app").unwrap();
+    let yaml = format!(
+        "{}sync:\n  - {{source: {s}/app:multi, target: {d}/app:multi, type: image, referrers: true, digestTags: true, platforms: [linux/amd64]}}\n",
+        creds(&[&src.host, &dst.host]),
+        s = src.host,
+        d = dst.host
+    );
+    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    let mut listed_on_target =
+        registry_listing(&dst, "app", &shapes.multi.digest).expect("fallback tag of the source index");
+    listed_on_target.sort();
+    let mut want = vec![shapes.sbom.digest.clone(), shapes.signature.digest.clone()];
+    want.sort();
+    assert_eq!(listed_on_target, want);
+    assert_ne!(dst.api().digest_of("app", "multi"), Some(shapes.multi.digest.clone()), "the index was filtered");
+    let again = run(&yaml, EngineOptions::default(), Action::Copy);
+    ok(&again);
+    assert_eq!(again[0].images[0].action, ImageAction::UpToDate, "{:?}", again[0].images[0]);
+}

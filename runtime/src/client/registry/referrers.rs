@@ -21,6 +21,8 @@ pub const API_MEMORY: Duration = Duration::from_secs(300);
 
 /// Largest referrers listing read, per page.
 const LIST_READ_LIMIT: usize = 8 << 20;
+/// Most `Link` pages followed for one listing (a cycling `Link` must end).
+const MAX_PAGES: usize = 1000;
 
 /// What repositories and registries answered about the referrers API.
 pub(super) struct ApiSupport {
@@ -39,21 +41,25 @@ impl ApiSupport {
         format!("{}/{}", r.registry, r.repository)
     }
 
-    /// The repository's own answer while fresh; else what another repository
-    /// of the same registry answered within the window (registries offer the
-    /// API for all their repositories or for none).
+    /// The repository's own answer while fresh; else what the registry as a
+    /// whole answered within the window (see [`ApiSupport::set`]).
     pub(super) fn get(&self, r: &Reference) -> Option<bool> {
         let entries = self.entries.lock().expect("api map poisoned");
         let fresh = |k: &str| entries.get(k).filter(|(_, at)| at.elapsed() < self.memory).map(|(v, _)| *v);
         fresh(&Self::repo_key(r)).or_else(|| fresh(&r.registry))
     }
 
-    pub(super) fn set(&self, r: &Reference, supported: bool) {
+    /// Records an answer for `r`'s repository; `registry_wide` also for its
+    /// registry: the API answering at all, or its route missing altogether
+    /// (a plain 404 page, not a registry error about this repository).
+    pub(super) fn set(&self, r: &Reference, supported: bool, registry_wide: bool) {
         let mut entries = self.entries.lock().expect("api map poisoned");
         entries.retain(|_, (_, at)| at.elapsed() < self.memory);
         let now = Instant::now();
         entries.insert(Self::repo_key(r), (supported, now));
-        entries.insert(r.registry.clone(), (supported, now));
+        if registry_wide {
+            entries.insert(r.registry.clone(), (supported, now));
+        }
     }
 }
 
@@ -84,8 +90,12 @@ impl RegistryClient {
         let t = self.transport(&r.registry)?;
         let mut url = Self::url(&t, &r.repository, &format!("referrers/{}", r.digest), None);
         let mut out = Vec::new();
+        let mut seen_pages = std::collections::HashSet::new();
         let mut first = true;
         loop {
+            if !seen_pages.insert(url.clone()) || seen_pages.len() > MAX_PAGES {
+                return Err(ClientError::new(ErrorKind::Invalid, strip_query(&url), "referrers pages do not end"));
+            }
             let req = Request::new(Method::GET, url.clone(), Self::scope(&t, &r.repository, false))
                 .header("accept", MT_OCI_INDEX);
             let resp = t.send(req).await?;
@@ -94,29 +104,35 @@ impl RegistryClient {
                 if matches!(status, 401 | 403 | 429) || status >= 500 || !first {
                     return Err(Transport::error(resp, &url).await);
                 }
-                // 404 (no such route), 400, 405: no API here.
-                drop(resp);
-                self.api.set(r, false);
+                let e = Transport::error(resp, &url).await;
+                if status == 404 && e.code.is_some() {
+                    // The route answered with a registry error about this repository
+                    // or subject: the API is there, with nothing to list.
+                    self.api.set(r, true, false);
+                    return Ok(Some(Vec::new()));
+                }
+                // A plain 404 page (no such route), 400, 405: no API on this registry.
+                self.api.set(r, false, status == 404);
                 return Ok(None);
             }
             let next = super::next_link(&resp).and_then(|l| join_url(&url, &l));
             let location = strip_query(&url);
-            let body =
-                resp.inner.bytes().await.map_err(|e| ClientError::new(ErrorKind::Connect, &location, describe(&e)))?;
-            if body.len() > LIST_READ_LIMIT {
-                return Err(ClientError::new(ErrorKind::Invalid, location, "referrers list too large"));
-            }
+            let stream: crate::client::blob::ByteStream =
+                Box::pin(futures_util::StreamExt::map(resp.inner.bytes_stream(), |c| {
+                    c.map_err(|e| ClientError::new(ErrorKind::Connect, "", describe(&e)))
+                }));
+            let body = crate::client::blob::collect(stream, LIST_READ_LIMIT, &location).await?;
             let doc: ManifestDoc = match serde_json::from_slice(&body) {
                 Ok(d) => d,
                 // A 200 that is not an index is a registry without the API answering anything.
                 Err(_) if first => {
-                    self.api.set(r, false);
+                    self.api.set(r, false, false);
                     return Ok(None);
                 }
                 Err(e) => return Err(ClientError::new(ErrorKind::Invalid, location, e.to_string())),
             };
             if first {
-                self.api.set(r, true);
+                self.api.set(r, true, true);
             }
             out.extend(doc.manifests);
             first = false;
@@ -132,7 +148,7 @@ impl RegistryClient {
 
     /// Records that a push was answered with `OCI-Subject`: the registry has the API.
     pub(super) fn note_subject_acknowledged(&self, r: &Reference) {
-        self.api.set(r, true);
+        self.api.set(r, true, true);
     }
 
     /// Adds `add` to the fallback index of `subject` in `r`'s repository, or,
@@ -154,7 +170,9 @@ impl RegistryClient {
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e),
         };
-        let Some(updated) = choose_fallback(current.as_ref(), add, verbatim) else {
+        let updated = choose_fallback(current.as_ref(), add, verbatim)
+            .map_err(|why| ClientError::new(ErrorKind::Invalid, tag_ref.common_name(), why))?;
+        let Some(updated) = updated else {
             return Ok(None);
         };
         self.put_unlocked(&tag_ref, &updated, false).await?;
@@ -168,12 +186,18 @@ impl RegistryClient {
 
 /// The fallback index to store, if any: the source's bytes when they hold
 /// everything the target lists plus `add`, else the current index with `add`
-/// appended (shared by registries and layouts).
+/// appended (shared by registries and layouts). A current tag that is not an
+/// index is an error, as in regclient: something else owns that name.
 pub fn choose_fallback(
     current: Option<&Manifest>,
     add: &[Descriptor],
     verbatim: Option<&Manifest>,
-) -> Option<Manifest> {
+) -> std::result::Result<Option<Manifest>, String> {
+    if let Some(c) = current
+        && (!is_index(&c.media_type) || c.doc().is_err())
+    {
+        return Err(format!("the fallback tag holds a {}, not an index", c.media_type));
+    }
     let listed = |m: &Manifest| -> Vec<String> {
         m.doc().map(|d| d.manifests.into_iter().map(|x| x.digest).collect()).unwrap_or_default()
     };
@@ -182,13 +206,13 @@ pub fn choose_fallback(
         let mine = current.map(listed).unwrap_or_default();
         let covers = mine.iter().chain(add.iter().map(|d| &d.digest)).all(|d| theirs.contains(d));
         if covers {
-            return (current.map(|c| c.digest.as_str()) != Some(v.digest.as_str())).then(|| v.clone());
+            return Ok((current.map(|c| c.digest.as_str()) != Some(v.digest.as_str())).then(|| v.clone()));
         }
     }
     if add.is_empty() {
-        return None;
+        return Ok(None);
     }
-    fallback_index_with(current, add)
+    Ok(fallback_index_with(current, add))
 }
 
 /// Resolves a `Link` target against the URL it came from (absolute, rooted or relative).
@@ -218,16 +242,18 @@ mod tests {
         let support = ApiSupport { memory: Duration::from_millis(80), ..ApiSupport::default() };
         let r = |s: &str| Reference::parse(s).unwrap();
         assert_eq!(support.get(&r("reg.example/a:1")), None, "never asked");
-        support.set(&r("reg.example/a:1"), false);
+        support.set(&r("reg.example/x:1"), false, false);
+        assert_eq!(support.get(&r("reg.example/y:1")), None, "one repository's answer is its own");
+        support.set(&r("reg.example/a:1"), false, true);
         assert_eq!(support.get(&r("reg.example/a:1")), Some(false));
-        assert_eq!(support.get(&r("reg.example/b:1")), Some(false), "another repository of the registry");
+        assert_eq!(support.get(&r("reg.example/b:1")), Some(false), "a missing route: the whole registry");
         assert_eq!(support.get(&r("other.example/a:1")), None);
-        support.set(&r("reg.example/b:1"), true);
+        support.set(&r("reg.example/b:1"), true, false);
         assert_eq!(support.get(&r("reg.example/b:1")), Some(true), "a repository's own answer first");
         assert_eq!(support.get(&r("reg.example/a:1")), Some(false));
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(support.get(&r("reg.example/a:1")), None, "forgotten after the window: asked again");
-        support.set(&r("reg.example/c:1"), true);
+        support.set(&r("reg.example/c:1"), true, true);
         assert_eq!(support.entries.lock().unwrap().len(), 2, "expired answers are dropped");
     }
 
@@ -249,16 +275,17 @@ mod tests {
                 serde_json::to_string(&b).unwrap()
             )),
         );
-        assert_eq!(choose_fallback(None, std::slice::from_ref(&a), Some(&theirs)).unwrap().digest, theirs.digest);
-        assert!(
-            choose_fallback(Some(&theirs), std::slice::from_ref(&a), Some(&theirs)).is_none(),
-            "already the same bytes"
-        );
+        let choose =
+            |c: Option<&Manifest>, add: &[Descriptor], v: Option<&Manifest>| choose_fallback(c, add, v).unwrap();
+        assert_eq!(choose(None, std::slice::from_ref(&a), Some(&theirs)).unwrap().digest, theirs.digest);
+        assert!(choose(Some(&theirs), std::slice::from_ref(&a), Some(&theirs)).is_none(), "already the same bytes");
         // The target lists something the source does not: merge instead.
         let mine = m(&[&c]);
-        let merged = choose_fallback(Some(&mine), std::slice::from_ref(&a), Some(&theirs)).unwrap();
+        let merged = choose(Some(&mine), std::slice::from_ref(&a), Some(&theirs)).unwrap();
         assert_eq!(merged.doc().unwrap().manifests, vec![c.clone(), a.clone()]);
-        assert!(choose_fallback(Some(&mine), std::slice::from_ref(&c), None).is_none(), "nothing new");
-        assert!(choose_fallback(None, &[], None).is_none());
+        assert!(choose(Some(&mine), std::slice::from_ref(&c), None).is_none(), "nothing new");
+        assert!(choose(None, &[], None).is_none());
+        let image = Manifest::new(MT_OCI_MANIFEST, bytes::Bytes::from_static(b"{}"));
+        assert!(choose_fallback(Some(&image), std::slice::from_ref(&a), None).is_err(), "not ours to overwrite");
     }
 }

@@ -83,8 +83,11 @@ pub fn top_manifest(options: &CopyOptions, m: &Manifest) -> Result<Manifest> {
 /// One image copy or refresh.
 pub struct ImageCopy<'a> {
     pub(super) ctx: &'a Context<'a>,
-    /// The image's top digest (what `look_below` measures against).
+    /// The image's top digest at the source (what `look_below` measures
+    /// against, and the subject of the top's referrers).
     pub(super) top: String,
+    /// The top as pushed when `platforms` filtered it (another digest).
+    filtered_top: Option<String>,
     pub(super) stats: Mutex<CopyStats>,
     /// Manifests whose copy started (loops end here, COPY-11).
     pub(super) visited: Mutex<HashSet<String>>,
@@ -109,6 +112,7 @@ impl<'a> ImageCopy<'a> {
         ImageCopy {
             ctx,
             top: top.to_string(),
+            filtered_top: None,
             stats: Mutex::new(CopyStats::default()),
             visited: Mutex::new(HashSet::new()),
             deferred: Mutex::new(Vec::new()),
@@ -117,8 +121,17 @@ impl<'a> ImageCopy<'a> {
     }
 
     /// Copies `m` (read from `src`) to `dst`, tag last, and returns the counters.
-    pub async fn copy_image(self, src: &Reference, dst: &Reference, m: &Manifest, names: &Names) -> Result<CopyStats> {
+    pub async fn copy_image(
+        mut self,
+        src: &Reference,
+        dst: &Reference,
+        m: &Manifest,
+        names: &Names,
+    ) -> Result<CopyStats> {
         let top = top_manifest(self.ctx.options, m)?;
+        if top.digest != m.digest {
+            self.filtered_top = Some(top.digest.clone());
+        }
         let under = is_fallback_tag(&dst.tag).then(|| digest_tag_subject(&dst.tag)).flatten();
         self.copy_tree(src, dst, &top, names, under.as_deref()).await?;
         self.push_tagged(dst, &top).await?;
@@ -195,7 +208,9 @@ impl<'a> ImageCopy<'a> {
                 let desc = Descriptor::new("application/vnd.docker.image.rootfs.diff.tar.gzip", &layer.blob_sum, 0);
                 self.copy_blob(src, dst, &desc, names, false).await?;
             }
-            self.extras_of(&m.digest).await
+            // The filtered top's referrers and digest tags are the source index's.
+            let subject = if self.filtered_top.as_ref() == Some(&m.digest) { &self.top } else { &m.digest };
+            self.extras_of(subject).await
         })
     }
 

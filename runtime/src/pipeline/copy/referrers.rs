@@ -37,6 +37,7 @@ pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str) -> BoxFuture<'b, Resu
         let wanted: Vec<Descriptor> = listing.wanted(&ctx.options.referrer_filters).cloned().collect();
         let mut add = Vec::new();
         let mut acknowledged = false;
+        let mut all_landed = true;
         for r in &wanted {
             match referrer(copy, subject, r, listing.target.contains(&r.digest)).await {
                 Ok(Some(ack)) => {
@@ -45,7 +46,7 @@ pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str) -> BoxFuture<'b, Resu
                         add.push(r.clone());
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => all_landed = false,
                 Err(e) => {
                     if e.kind != ErrorKind::Cancelled {
                         let (src, tgt) = (&ctx.scope.referrer_source, &ctx.scope.referrer_target);
@@ -63,8 +64,10 @@ pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str) -> BoxFuture<'b, Resu
         if add.is_empty() || acknowledged {
             return Ok(());
         }
-        // The source's own index, when it lists exactly what the target gets.
-        let verbatim = (wanted.len() == listing.source.len()).then_some(listing.source_index.as_ref()).flatten();
+        // The source's own index, when it lists exactly what the target has now
+        // (a referrer still being copied higher up is added at the end, COPY-11).
+        let verbatim =
+            (all_landed && wanted.len() == listing.source.len()).then_some(listing.source_index.as_ref()).flatten();
         let to = &ctx.scope.referrer_target;
         let held = ctx.state.hold_named(to, &add).await;
         let written = ctx.client.fallback_update(to, subject, &add, verbatim).await?;

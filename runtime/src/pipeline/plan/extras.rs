@@ -10,11 +10,13 @@ use crate::pipeline::lookup::{Context, Referrers};
 use crate::pipeline::plan::decide::{DigestTagSeen, ReferrersSeen};
 
 /// The referrer and digest-tag comparisons of the image whose top manifest
-/// is `top` (a source digest, equal to the target's). `pulls` allows reading
+/// is `top` (a source digest); the target holds it as `target_top` (the same
+/// digest, or the filtered index with `platforms`). `pulls` allows reading
 /// the source's fallback indexes where the two sides differ.
 pub async fn observe(
     ctx: &Context<'_>,
     top: &str,
+    target_top: &str,
     top_media_type: &str,
     pulls: bool,
 ) -> Result<(Vec<ReferrersSeen>, Vec<DigestTagSeen>)> {
@@ -69,7 +71,7 @@ pub async fn observe(
         if subject == top && is_index(top_media_type) && lazily(&mut below, ctx, top).await? {
             // The target's copy of the index is the source's (same digest): read it there,
             // so checking costs no pull from the source.
-            let index = ctx.state.manifest(ctx.client, &ctx.scope.target.with_digest(top)).await?;
+            let index = ctx.state.manifest(ctx.client, &ctx.scope.target.with_digest(target_top)).await?;
             let doc = index
                 .doc()
                 .map_err(|e| crate::client::ClientError::new(crate::client::ErrorKind::Invalid, top, e.to_string()))?;

@@ -126,7 +126,8 @@ pub async fn plan(
     let plan = match decide::first(&observed, flags, &spec.media_types) {
         First::Done(plan) => plan,
         First::CompareExtras => {
-            let (referrers, tags) = extras::observe(ctx, &source.digest, &top_media_type, !gate.limited()).await?;
+            let (referrers, tags) =
+                extras::observe(ctx, &source.digest, &expected, &top_media_type, !gate.limited()).await?;
             decide::refresh(&referrers, &tags)
         }
     };
