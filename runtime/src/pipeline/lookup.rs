@@ -256,8 +256,13 @@ impl Context<'_> {
                     .tags
                     .iter()
                     .map(|t| {
+                        // The same lookups, in the same order, as each image's plan makes
+                        // (the run remembers them): target first, then the source asked
+                        // conditionally.
                         Box::pin(async move {
-                            state.head(client, &scope.source.with_tag(t)).await.ok().flatten().map(|h| h.digest)
+                            let target = state.head(client, &scope.target.with_tag(t)).await.ok().flatten();
+                            let source = state.head_like(client, &scope.source.with_tag(t), target.as_ref()).await;
+                            source.ok().flatten().map(|h| h.digest)
                         }) as BoxFuture<'_, Option<String>>
                     })
                     .collect();
