@@ -35,6 +35,7 @@ pub struct RunFlags {
 pub enum Command {
     /// processes each sync command once, ignoring cron schedule
     Once {
+        /// Flags every syncing command has.
         #[command(flatten)]
         run: RunFlags,
         /// Only copy tags that are missing on the target
@@ -43,6 +44,7 @@ pub enum Command {
     },
     /// processes each sync command once but skip actual copy
     Check {
+        /// Flags every syncing command has.
         #[command(flatten)]
         run: RunFlags,
         /// Output format of the stale-image summary on stdout
@@ -51,6 +53,7 @@ pub enum Command {
     },
     /// run the regsync server
     Server {
+        /// Flags every syncing command has.
         #[command(flatten)]
         run: RunFlags,
         /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9090)

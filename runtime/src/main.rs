@@ -10,10 +10,11 @@ use regsync::cli::{Cli, Command, OutputFormat};
 use regsync::client::Client;
 use regsync::config;
 use regsync::logging::{self, LogFormat};
-use regsync::pipeline::{Action, Engine, EngineOptions, report};
-use regsync::plugin::{self, PluginHost, Prepared};
+use regsync::pipeline::{Mode, Pipeline, PipelineOptions, report};
+use regsync::plugin::{self, PluginHost};
 use regsync::server;
-use regsync::template::TemplateEngine;
+use regsync::setup::{self, Setup};
+use regsync::template::Templates;
 use regsync::version::VersionInfo;
 
 fn main() -> ExitCode {
@@ -48,26 +49,26 @@ fn run() -> anyhow::Result<ExitCode> {
         print!("{}", Cli::command().render_help());
         return Ok(ExitCode::SUCCESS);
     };
-    let engine = TemplateEngine::default();
+    let templates = Templates::default();
     let host = PluginHost::new(plugin::default_cache_dir());
     let loaded = if command.needs_config() { Some(load(&cli.config, &host)?) } else { None };
     match command {
         Command::Version { format } => {
-            let out = engine.render("version", &format, &VersionInfo::current().template_value())?;
+            let out = templates.render("version", &format, &VersionInfo::current().template_value())?;
             std::io::stdout().write_all(out.as_bytes())?;
         }
         Command::Config => {
             let loaded = loaded.context("config was not loaded")?;
-            print!("{}", config::to_yaml(&loaded.loaded.config));
+            print!("{}", config::to_yaml(&loaded.config));
         }
         Command::Once { run, missing } => {
             let loaded = loaded.context("config was not loaded")?;
-            let action = if missing { Action::Missing } else { Action::Copy };
+            let action = if missing { Mode::Missing } else { Mode::Copy };
             return sync(&loaded, action, run.abort_on_error, None);
         }
         Command::Check { run, format } => {
             let loaded = loaded.context("config was not loaded")?;
-            return sync(&loaded, Action::Check, run.abort_on_error, Some(format));
+            return sync(&loaded, Mode::Check, run.abort_on_error, Some(format));
         }
         Command::Server { run, listen, grace } => {
             let loaded = loaded.context("config was not loaded")?;
@@ -92,19 +93,15 @@ fn run() -> anyhow::Result<ExitCode> {
 }
 
 /// Runs every step once and prints what happened; errors give exit code 1 (CLI-11).
-fn sync(
-    prepared: &Prepared,
-    action: Action,
-    abort_on_error: bool,
-    check: Option<OutputFormat>,
-) -> anyhow::Result<ExitCode> {
+fn sync(setup: &Setup, action: Mode, abort_on_error: bool, check: Option<OutputFormat>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let config = &prepared.loaded.config;
+    let config = &setup.config;
     let reports = runtime.block_on(async {
-        let client = Client::from_config(config, VersionInfo::current().user_agent());
-        let mut engine = Engine::new(config, client, EngineOptions { abort_on_error, ..EngineOptions::default() });
-        let notifiers = prepared.plugins.attach(&mut engine);
-        let cancel = engine.cancel_token();
+        let client = Client::from_config(config, VersionInfo::current().user_agent()).await;
+        let mut pipeline =
+            Pipeline::new(config, client, PipelineOptions { abort_on_error, ..PipelineOptions::default() });
+        let notifiers = setup.plugins.attach(&mut pipeline);
+        let cancel = pipeline.cancel_token();
         let mut stop = stop_signals()?;
         tokio::spawn(async move {
             if stop.recv().await.is_some() {
@@ -112,7 +109,7 @@ fn sync(
                 cancel.cancel();
             }
         });
-        let reports = engine.run(&config.sync, action).await;
+        let reports = pipeline.run(&config.sync, action).await;
         for n in &notifiers {
             n.flush(NOTIFY_FLUSH).await;
         }
@@ -123,9 +120,10 @@ fn sync(
         Some(OutputFormat::Text) => print!("{}", report::summary(&reports, true)),
         None => print!("{}", report::summary(&reports, false)),
     }
-    let errors: Vec<String> = reports.iter().flat_map(|r| r.errors.iter().map(ToString::to_string)).collect();
-    if !errors.is_empty() {
-        bail!("{}", errors.join("\n"));
+    // Each failure was logged where it happened and is counted in the summary;
+    // the exit code says the run failed (CLI-11) without repeating them.
+    if reports.iter().any(|r| !r.ok()) {
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -150,16 +148,16 @@ fn stop_signals() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
 /// How long `once` waits for notifiers to deliver their last events.
 const NOTIFY_FLUSH: std::time::Duration = std::time::Duration::from_secs(30);
 
-fn load(path: &Option<String>, host: &PluginHost) -> anyhow::Result<Prepared> {
+fn load(path: &Option<String>, host: &PluginHost) -> anyhow::Result<Setup> {
     let path = match path.as_deref() {
         None => bail!("required flag(s) \"config\" not set"),
         Some("") => bail!("required input missing: --config"),
         Some(p) => p,
     };
     let (origin, text) = config::read(path)?;
-    let prepared = plugin::prepare(&text, &origin, host, None)?;
-    for w in &prepared.loaded.warnings {
+    let setup = setup::load(&text, &origin, host, None)?;
+    for w in &setup.warnings {
         tracing::warn!("{}", w.render(&origin));
     }
-    Ok(prepared)
+    Ok(setup)
 }

@@ -8,7 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-use crate::pipeline::{ImageAction, StepReport};
+use crate::pipeline::{Outcome, StepReport};
 
 /// Identifies a step.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -99,14 +99,14 @@ impl Default for Metrics {
     }
 }
 
-fn action_label(a: ImageAction) -> &'static str {
+fn action_label(a: Outcome) -> &'static str {
     match a {
-        ImageAction::UpToDate => "up-to-date",
-        ImageAction::Copied => "copied",
-        ImageAction::Refreshed => "refreshed",
-        ImageAction::SkippedExists | ImageAction::SkippedMediaType => "skipped",
-        ImageAction::Stale | ImageAction::WouldRefresh => "stale",
-        ImageAction::Failed => "failed",
+        Outcome::UpToDate => "up-to-date",
+        Outcome::Copied => "copied",
+        Outcome::Refreshed => "refreshed",
+        Outcome::SkippedExists | Outcome::SkippedMediaType => "skipped",
+        Outcome::Stale | Outcome::WouldRefresh => "stale",
+        Outcome::Failed => "failed",
     }
 }
 
@@ -120,7 +120,7 @@ impl Metrics {
             .get_or_create(&RunLabels { source: source.clone(), target: target.clone(), result: result.into() })
             .inc();
         for image in &report.images {
-            let action = action_label(image.action).to_string();
+            let action = action_label(image.outcome).to_string();
             self.images.get_or_create(&ImageLabels { source: source.clone(), target: target.clone(), action }).inc();
             if let Some(remaining) = image.rate_limit_remaining {
                 self.rate_limit
@@ -176,7 +176,7 @@ mod tests {
             images: vec![ImageReport {
                 source: "r:5000/a:v1".into(),
                 target: "r:5001/a:v1".into(),
-                action: ImageAction::Copied,
+                outcome: Outcome::Copied,
                 reason: String::new(),
                 digest: String::new(),
                 stats: CopyStats { manifests: 1, blobs_copied: 2, blobs_mounted: 1, blobs_skipped: 0, bytes: 300 },

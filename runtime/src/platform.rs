@@ -147,13 +147,13 @@ impl Platform {
 }
 
 impl Platform {
-    /// The platform of an index entry, normalised.
-    pub fn from_descriptor(p: &crate::client::DescriptorPlatform) -> Self {
+    /// A platform from the fields an index entry gives, normalised.
+    pub fn from_parts(os: &str, architecture: &str, variant: &str, os_version: &str) -> Self {
         let mut out = Platform {
-            os: p.os.to_ascii_lowercase(),
-            architecture: p.architecture.to_ascii_lowercase(),
-            variant: p.variant.to_ascii_lowercase(),
-            os_version: p.os_version.clone(),
+            os: os.to_ascii_lowercase(),
+            architecture: architecture.to_ascii_lowercase(),
+            variant: variant.to_ascii_lowercase(),
+            os_version: os_version.to_string(),
         };
         out.normalize();
         out
@@ -180,15 +180,16 @@ impl Platform {
         self.architecture == "arm" && candidate.variant < self.variant
     }
 
-    /// The index entry that best fits this platform (IMG-6): an exact match,
-    /// else the newest compatible variant.
-    pub fn select<'a>(&self, entries: &'a [crate::client::Descriptor]) -> Option<&'a crate::client::Descriptor> {
-        let with_platform =
-            || entries.iter().filter_map(|d| d.platform.as_ref().map(|p| (d, Platform::from_descriptor(p))));
-        if let Some((d, _)) = with_platform().find(|(_, p)| self.matches(p)) {
-            return Some(d);
-        }
-        with_platform().filter(|(_, p)| self.runs(p)).max_by(|a, b| a.1.variant.cmp(&b.1.variant)).map(|(d, _)| d)
+    /// Of the candidates (anything with a platform), the one that best fits
+    /// this platform (IMG-6): an exact match, else the newest compatible variant.
+    pub fn select<T>(&self, candidates: impl IntoIterator<Item = (T, Platform)>) -> Option<T> {
+        let candidates: Vec<(T, Platform)> = candidates.into_iter().collect();
+        let exact = candidates.iter().position(|(_, p)| self.matches(p));
+        let best = exact.or_else(|| {
+            let compatible = candidates.iter().enumerate().filter(|(_, (_, p))| self.runs(p));
+            compatible.max_by(|a, b| (a.1).1.variant.cmp(&(b.1).1.variant)).map(|(i, _)| i)
+        })?;
+        candidates.into_iter().nth(best).map(|(c, _)| c)
     }
 }
 

@@ -48,12 +48,18 @@ impl From<Output> for Run {
 
 /// Runs `regsync ARGS` in `dir` with `stdin` as input.
 pub fn run_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Run {
+    run_in_env(dir, args, stdin, &[])
+}
+
+/// Runs `regsync ARGS` in `dir` with `stdin` as input and extra environment variables.
+pub fn run_in_env(dir: &std::path::Path, args: &[&str], stdin: Option<&str>, env: &[(&str, String)]) -> Run {
     use std::io::Write;
     let mut child = Command::new(regsync_bin())
         .args(args)
         .current_dir(dir)
         .env_remove("DOCKER_CONFIG")
         .env("REGSYNC_PLUGIN_CACHE", crate::plugins::cache_dir())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -79,6 +85,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `regsync server ARGS` in `dir`, logging at debug.
     pub fn start(dir: &std::path::Path, args: &[&str]) -> ServerProcess {
+        Self::start_env(dir, args, &[])
+    }
+
+    /// Starts `regsync server ARGS` in `dir` with extra environment variables.
+    pub fn start_env(dir: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> ServerProcess {
         let log = dir.join(format!("server-{}.log", std::process::id() ^ rand_suffix()));
         let file = std::fs::File::create(&log).expect("server log");
         let child = Command::new(regsync_bin())
@@ -88,6 +99,7 @@ impl ServerProcess {
             .current_dir(dir)
             .env_remove("DOCKER_CONFIG")
             .env("REGSYNC_PLUGIN_CACHE", crate::plugins::cache_dir())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

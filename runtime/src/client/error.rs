@@ -67,6 +67,11 @@ impl ClientError {
         ClientError::new(kind, location, e.to_string())
     }
 
+    /// A connection-level failure of a request to `location`.
+    pub fn connect(location: impl Into<String>, e: &reqwest::Error) -> Self {
+        ClientError::new(ErrorKind::Connect, location, describe(e))
+    }
+
     /// A digest mismatch.
     pub fn digest_mismatch(location: impl Into<String>, expected: &str, actual: &str) -> Self {
         ClientError::new(
@@ -109,6 +114,21 @@ impl fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+/// A reqwest error with its causes, which is where TLS reasons are.
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
 
 /// Shorthand.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

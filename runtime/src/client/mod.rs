@@ -69,9 +69,9 @@ impl Client {
     /// A client for a loaded config: hosts merged from Docker Hub defaults, the
     /// Docker config (unless `skipDockerConfig`) and `creds` (HOST-6), with the
     /// global `defaults` applied (CLIENT-1).
-    pub fn from_config(config: &Config, user_agent: String) -> Self {
+    pub async fn from_config(config: &Config, user_agent: String) -> Self {
         let d = &config.defaults;
-        let hosts = registry::hosts::merged_hosts(&config.creds, d.skip_docker_config);
+        let hosts = registry::hosts::merged_hosts(&config.creds, d.skip_docker_config).await;
         let options = RegistryOptions {
             user_agent: if d.user_agent.is_empty() { user_agent } else { d.user_agent.clone() },
             docker_certs: !d.skip_docker_config,
@@ -284,14 +284,6 @@ impl Client {
         match r.scheme {
             Scheme::Registry => self.registry.referrers(r).await,
             Scheme::OciDir => self.ocidir.referrers(Self::path(r), &r.digest).await,
-        }
-    }
-
-    /// Deletes a tag where supported.
-    pub async fn tag_delete(&self, r: &Reference) -> Result<()> {
-        match r.scheme {
-            Scheme::Registry => self.registry.tag_delete(r).await,
-            Scheme::OciDir => self.ocidir.tag_delete(Self::path(r), &r.tag).await,
         }
     }
 

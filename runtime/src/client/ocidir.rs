@@ -209,22 +209,6 @@ impl OciDirClient {
         Ok(Some(updated))
     }
 
-    /// Removes a tag from `index.json`.
-    pub async fn tag_delete(&self, layout: &Path, tag: &str) -> Result<()> {
-        let mut found = false;
-        self.update_index(layout, |entries| {
-            let before = entries.len();
-            entries.retain(|e| tag_of(e) != Some(tag));
-            found = entries.len() != before;
-        })
-        .await?;
-        if found {
-            Ok(())
-        } else {
-            Err(ClientError::new(ErrorKind::NotFound, layout.display().to_string(), format!("tag {tag} not found")))
-        }
-    }
-
     /// Size of a blob, or `None`.
     pub async fn blob_head(&self, layout: &Path, digest: &str) -> Result<Option<u64>> {
         let path = blob_path(layout, digest)?;

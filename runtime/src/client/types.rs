@@ -8,6 +8,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::platform::Platform;
+
 /// OCI image index.
 pub const MT_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// OCI image manifest.
@@ -127,6 +129,18 @@ pub struct DescriptorPlatform {
     /// Variant.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub variant: String,
+}
+
+impl DescriptorPlatform {
+    /// The platform it names, normalised.
+    pub fn platform(&self) -> Platform {
+        Platform::from_parts(&self.os, &self.architecture, &self.variant, &self.os_version)
+    }
+}
+
+/// The index entry that best fits `wanted` (IMG-6).
+pub fn select_platform<'a>(wanted: &Platform, entries: &'a [Descriptor]) -> Option<&'a Descriptor> {
+    wanted.select(entries.iter().filter_map(|d| d.platform.as_ref().map(|p| (d, p.platform()))))
 }
 
 /// A content descriptor.

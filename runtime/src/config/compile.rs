@@ -10,11 +10,11 @@ use super::model::*;
 use super::raw::*;
 use super::yaml::Pos;
 use crate::duration::GoDuration;
-use crate::filter::{FilterIssue, RepoFilter, RepoFilterSpec, TagFilter, TagFilterSpec, TagSet};
+use crate::matching::{FilterIssue, RepoFilter, RepoFilterSpec, TagFilter, TagFilterSpec, TagSet};
 use crate::platform::Platform;
 use crate::reference::{self, DOCKER_HUB, DOCKER_HUB_HOST, Reference};
 use crate::schedule::Schedule;
-use crate::template::TemplateEngine;
+use crate::template::Templates;
 
 fn value<T: Clone>(f: &Field<T>) -> Option<T> {
     f.as_ref().map(|s| s.value.clone())
@@ -34,12 +34,7 @@ fn strings(list: &[Spanned<String>]) -> Vec<String> {
 
 /// Resolves and validates everything; problems go to `diags`. Relative plugin
 /// paths are resolved against `base_dir` (the config file's directory).
-pub(crate) fn compile(
-    raw: RawConfig,
-    engine: &TemplateEngine,
-    base_dir: &std::path::Path,
-    diags: &mut Diagnostics,
-) -> Config {
+pub(crate) fn compile(raw: RawConfig, plugins: Vec<PluginSpec>, engine: &Templates, diags: &mut Diagnostics) -> Config {
     let version = match &raw.version {
         Some(v) if v.value > 1 => {
             diags.error(v.pos, "version", format!("unsupported config version {}", v.value));
@@ -49,11 +44,9 @@ pub(crate) fn compile(
         _ => 1,
     };
     let creds = raw.creds.iter().enumerate().map(|(i, h)| host(h, i, engine, diags)).collect();
-    let plugins = plugins(&raw.plugins, base_dir, diags);
     let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
-    let mut defaults = resolve_defaults(&raw.defaults, engine, diags);
-    defaults.notify =
-        plugin_names(raw.defaults.common.notify.as_deref().unwrap_or_default(), &names, "defaults.notify", diags);
+    let defaults = resolve_defaults(&raw.defaults, engine, diags);
+    check_plugin_names(raw.defaults.common.notify.as_deref().unwrap_or_default(), &names, "defaults.notify", diags);
     let mut sync = Vec::with_capacity(raw.sync.len());
     let mut hooks_seen = raw.defaults.common.hooks.as_ref().map(|h| h.pos);
     for (index, step) in raw.sync.iter().enumerate() {
@@ -61,11 +54,11 @@ pub(crate) fn compile(
         hooks_seen = hooks_seen.or(step.common.hooks.as_ref().map(|h| h.pos));
         if let Some(mut s) = resolve_step(step, index, &defaults, engine, diags) {
             let path = format!("sync[{index}]");
-            s.spec.filters = plugin_names(&step.filters, &names, &format!("{path}.filters"), diags);
-            s.spec.notify = match &step.common.notify {
-                Some(list) => plugin_names(list, &names, &format!("{path}.notify"), diags),
-                None => defaults.notify.clone(),
-            };
+            check_plugin_names(&step.filters, &names, &format!("{path}.filters"), diags);
+            s.spec.filters = strings(&step.filters);
+            if let Some(list) = &step.common.notify {
+                check_plugin_names(list, &names, &format!("{path}.notify"), diags);
+            }
             sync.push(s);
         }
         diags.set_step(None);
@@ -77,7 +70,7 @@ pub(crate) fn compile(
 }
 
 /// Plugin names used by a step or the defaults; each must be declared.
-fn plugin_names(list: &[Spanned<String>], declared: &[&str], path: &str, diags: &mut Diagnostics) -> Vec<String> {
+fn check_plugin_names(list: &[Spanned<String>], declared: &[&str], path: &str, diags: &mut Diagnostics) {
     for (i, name) in list.iter().enumerate() {
         if !declared.contains(&name.value.as_str()) {
             diags.error(
@@ -87,7 +80,6 @@ fn plugin_names(list: &[Spanned<String>], declared: &[&str], path: &str, diags: 
             );
         }
     }
-    strings(list)
 }
 
 /// `plugins:` entries: named once each, with a component file that exists.
@@ -150,7 +142,7 @@ fn tls_mode(f: &Field<String>, path: &str, diags: &mut Diagnostics) -> TlsMode {
     }
 }
 
-fn host(h: &RawHost, i: usize, engine: &TemplateEngine, diags: &mut Diagnostics) -> Host {
+fn host(h: &RawHost, i: usize, engine: &Templates, diags: &mut Diagnostics) -> Host {
     let path = format!("creds[{i}]");
     let mut expand = |f: &Field<String>, key: &str| -> String {
         let Some(s) = f else { return String::new() };
@@ -289,7 +281,7 @@ fn check_backup(
     path: &str,
     spec: Option<&StepSpec>,
     inherited: bool,
-    engine: &TemplateEngine,
+    engine: &Templates,
     diags: &mut Diagnostics,
 ) -> Option<crate::template::CompiledTemplate> {
     if template.is_empty() {
@@ -313,7 +305,7 @@ fn check_backup(
     Some(compiled)
 }
 
-fn resolve_defaults(raw: &RawDefaults, engine: &TemplateEngine, diags: &mut Diagnostics) -> Defaults {
+fn resolve_defaults(raw: &RawDefaults, engine: &Templates, diags: &mut Diagnostics) -> Defaults {
     let c = &raw.common;
     check_interval(&c.interval, "defaults.interval", diags);
     check_schedule(&c.schedule, "defaults.schedule", diags);
@@ -329,25 +321,7 @@ fn resolve_defaults(raw: &RawDefaults, engine: &TemplateEngine, diags: &mut Diag
     }
     Defaults {
         parallel: value(&raw.parallel).unwrap_or(0),
-        interval: value(&c.interval).unwrap_or_default(),
-        schedule: value(&c.schedule).unwrap_or_default(),
-        ratelimit: RateLimit {
-            min: value(&c.ratelimit.min).unwrap_or(0),
-            retry: defaults::clamp_retry(value(&c.ratelimit.retry).unwrap_or_default()),
-        },
-        backup: value(&c.backup).unwrap_or_default(),
-        digest_tags: c.digest_tags.unwrap_or(false),
-        referrers: c.referrers.unwrap_or(false),
-        referrer_slow: c.referrer_slow.unwrap_or(false),
-        fast_check: c.fast_check.unwrap_or(false),
-        force_recursive: c.force_recursive.unwrap_or(false),
-        include_external: c.include_external.unwrap_or(false),
-        referrer_filters: c.referrer_filters.clone(),
-        referrer_source: value(&c.referrer_source).unwrap_or_default(),
-        referrer_target: value(&c.referrer_target).unwrap_or_default(),
-        media_types: defaults::media_types(c.media_types.as_ref().map(|l| strings(l)), &[]),
-        hooks: value(&c.hooks),
-        notify: Vec::new(),
+        options: defaults::merge(c, &StepOptions::default()),
         blob_limit: value(&raw.blob_limit).unwrap_or(0),
         cache_count: value(&raw.cache_count).unwrap_or(0),
         cache_time: value(&raw.cache_time).unwrap_or_default(),
@@ -383,9 +357,9 @@ fn tag_spec(raw: &RawTagSpec) -> TagFilterSpec {
 fn report_filter_issues(raw: &RawTagSpec, path: &str, issues: Vec<FilterIssue>, diags: &mut Diagnostics) {
     for issue in issues {
         let list = match issue.field {
-            crate::filter::FilterField::Allow => &raw.allow,
-            crate::filter::FilterField::Deny => &raw.deny,
-            crate::filter::FilterField::SemverRange => &raw.semver_range,
+            crate::matching::FilterField::Allow => &raw.allow,
+            crate::matching::FilterField::Deny => &raw.deny,
+            crate::matching::FilterField::SemverRange => &raw.semver_range,
         };
         let pos = list.get(issue.index).map_or(raw.pos, |s| s.pos);
         diags.error(pos, format!("{path}.{}[{}]", issue.field.key(), issue.index), issue.error.to_string());
@@ -489,8 +463,8 @@ fn check_references(
         }
     }
     for (field, text, raw) in [
-        (RefField::ReferrerSource, &spec.referrer_source, &step.common.referrer_source),
-        (RefField::ReferrerTarget, &spec.referrer_target, &step.common.referrer_target),
+        (RefField::ReferrerSource, &spec.options.referrer_source, &step.common.referrer_source),
+        (RefField::ReferrerTarget, &spec.options.referrer_target, &step.common.referrer_target),
     ] {
         if !text.is_empty()
             && !failed.contains(&field)
@@ -512,7 +486,7 @@ fn resolve_step(
     step: &RawStep,
     index: usize,
     d: &Defaults,
-    engine: &TemplateEngine,
+    engine: &Templates,
     diags: &mut Diagnostics,
 ) -> Option<SyncStep> {
     let path = format!("sync[{index}]");
@@ -534,8 +508,6 @@ fn resolve_step(
         diags.warn(pos, &path, "repos is only used by type registry");
     }
 
-    let (schedule, interval) =
-        defaults::schedule_and_interval(text_of(&c.schedule), value(&c.interval), &d.schedule, d.interval);
     let mut spec = StepSpec {
         source: value(&step.source).unwrap_or_default(),
         target: value(&step.target).unwrap_or_default(),
@@ -545,23 +517,8 @@ fn resolve_step(
         repos,
         platform: value(&step.platform).unwrap_or_default(),
         platforms: strings(&step.platforms),
-        interval,
-        schedule,
-        backup: defaults::text(text_of(&c.backup), &d.backup),
-        ratelimit: defaults::rate_limit(value(&c.ratelimit.min), value(&c.ratelimit.retry), d.ratelimit),
-        digest_tags: defaults::flag(c.digest_tags, d.digest_tags),
-        referrers: defaults::flag(c.referrers, d.referrers),
-        referrer_slow: defaults::flag(c.referrer_slow, d.referrer_slow),
-        fast_check: defaults::flag(c.fast_check, d.fast_check),
-        force_recursive: defaults::flag(c.force_recursive, d.force_recursive),
-        include_external: defaults::flag(c.include_external, d.include_external),
-        referrer_filters: defaults::referrer_filters(c.referrer_filters.clone(), &d.referrer_filters),
-        referrer_source: defaults::text(text_of(&c.referrer_source), &d.referrer_source),
-        referrer_target: defaults::text(text_of(&c.referrer_target), &d.referrer_target),
-        media_types: defaults::media_types(c.media_types.as_ref().map(|l| strings(l)), &d.media_types),
-        hooks: defaults::hooks(value(&c.hooks), &d.hooks),
+        options: defaults::merge(c, &d.options),
         filters: Vec::new(),
-        notify: Vec::new(),
     };
 
     let mut failed = Vec::new();
@@ -581,14 +538,15 @@ fn resolve_step(
     let backup_path =
         if c.backup.is_some() { format!("{path}.backup") } else { format!("{path}.backup (from defaults)") };
     let inherited = c.backup.as_ref().is_none_or(|b| b.value.is_empty());
-    let backup = check_backup(&spec.backup.clone(), backup_pos, &backup_path, Some(&spec), inherited, engine, diags);
+    let backup =
+        check_backup(&spec.options.backup.clone(), backup_pos, &backup_path, Some(&spec), inherited, engine, diags);
 
     // The step's own schedule was parsed above; one inherited from defaults is parsed
     // here (its errors were reported once, at `defaults.schedule`).
-    let schedule = if !spec.schedule.is_empty() {
-        own_schedule.or_else(|| Schedule::parse_cron(&spec.schedule).ok())
-    } else if !spec.interval.is_zero() && !spec.interval.is_negative() {
-        Some(Schedule::every(spec.interval))
+    let schedule = if !spec.options.schedule.is_empty() {
+        own_schedule.or_else(|| Schedule::parse_cron(&spec.options.schedule).ok())
+    } else if !spec.options.interval.is_zero() && !spec.options.interval.is_negative() {
+        Some(Schedule::every(spec.options.interval))
     } else {
         None
     };
@@ -597,8 +555,8 @@ fn resolve_step(
     let platform = Platform::parse(&spec.platform).ok().filter(|_| !spec.platform.is_empty());
     let platforms = (!spec.platforms.is_empty())
         .then(|| spec.platforms.iter().map(|p| if p.is_empty() { None } else { Platform::parse(p).ok() }).collect());
-    let referrer_source = Reference::parse(&spec.referrer_source).ok();
-    let referrer_target = Reference::parse(&spec.referrer_target).ok();
+    let referrer_source = Reference::parse(&spec.options.referrer_source).ok();
+    let referrer_target = Reference::parse(&spec.options.referrer_target).ok();
     Some(SyncStep {
         index,
         line: step.pos.line,

@@ -90,6 +90,11 @@ impl Diagnostics {
         self.items.push(Diagnostic { severity, pos, step: self.step.clone(), path, message });
     }
 
+    /// Adds problems found outside the config (plugins that failed to load).
+    pub fn extend(&mut self, problems: Vec<Diagnostic>) {
+        self.items.extend(problems);
+    }
+
     /// True when any error was recorded.
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)

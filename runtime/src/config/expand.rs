@@ -10,9 +10,9 @@
 use gotmpl::Value;
 
 use super::model::{Hook, StepSpec};
-use crate::filter::TagFilterSpec;
+use crate::matching::TagFilterSpec;
 use crate::reference::Reference;
-use crate::template::{MapBuilder, TemplateEngine, TemplateError, ref_value};
+use crate::template::{MapBuilder, TemplateError, Templates, ref_value};
 
 fn tag_spec_value(spec: &TagFilterSpec) -> Value {
     MapBuilder::default()
@@ -32,6 +32,7 @@ fn hook_value(hook: &Option<Hook>) -> Value {
 /// `.Sync`: the step after defaults, with Go field names (TPL-3).
 pub fn sync_value(spec: &StepSpec) -> Value {
     let filters: Vec<Value> = spec
+        .options
         .referrer_filters
         .iter()
         .map(|f| {
@@ -45,7 +46,7 @@ pub fn sync_value(spec: &StepSpec) -> Value {
                 .build()
         })
         .collect();
-    let hooks = match &spec.hooks {
+    let hooks = match &spec.options.hooks {
         None => Value::Nil,
         Some(h) => MapBuilder::default()
             .value("Pre", hook_value(&h.pre))
@@ -54,8 +55,8 @@ pub fn sync_value(spec: &StepSpec) -> Value {
             .build(),
     };
     let ratelimit = MapBuilder::default()
-        .value("Min", Value::Int(spec.ratelimit.min))
-        .str("Retry", &spec.ratelimit.retry.to_string())
+        .value("Min", Value::Int(spec.options.ratelimit.min))
+        .str("Retry", &spec.options.ratelimit.retry.to_string())
         .build();
     let repos = MapBuilder::default().strs("Allow", &spec.repos.allow).strs("Deny", &spec.repos.deny).build();
     MapBuilder::default()
@@ -65,22 +66,22 @@ pub fn sync_value(spec: &StepSpec) -> Value {
         .value("Tags", tag_spec_value(&spec.tags))
         .value("TagSets", Value::List(spec.tag_sets.iter().map(tag_spec_value).collect::<Vec<_>>().into()))
         .value("Repos", repos)
-        .bool("DigestTags", spec.digest_tags)
-        .bool("Referrers", spec.referrers)
+        .bool("DigestTags", spec.options.digest_tags)
+        .bool("Referrers", spec.options.referrers)
         .value("ReferrerFilters", Value::List(filters.into()))
-        .str("ReferrerSrc", &spec.referrer_source)
-        .str("ReferrerTgt", &spec.referrer_target)
-        .bool("ReferrerSlow", spec.referrer_slow)
+        .str("ReferrerSrc", &spec.options.referrer_source)
+        .str("ReferrerTgt", &spec.options.referrer_target)
+        .bool("ReferrerSlow", spec.options.referrer_slow)
         .str("Platform", &spec.platform)
         .strs("Platforms", &spec.platforms)
-        .bool("FastCheck", spec.fast_check)
-        .bool("ForceRecursive", spec.force_recursive)
-        .bool("IncludeExternal", spec.include_external)
-        .str("Backup", &spec.backup)
-        .str("Interval", &spec.interval.to_string())
-        .str("Schedule", &spec.schedule)
+        .bool("FastCheck", spec.options.fast_check)
+        .bool("ForceRecursive", spec.options.force_recursive)
+        .bool("IncludeExternal", spec.options.include_external)
+        .str("Backup", &spec.options.backup)
+        .str("Interval", &spec.options.interval.to_string())
+        .str("Schedule", &spec.options.schedule)
         .value("RateLimit", ratelimit)
-        .strs("MediaTypes", &spec.media_types)
+        .strs("MediaTypes", &spec.options.media_types)
         .value("Hooks", hooks)
         .build()
 }
@@ -112,15 +113,15 @@ impl RefField {
     fn slot(self, spec: &mut StepSpec) -> &mut String {
         match self {
             RefField::Source => &mut spec.source,
-            RefField::ReferrerSource => &mut spec.referrer_source,
+            RefField::ReferrerSource => &mut spec.options.referrer_source,
             RefField::Target => &mut spec.target,
-            RefField::ReferrerTarget => &mut spec.referrer_target,
+            RefField::ReferrerTarget => &mut spec.options.referrer_target,
         }
     }
 }
 
 /// Expands the reference templates of a step in place; returns each failure.
-pub fn expand_step(spec: &mut StepSpec, engine: &TemplateEngine) -> Vec<(RefField, TemplateError)> {
+pub fn expand_step(spec: &mut StepSpec, engine: &Templates) -> Vec<(RefField, TemplateError)> {
     let mut errors = Vec::new();
     for field in [RefField::Source, RefField::ReferrerSource, RefField::Target, RefField::ReferrerTarget] {
         let template = field.slot(spec).clone();
@@ -144,7 +145,7 @@ pub fn backup_data(spec: &StepSpec, target: &Reference) -> Value {
 
 /// Expands a `creds:` field, which gets no data (TPL-6). Errors never quote
 /// the value, so a secret that fails to expand is not printed.
-pub fn expand_host_field(engine: &TemplateEngine, key: &str, value: &str) -> Result<String, TemplateError> {
+pub fn expand_host_field(engine: &Templates, key: &str, value: &str) -> Result<String, TemplateError> {
     engine.render(key, value, &Value::Nil).map_err(|e| mask(e, value))
 }
 

@@ -23,7 +23,7 @@ pub use diagnostic::{ConfigError, Diagnostic, Severity, StepId};
 pub use model::*;
 pub use print::to_yaml;
 
-use crate::template::TemplateEngine;
+use crate::template::Templates;
 
 /// A loaded config and the warnings found on the way.
 #[derive(Debug)]
@@ -53,12 +53,6 @@ pub fn read(path: &str) -> Result<(String, String), ConfigError> {
     }
 }
 
-/// Loads a config from a file, or from standard input when `path` is `-`.
-pub fn load_path(path: &str, engine: &TemplateEngine) -> Result<Loaded, ConfigError> {
-    let (origin, text) = read(path)?;
-    load_str(&text, &origin, engine)
-}
-
 /// Parses and decodes `text`; a YAML syntax error ends the load at once.
 fn decode_text(text: &str, origin: &str, diags: &mut diagnostic::Diagnostics) -> Result<raw::RawConfig, ConfigError> {
     match yaml::parse(text) {
@@ -80,26 +74,55 @@ fn base_dir(origin: &str) -> std::path::PathBuf {
     }
 }
 
-/// Loads a config from text; `origin` names it in messages.
-pub fn load_str(text: &str, origin: &str, engine: &TemplateEngine) -> Result<Loaded, ConfigError> {
-    let mut diags = diagnostic::Diagnostics::default();
-    let raw = decode_text(text, origin, &mut diags)?;
-    let config = compile::compile(raw, engine, &base_dir(origin), &mut diags);
-    let failed = diags.has_errors();
-    let diagnostics = diags.into_sorted();
-    if failed {
-        return Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics });
-    }
-    Ok(Loaded { config, warnings: diagnostics })
+/// Config text decoded once. What `plugins:` declares can be read before
+/// the rest is compiled, so plugins that add template functions are loaded
+/// first and the same decoding is then compiled with them.
+pub struct Document {
+    origin: String,
+    raw: raw::RawConfig,
+    plugins: Vec<PluginSpec>,
+    diags: diagnostic::Diagnostics,
 }
 
-/// Reads only the `plugins:` section, so plugins can be loaded (and their
-/// template functions registered) before the rest of the config is expanded.
-/// Problems in it are reported by the full load, not here.
-pub fn plugin_specs(text: &str, origin: &str) -> Result<Vec<PluginSpec>, ConfigError> {
-    let mut diags = diagnostic::Diagnostics::default();
-    let raw = decode_text(text, origin, &mut diags)?;
-    Ok(compile::plugins(&raw.plugins, &base_dir(origin), &mut diags))
+impl Document {
+    /// Parses and decodes `text`; `origin` names it in messages. Only a YAML
+    /// syntax error stops here; every other problem is reported by [`Document::compile`].
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let mut diags = diagnostic::Diagnostics::default();
+        let raw = decode_text(text, origin, &mut diags)?;
+        let plugins = compile::plugins(&raw.plugins, &base_dir(origin), &mut diags);
+        Ok(Document { origin: origin.to_string(), raw, plugins, diags })
+    }
+
+    /// Where the text came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The plugins it declares (paths resolved against the config's directory).
+    pub fn plugins(&self) -> &[PluginSpec] {
+        &self.plugins
+    }
+
+    /// Compiles the config with `templates` (extended by the plugins'
+    /// functions); `problems` found outside (plugins that failed to load) are
+    /// reported with the config's own, sorted by line.
+    pub fn compile(self, templates: &Templates, problems: Vec<Diagnostic>) -> Result<Loaded, ConfigError> {
+        let Document { origin, raw, plugins, mut diags } = self;
+        let config = compile::compile(raw, plugins, templates, &mut diags);
+        diags.extend(problems);
+        let failed = diags.has_errors();
+        let diagnostics = diags.into_sorted();
+        if failed {
+            return Err(ConfigError::Invalid { origin, diagnostics });
+        }
+        Ok(Loaded { config, warnings: diagnostics })
+    }
+}
+
+/// Loads a config without plugins from text; `origin` names it in messages.
+pub fn load_str(text: &str, origin: &str, templates: &Templates) -> Result<Loaded, ConfigError> {
+    Document::parse(text, origin)?.compile(templates, Vec::new())
 }
 
 #[cfg(test)]

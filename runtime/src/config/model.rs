@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use crate::duration::GoDuration;
-use crate::filter::{RepoFilter, RepoFilterSpec, TagFilter, TagFilterSpec};
+use crate::matching::{RepoFilter, RepoFilterSpec, TagFilter, TagFilterSpec};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::schedule::Schedule;
@@ -190,45 +190,56 @@ pub struct Hooks {
     pub unchanged: Option<Hook>,
 }
 
+/// The step settings `defaults:` may give (DEF-1 … DEF-9). In `defaults`
+/// they are the fallback; in a step, the step's own merged over them by
+/// [`super::defaults::merge`], the one place those rules live.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepOptions {
+    /// Server interval (`schedule` wins).
+    pub interval: GoDuration,
+    /// Server cron schedule.
+    pub schedule: String,
+    /// Backup template, expanded per image.
+    pub backup: String,
+    /// Rate-limit settings (retry never below 5m).
+    pub ratelimit: RateLimit,
+    /// Copy `sha256-<hex>.*` tags.
+    pub digest_tags: bool,
+    /// Copy referrers.
+    pub referrers: bool,
+    /// Accepted, no effect (DOC-11).
+    pub referrer_slow: bool,
+    /// Skip referrer and digest-tag checks when the image matches (`fastCopy` too).
+    pub fast_check: bool,
+    /// Re-push every manifest even when the target has it.
+    pub force_recursive: bool,
+    /// Copy layers that carry `urls`.
+    pub include_external: bool,
+    /// Referrer filters; empty takes all.
+    pub referrer_filters: Vec<ReferrerFilter>,
+    /// Where referrers are read from (template expanded in steps); empty is the source.
+    pub referrer_source: String,
+    /// Where referrers are written (template expanded in steps); empty is the target.
+    pub referrer_target: String,
+    /// Media types to copy.
+    pub media_types: Vec<String>,
+    /// Hooks (inert, as in regsync).
+    pub hooks: Option<Hooks>,
+    /// Notifier plugins told about the step's runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
+}
+
 /// `defaults:` after loading.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Defaults {
     /// Copy slots; 0 or less means one (decisions.md).
     pub parallel: i64,
-    /// Default interval for steps without schedule or interval.
-    pub interval: GoDuration,
-    /// Default cron schedule, preferred over `interval`.
-    pub schedule: String,
-    /// Default rate-limit settings (retry already raised to at least 5m).
-    pub ratelimit: RateLimit,
-    /// Default backup template.
-    pub backup: String,
-    /// Default for `digestTags`.
-    pub digest_tags: bool,
-    /// Default for `referrers`.
-    pub referrers: bool,
-    /// Default for `referrerSlow` (no effect, as in regsync).
-    pub referrer_slow: bool,
-    /// Default for `fastCheck` (also spelt `fastCopy`).
-    pub fast_check: bool,
-    /// Default for `forceRecursive`.
-    pub force_recursive: bool,
-    /// Default for `includeExternal`.
-    pub include_external: bool,
-    /// Default referrer filters; `None` when not given.
-    pub referrer_filters: Option<Vec<ReferrerFilter>>,
-    /// Default referrer source template.
-    pub referrer_source: String,
-    /// Default referrer target template.
-    pub referrer_target: String,
-    /// Media types to copy.
-    pub media_types: Vec<String>,
-    /// Default hooks (inert).
-    pub hooks: Option<Hooks>,
-    /// Default notifier plugins.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notify: Vec<String>,
+    /// What steps fall back to.
+    #[serde(flatten)]
+    pub options: StepOptions,
     /// Largest chunk the client accepts when a registry asks for bigger ones.
     pub blob_limit: i64,
     /// Manifest cache entries (with `cacheTime`).
@@ -286,42 +297,12 @@ pub struct StepSpec {
     pub platform: String,
     /// Platforms to keep from an index.
     pub platforms: Vec<String>,
-    /// Server interval.
-    pub interval: GoDuration,
-    /// Server cron schedule; wins over `interval`.
-    pub schedule: String,
-    /// Backup template, expanded per image.
-    pub backup: String,
-    /// Rate-limit settings.
-    pub ratelimit: RateLimit,
-    /// Copy `sha256-<hex>.*` tags.
-    pub digest_tags: bool,
-    /// Copy referrers.
-    pub referrers: bool,
-    /// Accepted, no effect (DOC-11).
-    pub referrer_slow: bool,
-    /// Skip referrer and digest-tag checks when the image matches.
-    pub fast_check: bool,
-    /// Re-copy every manifest and blob.
-    pub force_recursive: bool,
-    /// Copy layers that carry `urls`.
-    pub include_external: bool,
-    /// Referrer filters; empty takes all.
-    pub referrer_filters: Vec<ReferrerFilter>,
-    /// Where referrers are read from (template expanded); empty is the source.
-    pub referrer_source: String,
-    /// Where referrers are written (template expanded); empty is the target.
-    pub referrer_target: String,
-    /// Media types to copy.
-    pub media_types: Vec<String>,
-    /// Hooks (inert).
-    pub hooks: Option<Hooks>,
+    /// The settings `defaults:` may give, merged.
+    #[serde(flatten)]
+    pub options: StepOptions,
     /// Tag-filter plugins, run after the built-in filters in this order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<String>,
-    /// Notifier plugins told about this step's runs.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notify: Vec<String>,
 }
 
 /// Parts of a step compiled at load time, so a run never re-parses them.

@@ -2,13 +2,14 @@
 
 use super::*;
 use crate::duration::GoDuration;
+use crate::matching::{RepoFilterSpec, TagFilterSpec};
 
 fn load(yaml: &str) -> Loaded {
-    load_str(yaml, "test.yml", &TemplateEngine::default()).unwrap_or_else(|e| panic!("{e}"))
+    load_str(yaml, "test.yml", &Templates::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn errors(yaml: &str) -> Vec<String> {
-    match load_str(yaml, "test.yml", &TemplateEngine::default()) {
+    match load_str(yaml, "test.yml", &Templates::default()) {
         Ok(_) => panic!("expected errors for:\n{yaml}"),
         Err(ConfigError::Invalid { origin, diagnostics }) => {
             diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.render(&origin)).collect()
@@ -61,7 +62,7 @@ fn quoted_numbers_and_strict_booleans_yaml_8_yaml_9() {
 #[test]
 fn durations_yaml_5() {
     let d = load("defaults:\n  interval: 1h30m\n  cacheTime: \"1.5h\"\n").config.defaults;
-    assert_eq!(d.interval, GoDuration::parse("90m").unwrap());
+    assert_eq!(d.options.interval, GoDuration::parse("90m").unwrap());
     assert_eq!(d.cache_time, GoDuration::parse("90m").unwrap());
     assert_eq!(
         errors("defaults:\n  interval: 3600\n"),
@@ -73,7 +74,7 @@ fn durations_yaml_5() {
         errors("defaults:\n  interval: 1d\n"),
         vec!["test.yml:2:13: defaults.interval: time: unknown unit \"d\" in duration \"1d\""]
     );
-    assert_eq!(load("defaults:\n  interval:\n").config.defaults.interval, GoDuration::ZERO);
+    assert_eq!(load("defaults:\n  interval:\n").config.defaults.options.interval, GoDuration::ZERO);
 }
 
 #[test]
@@ -107,9 +108,9 @@ fn unknown_keys_warn_and_x_keys_are_silent() {
 #[test]
 fn fast_copy_means_fast_check() {
     let c = load("defaults:\n  fastCopy: true\nsync:\n- {source: a, target: r:5000/a, type: image}\n- {source: b, target: r:5000/b, type: image, fastCheck: false}\n").config;
-    assert!(c.defaults.fast_check);
-    assert!(c.sync[0].spec.fast_check);
-    assert!(!c.sync[1].spec.fast_check);
+    assert!(c.defaults.options.fast_check);
+    assert!(c.sync[0].spec.options.fast_check);
+    assert!(!c.sync[1].spec.options.fast_check);
 }
 
 #[test]
@@ -180,4 +181,19 @@ fn printed_config_loads_back_to_the_same_steps() {
     assert_eq!(first.sync[0].spec, second.sync[0].spec, "{printed}");
     assert_eq!(first.defaults, second.defaults);
     assert_eq!(second.sync[0].spec.target, "r:5000/hub/alpine");
+}
+
+#[test]
+fn step_only_fields_never_come_from_defaults_def_10() {
+    let loaded = load(
+        "defaults:\n  type: image\n  source: a\n  target: r:5000/a\n  tags: {allow: [v1]}\n  tagSets: [{allow: [v2]}]\n  repos: {allow: [x]}\n  platform: linux/arm64\n  platforms: [linux/amd64]\n  referrers: true\nsync:\n- source: b\n  target: r:5000/b\n  type: repository\n",
+    );
+    let spec = &loaded.config.sync[0].spec;
+    assert_eq!((spec.source.as_str(), spec.target.as_str(), spec.kind), ("b", "r:5000/b", SyncType::Repository));
+    assert_eq!(spec.tags, TagFilterSpec::default());
+    assert!(spec.tag_sets.is_empty() && spec.platform.is_empty() && spec.platforms.is_empty());
+    assert_eq!(spec.repos, RepoFilterSpec::default());
+    assert!(spec.options.referrers, "a defaults key that is a step option still applies");
+    let unknown: Vec<String> = warnings(&loaded).into_iter().filter(|w| w.contains("unknown key")).collect();
+    assert_eq!(unknown.len(), 8, "each step-only key under defaults is reported: {unknown:?}");
 }

@@ -4,6 +4,7 @@
 //! holds `:` or `/`. A failed backup only warns; a bad template fails the step.
 
 use super::copy::{ImageCopy, Names};
+use super::error::BackupError;
 use super::lookup::{Context, CopyOptions, Scope};
 use super::state::RunState;
 use crate::client::Client;
@@ -11,22 +12,6 @@ use crate::config::StepSpec;
 use crate::config::expand::backup_data;
 use crate::reference::Reference;
 use crate::template::CompiledTemplate;
-
-/// Why a backup could not even be attempted.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum BackupError {
-    /// The template failed.
-    #[error("failed to expand backup template: {0}")]
-    Template(String),
-    /// The name it gave is not a reference.
-    #[error("failed to parse backup reference \"{name}\": {reason}")]
-    Reference {
-        /// The expanded name.
-        name: String,
-        /// Why it did not parse.
-        reason: String,
-    },
-}
 
 /// Where the backup goes (BAK-2).
 pub fn backup_reference(name: &str, target: &Reference) -> Result<Reference, BackupError> {
@@ -46,12 +31,12 @@ pub async fn save(
     target: &Reference,
 ) -> Result<(), BackupError> {
     let name = template.render(&backup_data(spec, target)).map_err(|e| {
-        tracing::error!(original = %target.common_name(), "backup-template" = spec.backup, error = %e, "Failed to expand backup template");
+        tracing::error!(original = %target.common_name(), "backup-template" = spec.options.backup, error = %e, "Failed to expand backup template");
         BackupError::Template(e.to_string())
     })?;
     let name = name.trim();
     let backup = backup_reference(name, target).inspect_err(|e| {
-        tracing::error!(original = %target.common_name(), template = spec.backup, backup = name, error = %e, "Failed to parse backup reference");
+        tracing::error!(original = %target.common_name(), template = spec.options.backup, backup = name, error = %e, "Failed to parse backup reference");
     })?;
     tracing::info!(original = %target.common_name(), backup = %backup.common_name(), "Saving backup");
     let result = async {
@@ -70,7 +55,7 @@ pub async fn save(
     }
     .await;
     if let Err(e) = result {
-        tracing::warn!(original = %target.common_name(), template = spec.backup, backup = %backup.common_name(), error = %e, "Failed to backup existing image");
+        tracing::warn!(original = %target.common_name(), template = spec.options.backup, backup = %backup.common_name(), error = %e, "Failed to backup existing image");
     }
     Ok(())
 }

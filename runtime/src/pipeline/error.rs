@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use super::backup::BackupError;
 use crate::client::{ClientError, ErrorKind};
 use crate::reference::ReferenceError;
 
@@ -52,6 +51,22 @@ pub enum Cause {
     /// A tag filter (a plugin) failed or is missing.
     #[error("{0}")]
     Filter(String),
+}
+
+/// Why a backup could not even be attempted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackupError {
+    /// The template failed.
+    #[error("failed to expand backup template: {0}")]
+    Template(String),
+    /// The name it gave is not a reference.
+    #[error("failed to parse backup reference \"{name}\": {reason}")]
+    Reference {
+        /// The expanded name.
+        name: String,
+        /// Why it did not parse.
+        reason: String,
+    },
 }
 
 /// A failed stage of one step.

@@ -1,5 +1,5 @@
 //! The `filter` stage: the step's tag and repository filters (pure), the
-//! missing-only reduction (REPO-4), and the hook where plugin tag filters run
+//! missing-only reduction (REPO-4), and the extension point where plugin tag filters run
 //! after the built-in ones, in list order.
 
 use std::collections::BTreeSet;
@@ -8,29 +8,29 @@ use std::sync::Arc;
 use crate::config::SyncStep;
 
 /// A tag filter beyond the config's own (a WASM plugin).
-pub trait TagFilterHook: Send + Sync {
+pub trait TagFilterExtension: Send + Sync {
     /// Who it is, for messages.
     fn name(&self) -> String;
-    /// The tags to keep. Errors name the hook (they reach the user as they are).
+    /// The tags to keep. Errors name the extension (they reach the user as they are).
     fn filter(&self, repository: &str, tags: Vec<String>) -> Result<Vec<String>, String>;
 }
 
-/// The step's filters, then each hook in order.
+/// The step's filters, then each extension in order.
 pub fn tags(
     step: &SyncStep,
     repository: &str,
     available: &[String],
-    hooks: &[Arc<dyn TagFilterHook>],
+    extensions: &[Arc<dyn TagFilterExtension>],
 ) -> Result<Vec<String>, String> {
     let mut kept = step.compiled.tag_filter.apply(available);
-    for hook in hooks {
+    for extension in extensions {
         let offered: BTreeSet<String> = kept.iter().cloned().collect();
-        let returned = hook.filter(repository, kept)?;
-        // A hook may reorder or drop tags, never invent them: a tag that is not
+        let returned = extension.filter(repository, kept)?;
+        // An extension may reorder or drop tags, never invent them: a tag that is not
         // in the source would fail later with a less clear error.
         let (known, invented): (Vec<String>, Vec<String>) = returned.into_iter().partition(|t| offered.contains(t));
         if !invented.is_empty() {
-            tracing::warn!(filter = hook.name(), tags = ?invented, "Tag filter returned tags it was not given, ignoring them");
+            tracing::warn!(filter = extension.name(), tags = ?invented, "Tag filter returned tags it was not given, ignoring them");
         }
         kept = dedup(known);
     }

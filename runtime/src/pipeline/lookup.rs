@@ -8,12 +8,13 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
 use super::state::RunState;
-use crate::client::{Client, Descriptor, Manifest, Result, fallback_tag};
+use crate::client::{Client, ClientError, Descriptor, ErrorKind, Manifest, Result, fallback_tag, is_index};
 use crate::config::ReferrerFilter;
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -33,6 +34,37 @@ pub struct CopyOptions {
     pub include_external: bool,
     /// Keep only these platforms of an index (an empty entry keeps children without one).
     pub platforms: Option<Vec<Option<Platform>>>,
+}
+
+/// The index with only the children whose platform is listed (decisions.md:
+/// registries that reject partial indexes accept this one).
+pub fn filter_index(m: &Manifest, platforms: &[Option<Platform>]) -> std::result::Result<Manifest, serde_json::Error> {
+    let mut doc: serde_json::Value = serde_json::from_slice(&m.bytes)?;
+    if let Some(list) = doc.get_mut("manifests").and_then(|l| l.as_array_mut()) {
+        list.retain(|entry| {
+            let desc: Option<Descriptor> = serde_json::from_value(entry.clone()).ok();
+            let platform = desc.and_then(|d| d.platform).map(|p| p.platform());
+            platforms.iter().any(|want| match (want, &platform) {
+                (None, None) => true,
+                (Some(w), Some(p)) => w.matches(p),
+                _ => false,
+            })
+        });
+    }
+    let bytes = Bytes::from(serde_json::to_vec(&doc)?);
+    Ok(Manifest::new(&m.media_type, bytes))
+}
+
+impl CopyOptions {
+    /// The manifest to push for `m` at the top: filtered by `platforms` when set.
+    pub fn top_manifest(&self, m: &Manifest) -> Result<Manifest> {
+        match &self.platforms {
+            Some(platforms) if is_index(&m.media_type) => {
+                filter_index(m, platforms).map_err(|e| ClientError::new(ErrorKind::Invalid, "platforms", e.to_string()))
+            }
+            _ => Ok(m.clone()),
+        }
+    }
 }
 
 /// One source repository of a step and where its images, referrers and
@@ -323,5 +355,29 @@ mod tests {
         };
         assert!(!listing.in_sync(&[]));
         assert!(listing.in_sync(&[filter("application/example.sbom", &[])]));
+    }
+
+    #[test]
+    fn filtered_index_keeps_listed_platforms_only() {
+        let doc = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:1", "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:2", "size": 1, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:3", "size": 1, "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:4", "size": 1}
+            ]
+        });
+        let m =
+            Manifest::new("application/vnd.oci.image.index.v1+json", Bytes::from(serde_json::to_vec(&doc).unwrap()));
+        let keep = vec![Some(Platform::parse("linux/amd64").unwrap()), Some(Platform::parse("linux/arm64").unwrap())];
+        let filtered = filter_index(&m, &keep).unwrap();
+        let digests: Vec<String> = filtered.doc().unwrap().manifests.into_iter().map(|d| d.digest).collect();
+        assert_eq!(digests, vec!["sha256:1", "sha256:2"]);
+        assert_ne!(filtered.digest, m.digest);
+        assert_eq!(filter_index(&m, &keep).unwrap().digest, filtered.digest, "deterministic");
+        let unplatformed = filter_index(&m, &[None]).unwrap();
+        assert_eq!(unplatformed.doc().unwrap().manifests.len(), 1);
     }
 }

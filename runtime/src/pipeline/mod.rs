@@ -1,4 +1,4 @@
-//! The sync engine. Every step runs through the same stages, one module each:
+//! The sync pipeline. Every step runs through the same stages, one module each:
 //!
 //! ```text
 //! discover → filter → plan → backup → copy (+ referrers)
@@ -33,20 +33,20 @@ use tokio_util::sync::CancellationToken;
 
 use self::copy::{ImageCopy, Names};
 pub use self::error::{Cause, Stage, StageError};
-use self::filter::TagFilterHook;
+use self::filter::TagFilterExtension;
 use self::lookup::{Context, CopyOptions, Scope};
-pub use self::plan::{Action, Plan};
 use self::plan::{CopyReason, platform::PlatformCache};
+pub use self::plan::{Mode, Plan};
 use self::ratelimit::{Gate, Policy};
-pub use self::report::{CopyStats, ImageAction, ImageReport, StepReport};
+pub use self::report::{CopyStats, ImageReport, Outcome, StepReport};
 pub use self::state::RunState;
 use crate::client::{Client, ClientError, ErrorKind};
 use crate::config::{Config, SyncStep, SyncType};
 use crate::reference::Reference;
 
-/// Knobs of the engine.
+/// Knobs of the pipeline.
 #[derive(Debug, Clone)]
-pub struct EngineOptions {
+pub struct PipelineOptions {
     /// Stop at the first error (`--abort-on-error`): steps and images then
     /// run one at a time in config order, and nothing starts after a failure.
     pub abort_on_error: bool,
@@ -58,22 +58,22 @@ pub struct EngineOptions {
     pub rate_limit_retry: Option<Duration>,
 }
 
-impl Default for EngineOptions {
+impl Default for PipelineOptions {
     fn default() -> Self {
-        EngineOptions { abort_on_error: false, step_concurrency: 16, image_concurrency: 8, rate_limit_retry: None }
+        PipelineOptions { abort_on_error: false, step_concurrency: 16, image_concurrency: 8, rate_limit_retry: None }
     }
 }
 
 /// Runs sync steps.
-pub struct Engine {
+pub struct Pipeline {
     client: Client,
     slots: Arc<Semaphore>,
     /// Index digest + platform → the chosen child (IMG-6), bounded unlike regsync's.
     platforms: PlatformCache,
-    options: EngineOptions,
+    options: PipelineOptions,
     cancel: CancellationToken,
     /// Tag filters by name (plugins), for steps' `filters:`.
-    filters: std::collections::HashMap<String, Arc<dyn TagFilterHook>>,
+    filters: std::collections::HashMap<String, Arc<dyn TagFilterExtension>>,
     /// Observers by name (notifier plugins), for steps' `notify:`.
     observers: std::collections::HashMap<String, Arc<dyn StepObserver>>,
     /// Write locks shared by every run (see [`RunState`]).
@@ -92,21 +92,21 @@ pub trait StepObserver: Send + Sync {
 fn copy_options(step: &SyncStep) -> CopyOptions {
     let spec = &step.spec;
     CopyOptions {
-        referrers: spec.referrers,
-        referrer_filters: spec.referrer_filters.clone(),
-        digest_tags: spec.digest_tags,
-        force_recursive: spec.force_recursive,
-        include_external: spec.include_external,
+        referrers: spec.options.referrers,
+        referrer_filters: spec.options.referrer_filters.clone(),
+        digest_tags: spec.options.digest_tags,
+        force_recursive: spec.options.force_recursive,
+        include_external: spec.options.include_external,
         platforms: step.compiled.platforms.clone(),
     }
 }
 
-impl Engine {
-    /// An engine for a config: `parallel` copy slots (at least one).
-    pub fn new(config: &Config, client: Client, options: EngineOptions) -> Self {
+impl Pipeline {
+    /// A pipeline for a config: `parallel` copy slots (at least one).
+    pub fn new(config: &Config, client: Client, options: PipelineOptions) -> Self {
         let slots = config.defaults.parallel.max(1) as usize;
         tracing::debug!(concurrent = slots, "Configuring parallel settings");
-        Engine {
+        Pipeline {
             client,
             slots: Arc::new(Semaphore::new(slots)),
             platforms: PlatformCache::default(),
@@ -119,7 +119,7 @@ impl Engine {
     }
 
     /// Makes a tag filter available to steps that list `name` under `filters:`.
-    pub fn add_tag_filter(&mut self, name: &str, hook: Arc<dyn TagFilterHook>) {
+    pub fn add_tag_filter(&mut self, name: &str, hook: Arc<dyn TagFilterExtension>) {
         self.filters.insert(name.to_string(), hook);
     }
 
@@ -128,7 +128,7 @@ impl Engine {
         self.observers.insert(name.to_string(), observer);
     }
 
-    fn hooks_of(&self, step: &SyncStep) -> Result<Vec<Arc<dyn TagFilterHook>>, String> {
+    fn tag_filters_of(&self, step: &SyncStep) -> Result<Vec<Arc<dyn TagFilterExtension>>, String> {
         step.spec
             .filters
             .iter()
@@ -137,7 +137,7 @@ impl Engine {
     }
 
     fn observers_of(&self, step: &SyncStep) -> Vec<Arc<dyn StepObserver>> {
-        step.spec.notify.iter().filter_map(|n| self.observers.get(n).cloned()).collect()
+        step.spec.options.notify.iter().filter_map(|n| self.observers.get(n).cloned()).collect()
     }
 
     fn new_run(&self) -> RunState {
@@ -149,11 +149,6 @@ impl Engine {
         self.cancel.clone()
     }
 
-    /// The client.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     fn image_concurrency(&self) -> usize {
         if self.options.abort_on_error { 1 } else { self.options.image_concurrency.max(1) }
     }
@@ -161,7 +156,7 @@ impl Engine {
     /// Runs every step as one run (what is learnt and written is shared);
     /// reports come back in step order. With `--abort-on-error`, steps run
     /// one after another and none starts after a failure.
-    pub async fn run(&self, steps: &[SyncStep], action: Action) -> Vec<StepReport> {
+    pub async fn run(&self, steps: &[SyncStep], action: Mode) -> Vec<StepReport> {
         let state = self.new_run();
         let state = &state;
         if self.options.abort_on_error {
@@ -188,13 +183,13 @@ impl Engine {
     }
 
     /// Runs one step as a run of its own.
-    pub async fn run_step(&self, step: &SyncStep, action: Action) -> StepReport {
+    pub async fn run_step(&self, step: &SyncStep, action: Mode) -> StepReport {
         self.run_step_in(step, action, &self.new_run()).await
     }
 
     /// Runs one step within a run, telling its observers.
-    pub async fn run_step_in(&self, step: &SyncStep, action: Action, state: &RunState) -> StepReport {
-        let observers = if action == Action::Check { Vec::new() } else { self.observers_of(step) };
+    pub async fn run_step_in(&self, step: &SyncStep, action: Mode, state: &RunState) -> StepReport {
+        let observers = if action == Mode::Check { Vec::new() } else { self.observers_of(step) };
         for o in &observers {
             o.started(step);
         }
@@ -205,7 +200,7 @@ impl Engine {
         report
     }
 
-    async fn run_step_stages(&self, step: &SyncStep, action: Action, state: &RunState) -> StepReport {
+    async fn run_step_stages(&self, step: &SyncStep, action: Mode, state: &RunState) -> StepReport {
         let started = Instant::now();
         let spec = &step.spec;
         let mut report = StepReport {
@@ -259,7 +254,7 @@ impl Engine {
         &self,
         step: &SyncStep,
         options: &CopyOptions,
-        action: Action,
+        action: Mode,
         report: &mut StepReport,
         state: &RunState,
     ) {
@@ -289,7 +284,7 @@ impl Engine {
         options: &CopyOptions,
         src: &str,
         tgt: &str,
-        action: Action,
+        action: Mode,
         report: &mut StepReport,
         state: &RunState,
     ) {
@@ -314,13 +309,14 @@ impl Engine {
                 return self.note_error(report, StageError::new(Stage::Discover, step.index, src, e));
             }
         };
-        let hooks = match self.hooks_of(step) {
+        let extensions = match self.tag_filters_of(step) {
             Ok(h) => h,
             Err(e) => {
+                tracing::error!(source = src, error = %e, "Failed processing tag filters");
                 return self.note_error(report, StageError::new(Stage::Filter, step.index, src, Cause::Filter(e)));
             }
         };
-        let mut tags = match filter::tags(step, src, &available.tags, &hooks) {
+        let mut tags = match filter::tags(step, src, &available.tags, &extensions) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(source = src, error = %e, "Failed processing tag filters");
@@ -332,7 +328,7 @@ impl Engine {
             tracing::warn!(source = src, available = ?available.tags, "No matching tags found");
             return;
         }
-        if action == Action::Missing {
+        if action == Mode::Missing {
             let existing = match self.client.tag_list(&tgt_repo).await {
                 Ok(t) => t,
                 Err(e) => {
@@ -375,7 +371,7 @@ impl Engine {
     }
 
     /// Plans and, unless checking, copies one image (IMG-1 … IMG-15), as a run of its own.
-    pub async fn process_image(&self, step: &SyncStep, src: Reference, tgt: Reference, action: Action) -> ImageReport {
+    pub async fn process_image(&self, step: &SyncStep, src: Reference, tgt: Reference, action: Mode) -> ImageReport {
         let scope = self.scope(step, src.clone(), tgt.clone(), vec![]);
         self.process_image_in(step, &copy_options(step), &scope, src, tgt, action, &self.new_run()).await.0
     }
@@ -388,7 +384,7 @@ impl Engine {
         scope: &Scope,
         src: Reference,
         tgt: Reference,
-        action: Action,
+        action: Mode,
         state: &RunState,
     ) -> (ImageReport, Option<StageError>) {
         let started = Instant::now();
@@ -413,7 +409,7 @@ impl Engine {
                     format!("{} -> {}", src.common_name(), tgt.common_name()),
                     cause,
                 );
-                report.action = ImageAction::Failed;
+                report.outcome = Outcome::Failed;
                 if e.is_cancelled() {
                     report.reason = "canceled".into();
                     None
@@ -433,13 +429,13 @@ impl Engine {
         step: &SyncStep,
         src: &Reference,
         tgt: &Reference,
-        action: Action,
+        action: Mode,
         report: &mut ImageReport,
     ) -> Result<(), (Stage, Cause)> {
         let spec = &step.spec;
         let (source, target) = (src.common_name(), tgt.common_name());
-        let retry = self.options.rate_limit_retry.unwrap_or(spec.ratelimit.retry.to_std());
-        let policy = Policy { min: spec.ratelimit.min, retry };
+        let retry = self.options.rate_limit_retry.unwrap_or(spec.options.ratelimit.retry.to_std());
+        let policy = Policy { min: spec.options.ratelimit.min, retry };
         let mut gate = Gate::new(&self.client, &self.slots, &self.cancel, policy, src.clone());
         if self.cancel.is_cancelled() {
             return Err((Stage::Plan, ClientError::new(ErrorKind::Cancelled, &source, "").into()));
@@ -453,24 +449,24 @@ impl Engine {
         let refreshing = match &planned.plan {
             Plan::UpToDate => {
                 tracing::debug!(source, target, "Image matches");
-                report.action = ImageAction::UpToDate;
+                report.outcome = Outcome::UpToDate;
                 return Ok(());
             }
             Plan::PlatformUpToDate => {
                 let pinned = planned.source.common_name();
                 tracing::debug!(source = pinned, platform = spec.platform, target, "Image matches for platform");
-                report.action = ImageAction::UpToDate;
+                report.outcome = Outcome::UpToDate;
                 return Ok(());
             }
             Plan::TargetExists => {
                 tracing::debug!(source, target, "target exists");
-                report.action = ImageAction::SkippedExists;
+                report.outcome = Outcome::SkippedExists;
                 return Ok(());
             }
             Plan::UnsupportedMediaType => {
                 let media_type = &planned.source_head.media_type;
-                tracing::info!(r#ref = source, "mediaType" = media_type, allowed = ?spec.media_types, "Skipping unsupported media type");
-                report.action = ImageAction::SkippedMediaType;
+                tracing::info!(r#ref = source, "mediaType" = media_type, allowed = ?spec.options.media_types, "Skipping unsupported media type");
+                report.outcome = Outcome::SkippedMediaType;
                 report.reason = format!("media type {media_type} not in mediaTypes");
                 return Ok(());
             }
@@ -481,16 +477,16 @@ impl Engine {
             tracing::info!(
                 source,
                 target,
-                forced = spec.force_recursive,
-                "digestTags" = spec.digest_tags,
-                referrers = spec.referrers,
+                forced = spec.options.force_recursive,
+                "digestTags" = spec.options.digest_tags,
+                referrers = spec.options.referrers,
                 "Image refreshing"
             );
         } else {
             tracing::info!(source, target, "Image sync needed");
         }
-        if action == Action::Check {
-            report.action = if refreshing { ImageAction::WouldRefresh } else { ImageAction::Stale };
+        if action == Mode::Check {
+            report.outcome = if refreshing { Outcome::WouldRefresh } else { Outcome::Stale };
             return Ok(());
         }
 
@@ -530,11 +526,11 @@ impl Engine {
         })?;
         closed.map_err(|e| (Stage::Copy, e.into()))?;
         report.stats = stats;
-        report.action = match (&planned.plan, stats.manifests) {
+        report.outcome = match (&planned.plan, stats.manifests) {
             // Looked closer after the rate-limit check and found nothing missing.
-            (Plan::Refresh(_), 0) => ImageAction::UpToDate,
-            (Plan::Refresh(_) | Plan::Copy(CopyReason::Forced), _) => ImageAction::Refreshed,
-            _ => ImageAction::Copied,
+            (Plan::Refresh(_), 0) => Outcome::UpToDate,
+            (Plan::Refresh(_) | Plan::Copy(CopyReason::Forced), _) => Outcome::Refreshed,
+            _ => Outcome::Copied,
         };
         Ok(())
     }

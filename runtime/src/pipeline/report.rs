@@ -10,7 +10,7 @@ use super::error::{StageError, serialize_errors};
 /// What happened to one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ImageAction {
+pub enum Outcome {
     /// Target already had the source digest.
     UpToDate,
     /// Copied (target was missing or different).
@@ -29,10 +29,10 @@ pub enum ImageAction {
     Failed,
 }
 
-impl ImageAction {
+impl Outcome {
     /// True for `check` results that ask for a copy.
     pub fn is_stale(self) -> bool {
-        matches!(self, ImageAction::Stale)
+        matches!(self, Outcome::Stale)
     }
 }
 
@@ -69,8 +69,9 @@ pub struct ImageReport {
     pub source: String,
     /// Target reference.
     pub target: String,
-    /// What happened.
-    pub action: ImageAction,
+    /// What happened (`action` in JSON output, as before).
+    #[serde(rename = "action")]
+    pub outcome: Outcome,
     /// Why, for stale and skipped images (`target missing`, `digest differs`, …).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
@@ -99,7 +100,7 @@ impl ImageReport {
         ImageReport {
             source: source.to_string(),
             target: target.to_string(),
-            action: ImageAction::Failed,
+            outcome: Outcome::Failed,
             reason: String::new(),
             digest: String::new(),
             stats: CopyStats::default(),
@@ -148,9 +149,9 @@ impl StepReport {
         t
     }
 
-    /// How many images ended with `action`.
-    pub fn count(&self, action: ImageAction) -> usize {
-        self.images.iter().filter(|i| i.action == action).count()
+    /// How many images ended with `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.images.iter().filter(|i| i.outcome == outcome).count()
     }
 }
 
@@ -158,7 +159,8 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 
-/// A human-readable summary of a run, one line per step and a total.
+/// A human-readable summary of a run, one line per step and a total. It
+/// counts failures; what they were was logged when they happened.
 pub fn summary(steps: &[StepReport], check: bool) -> String {
     let mut out = String::new();
     let mut total = CopyStats::default();
@@ -167,13 +169,14 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
         let t = s.totals();
         total.add(&t);
         images += s.images.len();
-        copied += s.count(ImageAction::Copied) + s.count(ImageAction::Refreshed);
-        current += s.count(ImageAction::UpToDate) + s.count(ImageAction::SkippedExists);
-        stale += s.count(ImageAction::Stale);
-        failed += s.count(ImageAction::Failed);
+        copied += s.count(Outcome::Copied) + s.count(Outcome::Refreshed);
+        current += s.count(Outcome::UpToDate) + s.count(Outcome::SkippedExists);
+        stale += s.count(Outcome::Stale);
+        // Failed images and failures of the step itself (a listing, a filter).
+        failed += s.errors.len();
         if check {
-            for i in s.images.iter().filter(|i| matches!(i.action, ImageAction::Stale | ImageAction::WouldRefresh)) {
-                let word = if i.action == ImageAction::Stale { "stale" } else { "refresh" };
+            for i in s.images.iter().filter(|i| matches!(i.outcome, Outcome::Stale | Outcome::WouldRefresh)) {
+                let word = if i.outcome == Outcome::Stale { "stale" } else { "refresh" };
                 out += &format!("{word}: {} -> {} ({})\n", i.source, i.target, i.reason);
             }
         } else {
@@ -182,18 +185,15 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
                 s.index,
                 s.source,
                 s.target,
-                s.count(ImageAction::Copied) + s.count(ImageAction::Refreshed),
-                s.count(ImageAction::UpToDate),
-                s.count(ImageAction::SkippedExists) + s.count(ImageAction::SkippedMediaType),
-                s.count(ImageAction::Failed),
+                s.count(Outcome::Copied) + s.count(Outcome::Refreshed),
+                s.count(Outcome::UpToDate),
+                s.count(Outcome::SkippedExists) + s.count(Outcome::SkippedMediaType),
+                s.errors.len(),
                 t.blobs_copied,
                 human_bytes(t.bytes),
                 t.blobs_mounted,
                 t.blobs_skipped,
             );
-        }
-        for e in &s.errors {
-            out += &format!("error: sync[{}] {}: {e}\n", s.index, s.source);
         }
     }
     if check {

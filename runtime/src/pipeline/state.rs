@@ -89,7 +89,7 @@ pub struct RunState {
     /// A write of a manifest or blob holds it exclusively, and a push of a
     /// manifest holds what it names shared: the registry rewrites a link on
     /// every write and reads the links of what a manifest names to verify it.
-    /// Shared by every run of an engine (a server runs steps side by side).
+    /// Shared by every run of a pipeline (a server runs steps side by side).
     writes: Arc<KeyedLocks>,
     /// Target repositories the registry did not know when the run first
     /// copied into them: all they hold was written by this run and is in its

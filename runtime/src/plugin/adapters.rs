@@ -17,7 +17,7 @@ fn off_async<T>(call: impl FnOnce() -> T) -> T {
 /// A tag-filter plugin as a pipeline hook.
 pub struct PluginTagFilter(pub Arc<Plugin>);
 
-impl crate::pipeline::filter::TagFilterHook for PluginTagFilter {
+impl crate::pipeline::filter::TagFilterExtension for PluginTagFilter {
     fn name(&self) -> String {
         format!("plugin \"{}\"", self.0.name())
     }

@@ -25,7 +25,7 @@ pub use self::adapters::{PluginFunctions, PluginTagFilter};
 use self::bindings::{NOTIFIER_EXPORT, TAG_FILTER_EXPORT, TEMPLATE_EXPORT, notifier, tag_filter, template};
 pub use self::notify::{EventKind, SyncEvent};
 pub use self::sandbox::{PluginState, Sandbox};
-pub use self::set::{PluginSet, Prepared, prepare};
+pub use self::set::PluginSet;
 use crate::config::PluginSpec;
 
 /// How often the deadline clock ticks.

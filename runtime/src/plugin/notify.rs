@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::Plugin;
 use super::bindings::notifier::exports::regsync::plugin::notifier as wit;
-use crate::pipeline::{ImageAction, StepReport};
+use crate::pipeline::{Outcome, StepReport};
 
 /// Events waiting per notifier before new ones are dropped.
 pub const QUEUE: usize = 1024;
@@ -74,9 +74,9 @@ pub(super) fn to_wit(e: &SyncEvent) -> wit::SyncEvent {
 pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
     let mut out = Vec::new();
     for image in &report.images {
-        let kind = match image.action {
-            ImageAction::Copied | ImageAction::Refreshed => EventKind::ImageCopied,
-            ImageAction::Failed => continue,
+        let kind = match image.outcome {
+            Outcome::Copied | Outcome::Refreshed => EventKind::ImageCopied,
+            Outcome::Failed => continue,
             _ => EventKind::ImageSkipped,
         };
         let (repo, tag) = split_tag(&image.target);
@@ -100,7 +100,7 @@ pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
         tags: report
             .images
             .iter()
-            .filter(|i| i.action == ImageAction::Copied)
+            .filter(|i| i.outcome == Outcome::Copied)
             .filter_map(|i| split_tag(&i.target).1)
             .collect(),
         digest: None,
@@ -201,11 +201,11 @@ impl crate::pipeline::StepObserver for Notifier {
 mod tests {
     use super::*;
 
-    fn image(target: &str, action: ImageAction, digest: &str) -> crate::pipeline::ImageReport {
+    fn image(target: &str, outcome: Outcome, digest: &str) -> crate::pipeline::ImageReport {
         crate::pipeline::ImageReport {
             source: target.replace("dst", "src"),
             target: target.into(),
-            action,
+            outcome,
             reason: String::new(),
             digest: digest.into(),
             stats: Default::default(),
@@ -224,9 +224,9 @@ mod tests {
             target: "dst/app".into(),
             kind: "repository".into(),
             images: vec![
-                image("dst/app:v1", ImageAction::Copied, "sha256:1"),
-                image("dst/app:v2", ImageAction::UpToDate, "sha256:2"),
-                image("dst/app:v3", ImageAction::Failed, ""),
+                image("dst/app:v1", Outcome::Copied, "sha256:1"),
+                image("dst/app:v2", Outcome::UpToDate, "sha256:2"),
+                image("dst/app:v3", Outcome::Failed, ""),
             ],
             errors: Vec::new(),
             duration: Duration::from_secs(2),

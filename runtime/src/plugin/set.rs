@@ -1,16 +1,15 @@
-//! The plugins of one config, loaded together with it: plugins first (their
-//! template functions must exist before the config's templates are
-//! compiled), then the config, then a check that every use matches what the
-//! plugin exports. Any problem rejects the whole load, naming the line.
+//! The plugins of one config: loading them (reusing unchanged ones on
+//! reload), adding their template functions, checking that every use
+//! matches what the plugin exports, and attaching them to a pipeline.
 
 use std::sync::Arc;
 
 use super::notify::Notifier;
 use super::{Plugin, PluginHost, PluginTagFilter, cache};
 use crate::config::yaml::Pos;
-use crate::config::{self, Config, ConfigError, Diagnostic, Loaded, PluginSpec, Severity, StepId};
-use crate::pipeline::Engine;
-use crate::template::TemplateEngine;
+use crate::config::{Config, Diagnostic, PluginSpec, Severity, StepId};
+use crate::pipeline::Pipeline;
+use crate::template::Templates;
 
 use super::bindings::{NOTIFIER_EXPORT, TAG_FILTER_EXPORT};
 
@@ -20,53 +19,14 @@ pub struct PluginSet {
     plugins: Vec<Arc<Plugin>>,
 }
 
-/// A config and its plugins, ready to run.
-pub struct Prepared {
-    /// The config.
-    pub loaded: Loaded,
-    /// Its plugins.
-    pub plugins: PluginSet,
-}
-
 fn error(pos: Pos, step: Option<StepId>, path: String, message: String) -> Diagnostic {
     Diagnostic { severity: Severity::Error, pos, step, path, message }
-}
-
-/// Loads `text` (read from `origin`) with its plugins. `previous` is the set
-/// running now: plugins whose file and settings are unchanged are reused as
-/// they are, so a reload only compiles what changed.
-pub fn prepare(
-    text: &str,
-    origin: &str,
-    host: &PluginHost,
-    previous: Option<&PluginSet>,
-) -> Result<Prepared, ConfigError> {
-    let specs = config::plugin_specs(text, origin)?;
-    let mut problems = Vec::new();
-    let plugins = PluginSet::load(host, &specs, previous, &mut problems);
-    let mut templates = TemplateEngine::default();
-    plugins.register_functions(&mut templates, &mut problems);
-    let loaded = match config::load_str(text, origin, &templates) {
-        Ok(loaded) => loaded,
-        Err(ConfigError::Invalid { origin, mut diagnostics }) => {
-            diagnostics.extend(problems);
-            diagnostics.sort_by_key(|d| (std::cmp::Reverse(d.severity), d.pos));
-            return Err(ConfigError::Invalid { origin, diagnostics });
-        }
-        Err(e) => return Err(e),
-    };
-    problems.extend(plugins.check_uses(&loaded.config));
-    if problems.is_empty() {
-        return Ok(Prepared { loaded, plugins });
-    }
-    problems.sort_by_key(|d| d.pos);
-    Err(ConfigError::Invalid { origin: origin.to_string(), diagnostics: problems })
 }
 
 impl PluginSet {
     /// Loads every declared plugin whose file exists (a missing file is
     /// reported by the config load); failures go to `problems`.
-    fn load(
+    pub fn load(
         host: &PluginHost,
         specs: &[PluginSpec],
         previous: Option<&PluginSet>,
@@ -98,9 +58,9 @@ impl PluginSet {
     }
 
     /// Adds every template plugin's functions to `engine`; a name clash is a problem.
-    fn register_functions(&self, engine: &mut TemplateEngine, problems: &mut Vec<Diagnostic>) {
+    pub fn register_functions(&self, templates: &mut Templates, problems: &mut Vec<Diagnostic>) {
         for p in self.plugins.iter().filter(|p| p.is_template()) {
-            if let Err(e) = engine.add_provider(Arc::new(super::PluginFunctions(p.clone()))) {
+            if let Err(e) = templates.add_provider(Arc::new(super::PluginFunctions(p.clone()))) {
                 problems.push(error(p.spec().pos, None, format!("plugins[{}]", self.index_of(p)), e.to_string()));
             }
         }
@@ -111,13 +71,14 @@ impl PluginSet {
     }
 
     /// Every use of a plugin whose component does not export what the use needs.
-    fn check_uses(&self, config: &Config) -> Vec<Diagnostic> {
+    pub fn check_uses(&self, config: &Config) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
         for step in &config.sync {
             let id = StepId { index: step.index, source: step.spec.source.clone() };
             let pos = Pos { line: step.line, col: 1 };
             let uses = step.spec.filters.iter().map(|n| (n, "filters", "tag filter", TAG_FILTER_EXPORT, true));
-            let uses = uses.chain(step.spec.notify.iter().map(|n| (n, "notify", "notifier", NOTIFIER_EXPORT, false)));
+            let uses =
+                uses.chain(step.spec.options.notify.iter().map(|n| (n, "notify", "notifier", NOTIFIER_EXPORT, false)));
             for (name, key, needed, export, filter) in uses {
                 let Some(p) = self.get(name) else { continue };
                 let fits = if filter { p.is_tag_filter() } else { p.is_notifier() };
@@ -132,15 +93,15 @@ impl PluginSet {
 
     /// Gives `engine` the tag filters and notifiers; returns the notifiers so
     /// they can be flushed before the process exits. Needs a tokio runtime.
-    pub fn attach(&self, engine: &mut Engine) -> Vec<Notifier> {
+    pub fn attach(&self, pipeline: &mut Pipeline) -> Vec<Notifier> {
         let mut notifiers = Vec::new();
         for p in &self.plugins {
             if p.is_tag_filter() {
-                engine.add_tag_filter(p.name(), Arc::new(PluginTagFilter(p.clone())));
+                pipeline.add_tag_filter(p.name(), Arc::new(PluginTagFilter(p.clone())));
             }
             if p.is_notifier() {
                 let n = Notifier::start(p.clone());
-                engine.add_observer(p.name(), Arc::new(n.clone()));
+                pipeline.add_observer(p.name(), Arc::new(n.clone()));
                 notifiers.push(n);
             }
         }

@@ -84,10 +84,10 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
 mod tests {
     use super::*;
     use crate::config::load_str;
-    use crate::template::TemplateEngine;
+    use crate::template::Templates;
 
     fn cfg(yaml: &str) -> Config {
-        load_str(yaml, "t.yml", &TemplateEngine::default()).unwrap().config
+        load_str(yaml, "t.yml", &Templates::default()).unwrap().config
     }
 
     const BASE: &str = "sync:\n- {source: a, target: r:5000/a, type: repository, interval: 1h}\n- {source: b, target: r:5000/b, type: repository, interval: 1h}\n- {source: c, target: r:5000/c, type: repository, interval: 1h}\n";

@@ -1,61 +1,94 @@
 //! The server's HTTP endpoints: `/metrics` (Prometheus text), `/healthz`
-//! (alive) and `/readyz` (ready once the first pass is done). Three fixed GET
-//! routes on a loopback or cluster port need no web framework: each
-//! connection reads one request line and gets one response.
+//! (alive) and `/readyz` (ready once the first pass is done).
+//!
+//! The port may face a whole cluster network, so the HTTP/1.1 parsing is
+//! hyper's and every connection is bounded: headers must arrive within
+//! [`HEADER_READ_TIMEOUT`] and fit in [`MAX_BUFFER`], a connection lives at
+//! most [`CONNECTION_LIFETIME`], and past [`MAX_CONNECTIONS`] new ones are
+//! closed at once. An idle or hostile client costs one small task until its
+//! deadline, never the probes or the syncs.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::Shared;
+
+/// How long a client may take to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection may stay open, keep-alive included.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+/// Connections served at once; a scraper and two probes need a handful.
+pub const MAX_CONNECTIONS: usize = 512;
+/// Read buffer per connection: the longest request head accepted.
+pub const MAX_BUFFER: usize = 16 * 1024;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Binds `addr` and serves in the background.
 pub async fn spawn(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(listen = %listener.local_addr()?, "Serving /metrics, /healthz and /readyz");
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
-            let Ok((conn, _)) = listener.accept().await else { continue };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, typically: give connections time to close.
+                    tracing::debug!(error = %e, "Metrics endpoint cannot accept");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                continue;
+            };
             let shared = shared.clone();
             tokio::spawn(async move {
-                let _ = answer(conn, &shared).await;
+                let _permit = permit;
+                let service = hyper::service::service_fn(move |request| {
+                    let response = answer(&request, &shared);
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .max_buf_size(MAX_BUFFER)
+                    .serve_connection(TokioIo::new(stream), service);
+                let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
             });
         }
     });
     Ok(())
 }
 
-async fn answer(conn: tokio::net::TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let (read, mut write) = conn.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let request = lines.next_line().await?.unwrap_or_default();
-    // Drain the headers so the client sees its request consumed.
-    while let Some(line) = lines.next_line().await? {
-        if line.is_empty() {
-            break;
+fn answer(request: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => (StatusCode::OK, OPENMETRICS, shared.metrics.encode()),
+        (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        (&Method::GET, "/readyz") if shared.ready.load(Ordering::SeqCst) => {
+            (StatusCode::OK, "text/plain", "ready\n".to_string())
         }
-    }
-    let mut parts = request.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => {
-            ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", shared.metrics.encode())
+        (&Method::GET, "/readyz") => {
+            (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "first pass running\n".to_string())
         }
-        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
-        ("GET", "/readyz") if shared.ready.load(Ordering::SeqCst) => ("200 OK", "text/plain", "ready\n".to_string()),
-        ("GET", "/readyz") => ("503 Service Unavailable", "text/plain", "first pass running\n".to_string()),
-        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),
+        (&Method::GET, _) => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        _ => (StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".to_string()),
     };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    write.write_all(head.as_bytes()).await?;
-    write.write_all(body.as_bytes()).await?;
-    write.shutdown().await
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }

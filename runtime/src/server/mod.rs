@@ -5,7 +5,10 @@
 //! with a schedule or interval gets a missing-only first pass, then its own
 //! scheduler task. A reload validates the new file completely, then adds,
 //! restarts or stops only the steps whose processed settings changed; copies
-//! in flight finish. Runs of one step never overlap.
+//! in flight finish. Runs of one step never overlap. What a reload may spend
+//! seconds on (compiling a plugin, a credential helper listing its hosts)
+//! runs in the blocking pool; only the result is applied on the event loop,
+//! so signals are answered meanwhile.
 
 pub mod diff;
 mod http;
@@ -25,9 +28,10 @@ use self::diff::StepKey;
 use crate::client::Client;
 use crate::config::{self, Config, SyncStep};
 use crate::metrics::Metrics;
-use crate::pipeline::{Action, Engine, EngineOptions};
-use crate::plugin::{PluginHost, PluginSet, Prepared};
+use crate::pipeline::{Mode, Pipeline, PipelineOptions};
+use crate::plugin::{PluginHost, PluginSet};
 use crate::schedule::Schedule;
+use crate::setup::{self, Setup};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -96,7 +100,7 @@ pub struct Shared {
     ready: AtomicBool,
 }
 
-type SharedEngine = Arc<RwLock<Arc<Engine>>>;
+type SharedPipeline = Arc<RwLock<Arc<Pipeline>>>;
 
 struct Server {
     options: ServerOptions,
@@ -104,8 +108,8 @@ struct Server {
     plugins: PluginSet,
     host: PluginHost,
     watch: Option<watch::Watch>,
-    engine: SharedEngine,
-    engines: Vec<Arc<Engine>>,
+    pipeline: SharedPipeline,
+    pipelines: Vec<Arc<Pipeline>>,
     tasks: HashMap<StepKey, StepTask>,
     /// Per step, kept while the step exists, across restarts of its schedule.
     statuses: HashMap<StepKey, Arc<StepStatus>>,
@@ -116,13 +120,54 @@ struct Server {
     gate: tokio::sync::watch::Receiver<bool>,
 }
 
-fn engine_for(config: &Config, plugins: &PluginSet, options: &ServerOptions) -> Arc<Engine> {
-    let client = Client::from_config(config, options.user_agent.clone());
-    let mut engine = Engine::new(config, client, EngineOptions { abort_on_error: false, ..EngineOptions::default() });
-    // Notifier queues live as long as the engine; the server never exits early
-    // enough to need flushing them.
-    let _ = plugins.attach(&mut engine);
-    Arc::new(engine)
+/// A reload made ready off the event loop.
+struct Reloaded {
+    setup: Setup,
+    diff: diff::ConfigDiff,
+    /// A new pipeline when the client (creds, client-wide defaults) or the plugins changed.
+    pipeline: Option<Arc<Pipeline>>,
+}
+
+/// Reads and loads the file (compiling changed plugins: blocking work, run in
+/// the blocking pool), compares it with the config running now, and builds a
+/// new pipeline if the client or the plugins changed (credential helpers run
+/// as child processes with a deadline).
+async fn prepare_reload(
+    path: String,
+    host: PluginHost,
+    running: PluginSet,
+    current: Config,
+    options: ServerOptions,
+) -> Result<Reloaded, config::ConfigError> {
+    let load = {
+        let running = running.clone();
+        move || {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| config::ConfigError::Read { origin: path.clone(), source })?;
+            setup::load(&text, &path, &host, Some(&running))
+        }
+    };
+    // A panic in the load fails this task like any other; the loop logs it
+    // and keeps the running config.
+    let setup =
+        tokio::task::spawn_blocking(load).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+    let diff = diff::diff(&current, &setup.config);
+    let pipeline = if diff.client_changed || !setup.plugins.same_as(&running) {
+        Some(pipeline_for(&setup.config, &setup.plugins, &options).await)
+    } else {
+        None
+    };
+    Ok(Reloaded { setup, diff, pipeline })
+}
+
+async fn pipeline_for(config: &Config, plugins: &PluginSet, options: &ServerOptions) -> Arc<Pipeline> {
+    let client = Client::from_config(config, options.user_agent.clone()).await;
+    let mut pipeline =
+        Pipeline::new(config, client, PipelineOptions { abort_on_error: false, ..PipelineOptions::default() });
+    // Notifier queues live as long as the pipeline; the server never exits
+    // early enough to need flushing them.
+    let _ = plugins.attach(&mut pipeline);
+    Arc::new(pipeline)
 }
 
 fn plugin_files(config: &Config) -> Vec<std::path::PathBuf> {
@@ -136,22 +181,22 @@ fn schedule_of(step: &SyncStep) -> Option<Schedule> {
 
 /// One run of a step; records the outcome for metrics and the exit status.
 async fn run_once(
-    engine: &SharedEngine,
+    pipeline: &SharedPipeline,
     step: &SyncStep,
-    action: Action,
+    action: Mode,
     status: &StepStatus,
     shared: &Shared,
     abort: &CancellationToken,
     abort_on_error: bool,
 ) {
-    let engine = engine.read().expect("engine lock poisoned").clone();
+    let pipeline = pipeline.read().expect("pipeline lock poisoned").clone();
     let spec = &step.spec;
     tracing::debug!(source = spec.source, target = spec.target, r#type = spec.kind.as_str(), "Running task");
-    // Past the grace period the engine is cancelled: drop the run where it stands
+    // Past the grace period the pipeline is cancelled: drop the run where it stands
     // (safe, since a tag is pushed only after everything it names).
-    let cancel = engine.cancel_token();
+    let cancel = pipeline.cancel_token();
     let report = tokio::select! {
-        report = engine.run_step(step, action) => report,
+        report = pipeline.run_step(step, action) => report,
         _ = cancel.cancelled() => return,
     };
     shared.metrics.record(&report);
@@ -181,8 +226,11 @@ impl Server {
         let mut gate = self.gate.clone();
         let status = self.statuses.entry(key.clone()).or_default().clone();
         let stop = CancellationToken::new();
-        let sched_text =
-            if spec.schedule.is_empty() { format!("@every {}", spec.interval) } else { spec.schedule.clone() };
+        let sched_text = if spec.options.schedule.is_empty() {
+            format!("@every {}", spec.options.interval)
+        } else {
+            spec.options.schedule.clone()
+        };
         tracing::debug!(
             source = spec.source,
             target = spec.target,
@@ -190,8 +238,8 @@ impl Server {
             sched = sched_text,
             "Scheduled task"
         );
-        let (engine, shared, tracker, abort) =
-            (self.engine.clone(), self.shared.clone(), self.tracker.clone(), self.abort.clone());
+        let (pipeline, shared, tracker, abort) =
+            (self.pipeline.clone(), self.shared.clone(), self.tracker.clone(), self.abort.clone());
         let abort_on_error = self.options.abort_on_error;
         let (task_step, task_status, task_stop) = (step.clone(), status.clone(), stop.clone());
         self.tracker.spawn(async move {
@@ -199,7 +247,7 @@ impl Server {
             // A first pass in flight finishes even if the step is stopped meanwhile
             // (reload, shutdown); only the grace period's cancel cuts it short.
             if !status.running.swap(true, Ordering::SeqCst) {
-                run_once(&engine, &step, Action::Missing, &status, &shared, &abort, abort_on_error).await;
+                run_once(&pipeline, &step, Mode::Missing, &status, &shared, &abort, abort_on_error).await;
                 status.running.store(false, Ordering::SeqCst);
             }
             let _ = done_tx.send(());
@@ -233,10 +281,10 @@ impl Server {
                     );
                     continue;
                 }
-                let (engine, shared, abort, status, step) =
-                    (engine.clone(), shared.clone(), abort.clone(), status.clone(), step.clone());
+                let (pipeline, shared, abort, status, step) =
+                    (pipeline.clone(), shared.clone(), abort.clone(), status.clone(), step.clone());
                 tracker.spawn(async move {
-                    run_once(&engine, &step, Action::Copy, &status, &shared, &abort, abort_on_error).await;
+                    run_once(&pipeline, &step, Mode::Copy, &status, &shared, &abort, abort_on_error).await;
                     status.running.store(false, Ordering::SeqCst);
                 });
             }
@@ -269,24 +317,24 @@ impl Server {
         });
     }
 
-    /// Loads the file again and applies what changed; an invalid file changes nothing.
-    fn reload(&mut self) {
+    /// Starts loading the file again, off the event loop;
+    /// [`Server::apply`] takes the result.
+    fn begin_reload(&self) -> Option<tokio::task::JoinHandle<Result<Reloaded, config::ConfigError>>> {
         let path = self.options.config_path.clone();
         if path == "-" {
             tracing::warn!("The config came from standard input and cannot be reloaded");
-            return;
+            return None;
         }
-        let loaded = match std::fs::read_to_string(&path) {
-            Ok(text) => crate::plugin::prepare(&text, &path, &self.host, Some(&self.plugins)),
-            Err(source) => Err(config::ConfigError::Read { origin: path.clone(), source }),
-        };
-        let (new, plugins) = match loaded {
-            Ok(Prepared { loaded, plugins }) => {
-                for w in &loaded.warnings {
-                    tracing::warn!("{}", w.render(&path));
-                }
-                (loaded.config, plugins)
-            }
+        let (host, plugins, current, options) =
+            (self.host.clone(), self.plugins.clone(), self.config.clone(), self.options.clone());
+        Some(tokio::spawn(prepare_reload(path, host, plugins, current, options)))
+    }
+
+    /// Applies a prepared reload; an invalid file changes nothing.
+    fn apply(&mut self, reloaded: Result<Reloaded, config::ConfigError>) {
+        let path = &self.options.config_path;
+        let Reloaded { setup, diff: mut d, pipeline } = match reloaded {
+            Ok(r) => r,
             Err(e) => {
                 for line in e.to_string().lines() {
                     tracing::error!(error = line.trim(), "Config reload rejected");
@@ -296,18 +344,20 @@ impl Server {
                 return;
             }
         };
-        let mut d = diff::diff(&self.config, &new);
+        for w in &setup.warnings {
+            tracing::warn!("{}", w.render(path));
+        }
+        let Setup { config: new, plugins, .. } = setup;
         let plugins_changed = !plugins.same_as(&self.plugins);
         if !plugins.same_templates_as(&self.plugins) {
             // Compiled templates hold the functions they were built with.
             d.restart_all();
         }
-        if d.client_changed || plugins_changed {
-            let engine = engine_for(&new, &plugins, &self.options);
-            // Engines no run holds any more can go.
-            self.engines.retain(|e| Arc::strong_count(e) > 1);
-            self.engines.push(engine.clone());
-            *self.engine.write().expect("engine lock poisoned") = engine;
+        if let Some(new_pipeline) = pipeline {
+            // Pipelines no run holds any more can go.
+            self.pipelines.retain(|e| Arc::strong_count(e) > 1);
+            self.pipelines.push(new_pipeline.clone());
+            *self.pipeline.write().expect("pipeline lock poisoned") = new_pipeline;
         }
         if let Some(w) = &mut self.watch {
             w.set_plugins(&plugin_files(&new));
@@ -349,8 +399,8 @@ impl Server {
 }
 
 /// Runs the server until a signal (or `--abort-on-error`) stops it.
-pub async fn serve(prepared: Prepared, host: PluginHost, options: ServerOptions) -> Result<Outcome, ServerError> {
-    let Prepared { loaded, plugins } = prepared;
+pub async fn serve(setup: Setup, host: PluginHost, options: ServerOptions) -> Result<Outcome, ServerError> {
+    let Setup { config, plugins, .. } = setup;
     use tokio::signal::unix::{SignalKind, signal};
     let shared = Arc::new(Shared { metrics: Metrics::default(), ready: AtomicBool::new(false) });
     if let Some(addr) = options.listen {
@@ -371,14 +421,14 @@ pub async fn serve(prepared: Prepared, host: PluginHost, options: ServerOptions)
     };
 
     if let Some(w) = &mut watch {
-        w.set_plugins(&plugin_files(&loaded.config));
+        w.set_plugins(&plugin_files(&config));
     }
-    let engine = engine_for(&loaded.config, &plugins, &options);
+    let pipeline = pipeline_for(&config, &plugins, &options).await;
     let (gate_tx, gate) = tokio::sync::watch::channel(false);
     let mut server = Server {
-        engine: Arc::new(RwLock::new(engine.clone())),
-        engines: vec![engine],
-        config: loaded.config,
+        pipeline: Arc::new(RwLock::new(pipeline.clone())),
+        pipelines: vec![pipeline],
+        config,
         plugins,
         host,
         watch,
@@ -391,6 +441,10 @@ pub async fn serve(prepared: Prepared, host: PluginHost, options: ServerOptions)
         gate,
     };
     server.start(gate_tx);
+    // At most one reload is prepared at a time; a change seen meanwhile
+    // reloads again once it is applied.
+    let mut reloading = None;
+    let mut again = false;
     loop {
         tokio::select! {
             _ = sigterm.recv() => break,
@@ -401,9 +455,21 @@ pub async fn serve(prepared: Prepared, host: PluginHost, options: ServerOptions)
             }
             _ = sighup.recv() => {
                 tracing::info!("SIGHUP received, reloading the config");
-                server.reload();
+                if reloading.is_some() { again = true } else { reloading = server.begin_reload() }
             }
-            Some(()) = reload_rx.recv() => server.reload(),
+            Some(()) = reload_rx.recv() => {
+                if reloading.is_some() { again = true } else { reloading = server.begin_reload() }
+            }
+            done = async { reloading.as_mut().expect("guarded").await }, if reloading.is_some() => {
+                reloading = None;
+                match done {
+                    Ok(reloaded) => server.apply(reloaded),
+                    Err(e) => tracing::error!(error = %e, "Config reload failed"),
+                }
+                if std::mem::take(&mut again) {
+                    reloading = server.begin_reload();
+                }
+            }
         }
     }
     Ok(shutdown(server, &mut sigterm, &mut sigint).await)
@@ -431,8 +497,8 @@ async fn shutdown(
         _ = server.tracker.wait() => {}
         _ = tokio::time::sleep(grace) => {
             tracing::warn!(grace = %crate::duration::GoDuration::from(grace), "Grace period over, cancelling running copies");
-            for engine in &server.engines {
-                engine.cancel_token().cancel();
+            for pipeline in &server.pipelines {
+                pipeline.cancel_token().cancel();
             }
             tokio::select! {
                 _ = server.tracker.wait() => {}

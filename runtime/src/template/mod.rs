@@ -1,6 +1,6 @@
 //! Go `text/template` values in configs (TPL-1 … TPL-9), on top of `gotmpl`.
 //!
-//! [`TemplateEngine`] owns the function table: regclient's functions, Go's
+//! [`Templates`] owns the function table: regclient's functions, Go's
 //! built-ins, and whatever a [`FunctionProvider`] (a WASM plugin, later) adds.
 //! Data is passed as `gotmpl::Value` maps whose keys are Go field names, so a
 //! misspelt field (`.Sync.source`) is an error, as for Go structs.
@@ -55,22 +55,22 @@ pub trait FunctionProvider: Send + Sync {
 
 /// The function table and entry points for rendering templates.
 #[derive(Clone)]
-pub struct TemplateEngine {
+pub struct Templates {
     funcs: Arc<BTreeMap<String, ValueFunc>>,
     owners: Arc<BTreeMap<String, String>>,
 }
 
-impl std::fmt::Debug for TemplateEngine {
+impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateEngine").field("functions", &self.funcs.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Templates").field("functions", &self.funcs.keys().collect::<Vec<_>>()).finish()
     }
 }
 
-impl Default for TemplateEngine {
+impl Default for Templates {
     fn default() -> Self {
         let funcs = functions::builtins();
         let owners = funcs.keys().map(|k| (k.clone(), "the built-in functions".to_string())).collect();
-        TemplateEngine { funcs: Arc::new(funcs), owners: Arc::new(owners) }
+        Templates { funcs: Arc::new(funcs), owners: Arc::new(owners) }
     }
 }
 
@@ -96,7 +96,7 @@ pub fn with_sample_data<T>(check: impl FnOnce() -> T) -> T {
     out
 }
 
-impl TemplateEngine {
+impl Templates {
     /// Adds a provider's functions; a name already taken is an error.
     pub fn add_provider(&mut self, provider: Arc<dyn FunctionProvider>) -> Result<(), TemplateError> {
         let who = provider.provider_name();

@@ -16,7 +16,7 @@ fn sync_data() -> Value {
 }
 
 fn render(src: &str) -> Result<String, TemplateError> {
-    TemplateEngine::default().render("t", src, &sync_data())
+    Templates::default().render("t", src, &sync_data())
 }
 
 fn ok(src: &str) -> String {
@@ -90,7 +90,7 @@ fn json_functions_tpl_2() {
         "without a pretty form, printPretty is jsonPretty"
     );
     let data = with_pretty_form(MapBuilder::default().str("A", "1").build(), "A: 1\n".into());
-    let out = TemplateEngine::default().render("t", "{{ printPretty . }}{{ json . }}", &data).unwrap();
+    let out = Templates::default().render("t", "{{ printPretty . }}{{ json . }}", &data).unwrap();
     assert_eq!(out, "A: 1\n{\"A\":\"1\"}\n");
 }
 
@@ -131,7 +131,7 @@ fn syntax_and_unknown_functions_are_errors_tpl_8() {
 fn ref_data_tpl_5() {
     let r = Reference::parse("registry:5000/x:3").unwrap();
     let data = MapBuilder::default().value("Ref", ref_value(&r)).build();
-    let out = TemplateEngine::default()
+    let out = Templates::default()
         .render("b", "{{.Ref.Reference}}|{{.Ref.Registry}}|{{.Ref.Repository}}|{{.Ref.Tag}}|{{.Ref.CommonName}}", &data)
         .unwrap();
     assert_eq!(out, "registry:5000/x:3|registry:5000|x|3|registry:5000/x:3");
@@ -170,19 +170,19 @@ impl FunctionProvider for Clash {
 
 #[test]
 fn providers_extend_the_function_table() {
-    let mut engine = TemplateEngine::default();
+    let mut engine = Templates::default();
     engine.add_provider(Arc::new(Shout)).unwrap();
     assert_eq!(engine.render("t", r#"{{ shout "hi" 3 }}"#, &Value::Nil).unwrap(), "HI 3!");
     assert_eq!(engine.render("t", r#"{{ "x" | shout }}"#, &Value::Nil).unwrap(), "X!");
     let err = engine.render("t", "{{ shout }}", &Value::Nil).unwrap_err();
     assert!(err.to_string().contains("shout needs an argument"));
     // The default engine is unchanged.
-    assert!(TemplateEngine::default().render("t", r#"{{ shout "x" }}"#, &Value::Nil).is_err());
+    assert!(Templates::default().render("t", r#"{{ shout "x" }}"#, &Value::Nil).is_err());
 }
 
 #[test]
 fn provider_name_clashes_are_errors() {
-    let mut engine = TemplateEngine::default();
+    let mut engine = Templates::default();
     let err = engine.add_provider(Arc::new(Clash("env"))).unwrap_err();
     assert_eq!(
         err.to_string(),

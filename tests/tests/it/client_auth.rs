@@ -75,7 +75,7 @@ fn docker_config_and_credential_helpers_supply_logins_client_2_client_3() {
     // A Docker config entry (base64 user:pass) for the registry.
     let encoded = base64_encode(b"carol:from-config");
     let config = format!(r#"{{"auths":{{"{}":{{"auth":"{encoded}"}}}}}}"#, reg.host);
-    let mut from_config = parse_docker_config(&config).unwrap().remove(0);
+    let mut from_config = rt().block_on(parse_docker_config(&config)).unwrap().remove(0);
     from_config.tls = TlsMode::Disabled;
     rt().block_on(copy_image(&client(vec![from_config]), &r(&src), &r(&format!("{}/a:v1", reg.host)))).unwrap();
 

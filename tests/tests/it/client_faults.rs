@@ -281,18 +281,3 @@ fn rate_limit_headers_are_exposed_and_digest_lookups_cached_rl_1_http_10() {
     assert_eq!(proxy.count("GET", "/manifests/"), 1, "digest GETs are cached");
     assert_eq!(proxy.count("HEAD", "/manifests/v1"), 2, "tag lookups never are");
 }
-
-#[test]
-fn tags_can_be_deleted_where_supported() {
-    let reg = Registry::start_with(RegistryOptions { delete: true, ..RegistryOptions::default() });
-    let (dir, src, _) = big_image(1000);
-    let c = client(vec![http_host(&reg.host)]);
-    rt().block_on(copy_image(&c, &r(&src), &r(&format!("{}/app:v1", reg.host)))).unwrap();
-    let digest = reg.api().digest_of("app", "v1").unwrap();
-    rt().block_on(c.tag_delete(&r(&format!("{}/app@{digest}", reg.host)))).unwrap();
-    assert_eq!(reg.api().digest_of("app", "v1"), None);
-    let layout = format!("ocidir://{}:v1", dir.path().display());
-    rt().block_on(c.tag_delete(&r(&layout))).unwrap();
-    assert!(!LayoutReader::open(dir.path()).tags().contains_key("v1"));
-    assert_eq!(rt().block_on(c.tag_delete(&r(&layout))).unwrap_err().kind, ErrorKind::NotFound);
-}

@@ -52,7 +52,7 @@ fn regclient_v2_round_trips_through_a_real_registry() {
 /// referrers (what `regctl artifact list` reads), and a second run is a no-op.
 #[test]
 fn regclient_referrers_stay_visible_through_the_fallback_tag() {
-    use regsync::pipeline::{Action, EngineOptions, ImageAction};
+    use regsync::pipeline::{Mode, Outcome, PipelineOptions};
     let Some(testrepo) = regclient_layout("testrepo") else {
         return;
     };
@@ -70,7 +70,7 @@ fn regclient_referrers_stay_visible_through_the_fallback_tag() {
         );
     }
     let yaml = format!("{}sync:\n{steps}", crate::engine_work::creds(&[&dst.host]));
-    let reports = crate::engine_work::run(&yaml, EngineOptions::default(), Action::Copy);
+    let reports = crate::engine_work::run(&yaml, PipelineOptions::default(), Mode::Copy);
     let errors: Vec<String> = reports.iter().flat_map(|r| r.errors.iter().map(ToString::to_string)).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     let listed = |bytes: &[u8]| -> std::collections::BTreeSet<String> {
@@ -101,12 +101,12 @@ fn regclient_referrers_stay_visible_through_the_fallback_tag() {
     assert!(compared >= 2, "v2 and its platforms have referrers in testrepo: compared {compared}");
     eprintln!("regclient testrepo: {compared} fallback indexes identical on a registry and a layout");
     assert_eq!(layout_out.verify(), Vec::<String>::new());
-    let again = crate::engine_work::run(&yaml, EngineOptions::default(), Action::Copy);
+    let again = crate::engine_work::run(&yaml, PipelineOptions::default(), Mode::Copy);
     let busy: Vec<String> = again
         .iter()
         .flat_map(|r| &r.images)
-        .filter(|i| i.action != ImageAction::UpToDate)
-        .map(|i| format!("{} {:?} {}", i.target, i.action, i.reason))
+        .filter(|i| i.outcome != Outcome::UpToDate)
+        .map(|i| format!("{} {:?} {}", i.target, i.outcome, i.reason))
         .collect();
     assert!(busy.is_empty(), "{busy:#?}");
 }

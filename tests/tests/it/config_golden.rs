@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use regsync::config::{self, ConfigError, SyncType, TlsMode};
 use regsync::duration::GoDuration;
-use regsync::template::TemplateEngine;
+use regsync::template::Templates;
 use regsync_tests::golden;
 
 fn golden_dir(kind: &str) -> PathBuf {
@@ -30,7 +30,7 @@ fn origin(path: &Path) -> String {
 
 fn load(path: &Path) -> Result<config::Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).unwrap();
-    config::load_str(&text, &origin(path), &TemplateEngine::default())
+    config::load_str(&text, &origin(path), &Templates::default())
 }
 
 #[test]
@@ -96,15 +96,15 @@ fn test_d_config1_values() {
     assert_eq!(c.creds.len(), 2);
     assert_eq!((c.creds[0].registry.as_str(), c.creds[0].tls), ("registry:5000", TlsMode::Disabled));
     assert_eq!((c.creds[1].registry.as_str(), c.creds[1].tls), ("docker.io", TlsMode::Enabled));
-    let df = &c.defaults;
-    assert_eq!((df.ratelimit.min, df.ratelimit.retry, df.parallel), (100, d("15m"), 2));
+    let df = &c.defaults.options;
+    assert_eq!((df.ratelimit.min, df.ratelimit.retry, c.defaults.parallel), (100, d("15m"), 2));
     assert_eq!(
-        (df.interval, df.backup.as_str(), df.cache_count, df.cache_time),
+        (df.interval, df.backup.as_str(), c.defaults.cache_count, c.defaults.cache_time),
         (d("60m"), "bkup-{{.Ref.Tag}}", 500, d("5m"))
     );
     assert_eq!(c.sync.len(), 3);
     for s in &c.sync {
-        let s = &s.spec;
+        let s = &s.spec.options;
         assert_eq!(s.backup, "bkup-{{.Ref.Tag}}");
         assert_eq!((s.ratelimit.min, s.ratelimit.retry), (100, d("15m")));
         assert_eq!(s.media_types, config::DEFAULT_MEDIA_TYPES.map(String::from).to_vec());
@@ -123,7 +123,7 @@ fn test_d_config1_values() {
         (SyncType::Image, "busybox:latest", "registry:5000/library/busybox:latest")
     );
     assert_eq!(
-        (s0.schedule.as_str(), s0.interval),
+        (s0.options.schedule.as_str(), s0.options.interval),
         ("15 3 * * *", GoDuration::ZERO),
         "the schedule blocks the default interval"
     );
@@ -133,7 +133,7 @@ fn test_d_config1_values() {
         (SyncType::Repository, "alpine", "registry:5000/hub/alpine")
     );
     assert_eq!(s1.tags.allow, vec!["3", "3.9", "latest"], "unquoted numbers stay as written");
-    assert_eq!((s1.interval, s1.schedule.as_str()), (d("60m"), ""));
+    assert_eq!((s1.options.interval, s1.options.schedule.as_str()), (d("60m"), ""));
     let s2 = &c.sync[2].spec;
     assert_eq!((s2.kind, s2.target.as_str()), (SyncType::Repository, "registry:5000/gcr/example/repo"));
 }
@@ -143,12 +143,16 @@ fn test_d_config1_values() {
 fn test_d_config2_values() {
     let c = load(&golden_dir("valid").join("config2.yml")).unwrap().config;
     assert_eq!(c.version, 1);
-    assert_eq!(c.defaults.schedule, "15 3 * * *");
-    assert_eq!(c.defaults.ratelimit.retry, d("5m"), "default retry raised to 5m");
+    assert_eq!(c.defaults.options.schedule, "15 3 * * *");
+    assert_eq!(c.defaults.options.ratelimit.retry, d("5m"), "default retry raised to 5m");
     let (s0, s1) = (&c.sync[0].spec, &c.sync[1].spec);
-    assert_eq!((s0.interval, s0.schedule.as_str()), (d("12h"), ""), "interval blocks the default schedule");
-    assert_eq!((s1.schedule.as_str(), s1.interval), ("15 3 * * *", GoDuration::ZERO));
-    assert_eq!(s1.ratelimit.retry, d("5m"), "1m raised to 5m");
+    assert_eq!(
+        (s0.options.interval, s0.options.schedule.as_str()),
+        (d("12h"), ""),
+        "interval blocks the default schedule"
+    );
+    assert_eq!((s1.options.schedule.as_str(), s1.options.interval), ("15 3 * * *", GoDuration::ZERO));
+    assert_eq!(s1.options.ratelimit.retry, d("5m"), "1m raised to 5m");
     assert!(c.sync[0].compiled.schedule.is_some() && c.sync[1].compiled.schedule.is_some());
 }
 
@@ -156,10 +160,13 @@ fn test_d_config2_values() {
 #[test]
 fn referrer_target_sees_expanded_target() {
     let c = load(&golden_dir("valid").join("everything.yml")).unwrap().config;
-    assert_eq!(c.sync[0].spec.referrer_target, "registry.example.com:5000/app-signatures");
-    assert!(!c.sync[0].spec.fast_check && c.sync[1].spec.fast_check, "explicit false beats the fastCopy default");
-    assert_eq!(c.sync[1].spec.referrer_filters, vec![], "explicit [] keeps no filters");
-    assert_eq!(c.sync[0].spec.referrer_filters.len(), 1);
+    assert_eq!(c.sync[0].spec.options.referrer_target, "registry.example.com:5000/app-signatures");
+    assert!(
+        !c.sync[0].spec.options.fast_check && c.sync[1].spec.options.fast_check,
+        "explicit false beats the fastCopy default"
+    );
+    assert_eq!(c.sync[1].spec.options.referrer_filters, vec![], "explicit [] keeps no filters");
+    assert_eq!(c.sync[0].spec.options.referrer_filters.len(), 1);
 }
 
 /// The shipped examples load: the quickstart and the config inside the Kubernetes ConfigMap.
@@ -167,7 +174,7 @@ fn referrer_target_sees_expanded_target() {
 fn shipped_example_configs_are_valid() {
     let root = regsync_tests::repo_root();
     let quickstart = std::fs::read_to_string(root.join("examples/quickstart.yml")).unwrap();
-    let loaded = config::load_str(&quickstart, "quickstart.yml", &TemplateEngine::default()).unwrap();
+    let loaded = config::load_str(&quickstart, "quickstart.yml", &Templates::default()).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let configmap = std::fs::read_to_string(root.join("examples/kubernetes/configmap.yaml")).unwrap();
     let doc = config::yaml::parse(&configmap).unwrap().unwrap();
@@ -175,7 +182,7 @@ fn shipped_example_configs_are_valid() {
     let data = &top.iter().find(|(k, _)| k.scalar() == Some("data")).unwrap().1;
     let config::yaml::Kind::Map(files) = &data.kind else { panic!("data is a mapping") };
     let text = files[0].1.scalar().unwrap();
-    let loaded = config::load_str(text, "configmap regsync.yml", &TemplateEngine::default()).unwrap();
+    let loaded = config::load_str(text, "configmap regsync.yml", &Templates::default()).unwrap();
     assert_eq!(loaded.config.sync.len(), 2);
     assert!(loaded.config.sync.iter().all(|s| s.compiled.schedule.is_some()), "every step is scheduled");
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use regsync::client::Client;
 use regsync::config::{self, Loaded};
-use regsync::pipeline::{Action, Engine, EngineOptions, ImageAction, StepReport};
+use regsync::pipeline::{Mode, Outcome, Pipeline, PipelineOptions, StepReport};
 use regsync::reference::Reference;
-use regsync::template::TemplateEngine;
+use regsync::template::Templates;
 use regsync_tests::fixtures;
 use regsync_tests::oci::{LayoutReader, fallback_tag};
 use regsync_tests::registry::{Registry, RegistryOptions};
@@ -114,23 +114,23 @@ impl Env {
             reg = self.reg.host,
             ro = self.ro.host,
         );
-        config::load_str(&yaml, "case.yml", &TemplateEngine::default())
+        config::load_str(&yaml, "case.yml", &Templates::default())
     }
 
-    fn run(&self, step: &str, action: Action, abort: bool) -> StepReport {
+    fn run(&self, step: &str, action: Mode, abort: bool) -> StepReport {
         let loaded = self.load(step, "").unwrap_or_else(|e| panic!("{e}"));
         rt().block_on(async {
-            let client = Client::from_config(&loaded.config, "regsync-test".into());
-            let engine = Engine::new(
+            let client = Client::from_config(&loaded.config, "regsync-test".into()).await;
+            let engine = Pipeline::new(
                 &loaded.config,
                 client,
-                EngineOptions { abort_on_error: abort, ..EngineOptions::default() },
+                PipelineOptions { abort_on_error: abort, ..PipelineOptions::default() },
             );
             engine.run_step(&loaded.config.sync[0], action).await
         })
     }
 
-    fn ok(&self, step: &str, action: Action) -> StepReport {
+    fn ok(&self, step: &str, action: Mode) -> StepReport {
         let r = self.run(step, action, false);
         assert!(r.ok(), "{step}\n{:?}", r.errors);
         r
@@ -157,20 +157,20 @@ fn repository(src: &str, tgt: &str, extra: &str) -> String {
 fn test_process(env: &Env) {
     let (h, d) = (&env.reg.host, &env.d);
     let tr = format!("{h}/testrepo");
-    // 1 Action Missing
-    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), ""), Action::Missing);
+    // 1 Mode Missing
+    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), ""), Mode::Missing);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v1")));
     for child in &d.v1_children {
         assert!(env.has("test1", child), "v1 child {child}");
     }
     assert!(!env.has("test1", &d.t("v2")) && !env.has("test1", &d.t("a1")) && !env.has("test1", &d.t("a2")));
     // 2 RepoCopy
-    env.ok(&repository(&tr, &format!("{h}/test2"), ""), Action::Copy);
+    env.ok(&repository(&tr, &format!("{h}/test2"), ""), Mode::Copy);
     for t in ["v1", "v2", "v3"] {
         assert_eq!(env.tag("test2", t), Some(d.t(t)), "test2:{t}");
     }
     // 3 ReadOnly Error Abort
-    let r = env.run(&repository(&tr, &format!("{}/testro", env.ro.host), ""), Action::Copy, true);
+    let r = env.run(&repository(&tr, &format!("{}/testro", env.ro.host), ""), Mode::Copy, true);
     assert!(!r.ok(), "writes to a read-only registry fail");
     assert!(
         r.errors[0].to_string().contains("unsupported") || r.errors[0].to_string().contains("http"),
@@ -179,39 +179,39 @@ fn test_process(env: &Env) {
     );
     assert!(r.images.len() < env.d.tags.len(), "abort stops early: {} images", r.images.len());
     // 4 Overwrite
-    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), ""), Action::Copy);
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), ""), Mode::Copy);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v2")));
     assert!(!env.has("test1", &d.t("a1")) && !env.has("test1", &d.t("a2")), "referrers off");
     // 5 Fast Check
     let flags = "    fastCheck: true\n    referrers: true\n    digestTags: true\n";
-    let r = env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), flags), Action::Copy);
-    assert_eq!(r.images[0].action, ImageAction::UpToDate);
+    let r = env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test1:latest"), flags), Mode::Copy);
+    assert_eq!(r.images[0].outcome, Outcome::UpToDate);
     assert!(!env.has("test1", &d.t("a1")) && !env.has("test1", &d.t("a2")), "fast path skips referrers");
-    // 6 Action Check
+    // 6 Mode Check
     let flags = "    referrers: true\n    digestTags: true\n";
-    let r = env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), flags), Action::Check);
-    assert_eq!(r.images[0].action, ImageAction::Stale);
+    let r = env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), flags), Mode::Check);
+    assert_eq!(r.images[0].outcome, Outcome::Stale);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v2")));
-    // 7 Action Missing Exists
-    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), "    referrers: true\n"), Action::Missing);
+    // 7 Mode Missing Exists
+    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), "    referrers: true\n"), Mode::Missing);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v2")));
     assert!(!env.has("test1", &d.t("a1")));
     // 8 RepoTagFilterAllow
-    env.ok(&repository(&tr, &format!("{h}/test3"), "    tags:\n      allow: [v1, v3, latest]\n"), Action::Copy);
+    env.ok(&repository(&tr, &format!("{h}/test3"), "    tags:\n      allow: [v1, v3, latest]\n"), Mode::Copy);
     assert_eq!((env.tag("test3", "v1"), env.tag("test3", "v3")), (Some(d.t("v1")), Some(d.t("v3"))));
     assert!(env.tag("test3", "v2").is_none() && !env.has("test3", &d.t("v2")));
     // 9 RepoTagFilterDeny
-    env.ok(&repository(&tr, &format!("{h}/test4"), "    tags:\n      deny: [v2, old]\n"), Action::Copy);
+    env.ok(&repository(&tr, &format!("{h}/test4"), "    tags:\n      deny: [v2, old]\n"), Mode::Copy);
     assert_eq!((env.tag("test4", "v1"), env.tag("test4", "v3")), (Some(d.t("v1")), Some(d.t("v3"))));
     assert!(env.tag("test4", "v2").is_none() && !env.has("test4", &d.t("v2")));
     // 10 RepoSemver
-    env.ok(&repository(&tr, &format!("{h}/testsemver"), "    tags:\n      semverRange: [\">=v2\"]\n"), Action::Copy);
+    env.ok(&repository(&tr, &format!("{h}/testsemver"), "    tags:\n      semverRange: [\">=v2\"]\n"), Mode::Copy);
     assert_eq!((env.tag("testsemver", "v2"), env.tag("testsemver", "v3")), (Some(d.t("v2")), Some(d.t("v3"))));
     for t in ["v1", "a1", "a2", "a3", "b1", "b2", "b3", "loop"] {
         assert!(env.tag("testsemver", t).is_none(), "testsemver:{t}");
     }
     // 11 RepoTagSet
-    env.ok(&repository(&tr, &format!("{h}/testset"), "    tagSets:\n      - allow: [\"a.*\", loop]\n"), Action::Copy);
+    env.ok(&repository(&tr, &format!("{h}/testset"), "    tagSets:\n      - allow: [\"a.*\", loop]\n"), Mode::Copy);
     for t in ["a1", "a2", "a3", "loop"] {
         assert_eq!(env.tag("testset", t), Some(d.t(t)), "testset:{t}");
     }
@@ -219,15 +219,15 @@ fn test_process(env: &Env) {
         assert!(env.tag("testset", t).is_none(), "testset:{t}");
     }
     // 12–14 Missing setup
-    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-missing:v1"), ""), Action::Copy);
-    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-missing:v1.1"), ""), Action::Copy);
-    env.ok(&image(&format!("{tr}:v3"), &format!("{h}/test-missing:v3"), ""), Action::Copy);
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-missing:v1"), ""), Mode::Copy);
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-missing:v1.1"), ""), Mode::Copy);
+    env.ok(&image(&format!("{tr}:v3"), &format!("{h}/test-missing:v3"), ""), Mode::Copy);
     assert_eq!(env.tag("test-missing", "v1"), Some(d.t("v2")));
     assert!(!env.has("test-missing", &d.t("v1")));
     // 15 Missing
     env.ok(
         &repository(&tr, &format!("{h}/test-missing"), "    tags:\n      allow: [v1, v2, v3, latest]\n"),
-        Action::Missing,
+        Mode::Missing,
     );
     assert_eq!(env.tag("test-missing", "v1"), Some(d.t("v2")), "missing mode does not overwrite");
     assert_eq!(env.tag("test-missing", "v2"), Some(d.t("v2")));
@@ -238,7 +238,7 @@ fn test_process(env: &Env) {
     let out = env._work.path().join("test5").display().to_string();
     env.ok(
         &image(&format!("ocidir://{local}:v1"), &format!("ocidir://{out}:v1"), "    digestTags: true\n"),
-        Action::Copy,
+        Mode::Copy,
     );
     let test5 = LayoutReader::open(&out).tags();
     assert_eq!(test5["v1"].digest, d.t("v1"));
@@ -246,7 +246,7 @@ fn test_process(env: &Env) {
     assert_eq!(test5[&meta].digest, d.t("v3"), "digest tag {meta}");
     // 17 ImageReferrers Fast
     let flags = "    fastCheck: true\n    referrers: true\n    referrerFilters: []\n";
-    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer:v2"), flags), Action::Copy);
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer:v2"), flags), Mode::Copy);
     for (what, digest) in
         [("v2", d.t("v2")), ("v2 amd64", d.v2_amd64.clone()), ("SBOM", d.t("a1")), ("signature", d.t("a2"))]
     {
@@ -255,11 +255,11 @@ fn test_process(env: &Env) {
     assert!(!env.has("test-referrer", &d.t("v1")) && !env.has("test-referrer", &d.t("v3")));
     // 18 ImageReferrers with a filter
     let flags = "    referrers: true\n    referrerFilters:\n      - artifactType: application/example.sbom\n";
-    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer2:v2"), flags), Action::Copy);
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer2:v2"), flags), Mode::Copy);
     assert!(env.has("test-referrer2", &d.t("a1")) && !env.has("test-referrer2", &d.t("a2")));
     // 19 ImageReferrersExtSrc
     let flags = format!("    referrers: true\n    referrerSource: {h}/external\n");
-    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer3:v2"), &flags), Action::Copy);
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer3:v2"), &flags), Mode::Copy);
     for ext in &d.external {
         assert!(env.has("test-referrer3", ext), "external SBOM {ext}");
     }
@@ -267,37 +267,37 @@ fn test_process(env: &Env) {
     // 20 ImageReferrersExtBoth
     let flags =
         format!("    referrers: true\n    referrerSource: {h}/external\n    referrerTarget: {h}/test-referrer4-tgt\n");
-    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer4:v2"), &flags), Action::Copy);
+    env.ok(&image(&format!("{tr}:v2"), &format!("{h}/test-referrer4:v2"), &flags), Mode::Copy);
     for ext in &d.external {
         assert!(env.has("test-referrer4-tgt", ext) && !env.has("test-referrer4", ext), "external SBOM {ext}");
     }
     // 21 Backup
-    env.ok(&image(&format!("{tr}:v3"), &format!("{h}/test1:latest"), "    backup: old\n"), Action::Copy);
+    env.ok(&image(&format!("{tr}:v3"), &format!("{h}/test1:latest"), "    backup: old\n"), Mode::Copy);
     assert_eq!((env.tag("test1", "latest"), env.tag("test1", "old")), (Some(d.t("v3")), Some(d.t("v2"))));
     // 22 BackupFormat
     let flags = format!("    backup: \"{h}/backups:{{{{.Ref.Tag}}}}\"\n");
-    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), &flags), Action::Copy);
+    env.ok(&image(&format!("{tr}:v1"), &format!("{h}/test1:latest"), &flags), Mode::Copy);
     assert_eq!(env.tag("test1", "latest"), Some(d.t("v1")));
     assert_eq!(env.tag("backups", "latest"), Some(d.t("v3")));
     // 23 Image Self Digest Tag
     let mirror_tag = fallback_tag(&d.t("mirror"));
     env.ok(
         &image(&format!("ocidir://{local}:mirror"), &format!("{h}/test-mirror:mirror"), "    digestTags: true\n"),
-        Action::Copy,
+        Mode::Copy,
     );
     assert_eq!(env.tag("test-mirror", "mirror"), Some(d.t("mirror")));
     assert_eq!(env.tag("test-mirror", &mirror_tag), Some(d.t("mirror")), "self-referencing digest tag");
     // 24 Image Loop
-    env.ok(&image(&format!("{tr}:loop"), &format!("{h}/test-loop:loop"), "    referrers: true\n"), Action::Copy);
+    env.ok(&image(&format!("{tr}:loop"), &format!("{h}/test-loop:loop"), "    referrers: true\n"), Mode::Copy);
     assert_eq!(env.tag("test-loop", "loop"), Some(d.t("loop")));
     assert!(env.has("test-loop", &d.t("child")));
     // 25 MissingImage
-    let r = env.run(&image(&format!("{h}/testmissing:v1"), &format!("{h}/test-x:v1"), ""), Action::Copy, false);
+    let r = env.run(&image(&format!("{h}/testmissing:v1"), &format!("{h}/test-x:v1"), ""), Mode::Copy, false);
     assert!(r.errors[0].to_string().contains("not found"), "{:?}", r.errors);
     // 26 MissingRepository
     let r = env.run(
         &repository(&format!("ocidir://{}/testmissing", env._work.path().display()), &format!("{h}/test-x"), ""),
-        Action::Copy,
+        Mode::Copy,
         false,
     );
     assert!(r.errors[0].to_string().contains("No such file or directory"), "{:?}", r.errors);
@@ -322,32 +322,27 @@ fn test_process_ref(env: &Env) {
     let dest = env._work.path().join("testdest").display().to_string();
     let loaded = env.load(&repository(&format!("ocidir://{local}"), &format!("ocidir://{dest}"), ""), "").unwrap();
     let step = &loaded.config.sync[0];
-    let client = Client::from_config(&loaded.config, "t".into());
-    let engine = Engine::new(&loaded.config, client, EngineOptions::default());
+    let client = rt().block_on(Client::from_config(&loaded.config, "t".into()));
+    let engine = Pipeline::new(&loaded.config, client, PipelineOptions::default());
     let r = |s: &str| Reference::parse(s).unwrap();
     rt().block_on(async {
         let empty = engine
-            .process_image(step, r(&format!("ocidir://{local}")), r(&format!("ocidir://{dest}")), Action::Copy)
+            .process_image(step, r(&format!("ocidir://{local}")), r(&format!("ocidir://{dest}")), Mode::Copy)
             .await;
         assert!(empty.error.as_deref().unwrap_or("").contains("not found"), "no latest: {:?}", empty.error);
         let check = engine
-            .process_image(step, r(&format!("ocidir://{local}:v1")), r(&format!("ocidir://{dest}:tgt")), Action::Check)
+            .process_image(step, r(&format!("ocidir://{local}:v1")), r(&format!("ocidir://{dest}:tgt")), Mode::Check)
             .await;
-        assert_eq!(check.action, ImageAction::Stale);
+        assert_eq!(check.outcome, Outcome::Stale);
         assert!(!Path::new(&dest).join("index.json").exists() || !LayoutReader::open(&dest).tags().contains_key("tgt"));
         let copy = engine
-            .process_image(step, r(&format!("ocidir://{local}:v1")), r(&format!("ocidir://{dest}:tgt")), Action::Copy)
+            .process_image(step, r(&format!("ocidir://{local}:v1")), r(&format!("ocidir://{dest}:tgt")), Mode::Copy)
             .await;
-        assert_eq!(copy.action, ImageAction::Copied, "{:?}", copy.error);
+        assert_eq!(copy.outcome, Outcome::Copied, "{:?}", copy.error);
         let missing = engine
-            .process_image(
-                step,
-                r(&format!("ocidir://{local}:v2")),
-                r(&format!("ocidir://{dest}:tgt")),
-                Action::Missing,
-            )
+            .process_image(step, r(&format!("ocidir://{local}:v2")), r(&format!("ocidir://{dest}:tgt")), Mode::Missing)
             .await;
-        assert_eq!(missing.action, ImageAction::SkippedExists);
+        assert_eq!(missing.outcome, Outcome::SkippedExists);
     });
     assert_eq!(LayoutReader::open(&dest).tags()["tgt"].digest, env.d.t("v1"));
     assert_eq!(LayoutReader::open(&dest).verify(), Vec::<String>::new());

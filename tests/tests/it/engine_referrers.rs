@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use regsync::pipeline::{Action, EngineOptions, ImageAction, StepReport};
+use regsync::pipeline::{Mode, Outcome, PipelineOptions, StepReport};
 use regsync_tests::fixtures::{self, AMD64, ARM64};
 use regsync_tests::oci::{LayoutReader, RegistryHttp, fallback_tag};
 use regsync_tests::proxy::FaultProxy;
@@ -70,7 +70,7 @@ fn a_child_with_a_subject_gets_its_fallback_index_even_with_referrers_off_copy_1
         d = dst.host,
         o = out.display()
     );
-    let reports = run(&yaml, EngineOptions::default(), Action::Copy);
+    let reports = run(&yaml, PipelineOptions::default(), Mode::Copy);
     ok(&reports);
     // What `regctl artifact list` reads on a registry without the referrers API, and in a layout.
     assert_eq!(registry_listing(&dst, "app", &amd.digest), Some(vec![att.digest.clone()]));
@@ -84,7 +84,7 @@ fn a_child_with_a_subject_gets_its_fallback_index_even_with_referrers_off_copy_1
         s = src.host,
         d = dst.host
     );
-    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    ok(&run(&yaml, PipelineOptions::default(), Mode::Copy));
     assert_eq!(registry_listing(&dst, "app2", &amd.digest), Some(vec![att.digest.clone()]));
     assert_eq!(dst.api().verify_tag("app2", "v1"), Vec::<String>::new());
 }
@@ -99,7 +99,7 @@ fn layouts_keep_fallback_tags_and_are_read_only_through_them() {
         src.display(),
         out.display()
     );
-    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    ok(&run(&yaml, PipelineOptions::default(), Mode::Copy));
     let mut want = vec![shapes.sbom.digest.clone(), shapes.signature.digest.clone()];
     want.sort();
     let mut got = layout_listing(&out, &shapes.multi.digest).expect("the target layout has the fallback tag");
@@ -107,8 +107,8 @@ fn layouts_keep_fallback_tags_and_are_read_only_through_them() {
     assert_eq!(got, want);
     assert_eq!(LayoutReader::open(&out).verify(), Vec::<String>::new());
     let index_before = std::fs::read(out.join("index.json")).unwrap();
-    let again = run(&yaml, EngineOptions::default(), Action::Copy);
-    assert_eq!(again[0].images[0].action, ImageAction::UpToDate, "{:?}", again[0].images[0]);
+    let again = run(&yaml, PipelineOptions::default(), Mode::Copy);
+    assert_eq!(again[0].images[0].outcome, Outcome::UpToDate, "{:?}", again[0].images[0]);
     assert_eq!(std::fs::read(out.join("index.json")).unwrap(), index_before, "a no-op run writes nothing");
 
     // A layout whose referrer is listed in index.json but has no fallback tag:
@@ -125,7 +125,7 @@ fn layouts_keep_fallback_tags_and_are_read_only_through_them() {
         dir.path().join("untagged").display(),
         out2.display()
     );
-    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    ok(&run(&yaml, PipelineOptions::default(), Mode::Copy));
     assert!(LayoutReader::open(&out2).blob(&sig.digest).is_none(), "not listed through a fallback tag: not a referrer");
     assert!(layout_listing(&out2, &image.digest).is_none());
 }
@@ -173,7 +173,7 @@ fn the_referrers_api_is_listed_page_by_page_and_fallback_tags_are_not_probed() {
         s = src_proxy.host,
         t = dst.host
     );
-    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    ok(&run(&yaml, PipelineOptions::default(), Mode::Copy));
     for what in ["index", "sbom", "sig", "arms"] {
         assert!(dst.api().manifest("app", &d[what]).is_some(), "{what} copied");
     }
@@ -206,15 +206,15 @@ fn a_target_with_the_referrers_api_gets_no_fallback_tags_and_a_rerun_writes_noth
         s = src.host,
         t = dst_proxy.host
     );
-    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    ok(&run(&yaml, PipelineOptions::default(), Mode::Copy));
     assert!(dst.api().manifest("app", &shapes.sbom.digest).is_some());
     assert!(dst.api().manifest("app", &shapes.signature.digest).is_some());
     let fallback_tags: Vec<String> = dst.api().tags("app").into_iter().filter(|t| t.starts_with("sha256-")).collect();
     assert!(fallback_tags.is_empty(), "OCI-Subject answered: no fallback index needed, got {fallback_tags:?}");
     dst_proxy.clear_log();
-    let again = run(&yaml, EngineOptions::default(), Action::Copy);
+    let again = run(&yaml, PipelineOptions::default(), Mode::Copy);
     ok(&again);
-    assert_eq!(again[0].images[0].action, ImageAction::UpToDate);
+    assert_eq!(again[0].images[0].outcome, Outcome::UpToDate);
     let writes: Vec<String> = dst_proxy
         .log()
         .iter()
@@ -249,7 +249,7 @@ fn a_no_op_run_with_referrers_and_digest_tags_stays_within_budget() {
         );
     }
     let yaml = format!("{}sync:\n{steps}", creds(&[&src_proxy.host, &dst_proxy.host]));
-    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    ok(&run(&yaml, PipelineOptions::default(), Mode::Copy));
     for repo in repos {
         let want = src.api().tag_digests(repo);
         assert_eq!(dst.api().tag_digests(repo), want, "{repo}: the target matches the source");
@@ -267,13 +267,13 @@ fn a_no_op_run_with_referrers_and_digest_tags_stays_within_budget() {
 
     src_proxy.clear_log();
     dst_proxy.clear_log();
-    let reports = run(&yaml, EngineOptions::default(), Action::Copy);
+    let reports = run(&yaml, PipelineOptions::default(), Mode::Copy);
     ok(&reports);
     let not_current: Vec<String> = reports
         .iter()
         .flat_map(|r| &r.images)
-        .filter(|i| i.action != ImageAction::UpToDate)
-        .map(|i| format!("{} {:?} {}", i.source, i.action, i.reason))
+        .filter(|i| i.outcome != Outcome::UpToDate)
+        .map(|i| format!("{} {:?} {}", i.source, i.outcome, i.reason))
         .collect();
     assert!(not_current.is_empty(), "{not_current:#?}");
     let (src_log, dst_log) = (src_proxy.log(), dst_proxy.log());
@@ -295,8 +295,8 @@ fn a_no_op_run_with_referrers_and_digest_tags_stays_within_budget() {
     assert_eq!(pulls, 0, "no manifest GET on the source: {:#?}", describe(&src_log));
 
     // And check agrees: nothing stale, nothing to refresh.
-    let checked = run(&yaml, EngineOptions::default(), Action::Check);
-    assert!(checked.iter().flat_map(|r| &r.images).all(|i| i.action == ImageAction::UpToDate));
+    let checked = run(&yaml, PipelineOptions::default(), Mode::Check);
+    assert!(checked.iter().flat_map(|r| &r.images).all(|i| i.outcome == Outcome::UpToDate));
 }
 
 /// A referrer added upstream after the last run is found and copied by a
@@ -316,7 +316,7 @@ fn a_new_upstream_referrer_is_the_only_thing_a_refresh_copies() {
         s = src.host,
         d = dst_proxy.host
     );
-    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    ok(&run(&yaml, PipelineOptions::default(), Mode::Copy));
     // Sign t3 upstream (no referrers before).
     let t3 = layout.tags()["t3"].clone();
     let mut l = fixtures::Layout::create(dir.path().join("new"));
@@ -325,10 +325,10 @@ fn a_new_upstream_referrer_is_the_only_thing_a_refresh_copies() {
     l.save();
     src.api().push_layout(&LayoutReader::open(dir.path().join("new")), "app").unwrap();
     dst_proxy.clear_log();
-    let reports = run(&yaml, EngineOptions::default(), Action::Copy);
+    let reports = run(&yaml, PipelineOptions::default(), Mode::Copy);
     ok(&reports);
     let refreshed: Vec<&str> =
-        reports[0].images.iter().filter(|i| i.action != ImageAction::UpToDate).map(|i| i.target.as_str()).collect();
+        reports[0].images.iter().filter(|i| i.outcome != Outcome::UpToDate).map(|i| i.target.as_str()).collect();
     assert_eq!(refreshed.len(), 1, "only t3: {refreshed:?}");
     assert!(refreshed[0].ends_with(":t3"));
     assert_eq!(registry_listing(&dst, "app", &t3.digest), Some(vec![sig.digest.clone()]));
@@ -358,7 +358,7 @@ fn platforms_keep_the_source_index_referrers_and_rerun_cleanly() {
         s = src.host,
         d = dst.host
     );
-    ok(&run(&yaml, EngineOptions::default(), Action::Copy));
+    ok(&run(&yaml, PipelineOptions::default(), Mode::Copy));
     let mut listed_on_target =
         registry_listing(&dst, "app", &shapes.multi.digest).expect("fallback tag of the source index");
     listed_on_target.sort();
@@ -366,7 +366,7 @@ fn platforms_keep_the_source_index_referrers_and_rerun_cleanly() {
     want.sort();
     assert_eq!(listed_on_target, want);
     assert_ne!(dst.api().digest_of("app", "multi"), Some(shapes.multi.digest.clone()), "the index was filtered");
-    let again = run(&yaml, EngineOptions::default(), Action::Copy);
+    let again = run(&yaml, PipelineOptions::default(), Mode::Copy);
     ok(&again);
-    assert_eq!(again[0].images[0].action, ImageAction::UpToDate, "{:?}", again[0].images[0]);
+    assert_eq!(again[0].images[0].outcome, Outcome::UpToDate, "{:?}", again[0].images[0]);
 }

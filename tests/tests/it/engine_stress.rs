@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use regsync::pipeline::{Action, EngineOptions};
+use regsync::pipeline::{Mode, PipelineOptions};
 use regsync_tests::fixtures::{self, AMD64, ARM64, noise};
 use regsync_tests::oci::LayoutReader;
 use regsync_tests::proxy::FaultProxy;
@@ -59,7 +59,7 @@ fn shared_children_and_blobs_are_written_once_and_every_push_succeeds() {
     for repo in ["a", "b"] {
         src.api().push_layout(&layout, repo).unwrap();
     }
-    let options = EngineOptions { image_concurrency: 16, ..EngineOptions::default() };
+    let options = PipelineOptions { image_concurrency: 16, ..PipelineOptions::default() };
     for round in 0..3 {
         let target = format!("shared{round}");
         let yaml = format!(
@@ -69,7 +69,7 @@ fn shared_children_and_blobs_are_written_once_and_every_push_succeeds() {
             d = proxy.host
         );
         proxy.clear_log();
-        let reports = run(&yaml, options.clone(), Action::Copy);
+        let reports = run(&yaml, options.clone(), Mode::Copy);
         let errors: Vec<String> = reports.iter().flat_map(|r| r.errors.iter().map(ToString::to_string)).collect();
         assert!(errors.is_empty(), "round {round}: {errors:#?}");
         let log = proxy.log();

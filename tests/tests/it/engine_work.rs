@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use regsync::client::Client;
 use regsync::config;
-use regsync::pipeline::{Action, Engine, EngineOptions, StepReport};
-use regsync::template::TemplateEngine;
+use regsync::pipeline::{Mode, Pipeline, PipelineOptions, StepReport};
+use regsync::template::Templates;
 use regsync_tests::fixtures::noise;
 use regsync_tests::fixtures::{self, AMD64, ARM64};
 use regsync_tests::oci::LayoutReader;
@@ -45,11 +45,11 @@ fn shared_base_source() -> (Registry, tempfile::TempDir, String) {
     (src, dir, base_digest)
 }
 
-pub(crate) fn run(yaml: &str, options: EngineOptions, action: Action) -> Vec<StepReport> {
-    let loaded = config::load_str(yaml, "work.yml", &TemplateEngine::default()).unwrap_or_else(|e| panic!("{e}"));
+pub(crate) fn run(yaml: &str, options: PipelineOptions, action: Mode) -> Vec<StepReport> {
+    let loaded = config::load_str(yaml, "work.yml", &Templates::default()).unwrap_or_else(|e| panic!("{e}"));
     rt().block_on(async {
-        let client = Client::from_config(&loaded.config, "regsync-test".into());
-        Engine::new(&loaded.config, client, options).run(&loaded.config.sync, action).await
+        let client = Client::from_config(&loaded.config, "regsync-test".into()).await;
+        Pipeline::new(&loaded.config, client, options).run(&loaded.config.sync, action).await
     })
 }
 
@@ -72,10 +72,11 @@ fn each_blob_is_sent_once_and_other_repositories_mount_it() {
         s = src.host,
         p = proxy.host
     );
-    let reports = run(&yaml, EngineOptions::default(), Action::Copy);
+    let reports = run(&yaml, PipelineOptions::default(), Mode::Copy);
     assert!(reports.iter().all(StepReport::ok), "{:?}", reports.iter().map(|r| &r.errors).collect::<Vec<_>>());
     let uploads_of_base =
-        proxy.log().iter().filter(|l| l.method == "PUT" && l.path.contains(&format!("digest={base}"))).count();
+        // Query values arrive percent-encoded (`sha256%3A…`), as Go's url.Values sends them.
+        proxy.log().iter().filter(|l| l.method == "PUT" && l.path.contains(&format!("digest={}", base.replace(':', "%3A")))).count();
     assert_eq!(uploads_of_base, 1, "the shared base layer crossed the wire once");
     let mounts = proxy.log().iter().filter(|l| l.method == "POST" && l.path.contains("mount=")).count();
     assert!(mounts >= 1, "the second repository mounted it");
@@ -101,10 +102,10 @@ fn a_no_op_run_costs_one_head_per_tag_per_side() {
         s = src_proxy.host,
         d = dst_proxy.host
     );
-    run(&yaml, EngineOptions::default(), Action::Copy);
+    run(&yaml, PipelineOptions::default(), Mode::Copy);
     src_proxy.clear_log();
     dst_proxy.clear_log();
-    let reports = run(&yaml, EngineOptions::default(), Action::Copy);
+    let reports = run(&yaml, PipelineOptions::default(), Mode::Copy);
     assert_eq!(reports[0].images.len(), 6);
     let describe = |p: &FaultProxy| p.log().iter().map(|l| format!("{} {}", l.method, l.path)).collect::<Vec<_>>();
     assert_eq!(src_proxy.count("HEAD", "/manifests/"), 6, "{:#?}", describe(&src_proxy));
@@ -125,9 +126,9 @@ fn rate_limits_are_waited_out_rl_2_rl_3() {
         p = proxy.host,
         d = dst.host
     );
-    let options = EngineOptions { rate_limit_retry: Some(Duration::from_millis(400)), ..EngineOptions::default() };
+    let options = PipelineOptions { rate_limit_retry: Some(Duration::from_millis(400)), ..PipelineOptions::default() };
     let started = Instant::now();
-    let reports = run(&yaml, options, Action::Copy);
+    let reports = run(&yaml, options, Mode::Copy);
     assert!(reports[0].ok(), "{:?}", reports[0].errors);
     assert!(started.elapsed() >= Duration::from_millis(400), "waited for the limit: {:#?}", proxy.log());
     let manifests: Vec<String> = proxy
@@ -144,7 +145,7 @@ fn rate_limits_are_waited_out_rl_2_rl_3() {
     // check mode never waits (IMG-8).
     proxy.clear_log();
     proxy.add(Rule::new(Some("HEAD"), "/manifests/t0", Fault::AddHeader("RateLimit-Remaining".into(), "0".into()), 5));
-    let reports = run(&yaml, EngineOptions::default(), Action::Check);
+    let reports = run(&yaml, PipelineOptions::default(), Mode::Check);
     assert!(reports[0].ok());
     assert_eq!(proxy.count("HEAD", "/manifests/t0"), 1);
 }

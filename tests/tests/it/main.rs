@@ -1,5 +1,6 @@
 //! Integration tests, one binary with a module per area (ripgrep's layout).
 
+mod behaviour_ids;
 mod behaviours;
 mod cli;
 mod client;
@@ -14,6 +15,8 @@ mod engine_work;
 mod fixtures;
 mod harness;
 mod interrupt;
+mod module_graph;
+mod nothing_blocks;
 mod plugins;
 mod server;
 mod sync_cli;

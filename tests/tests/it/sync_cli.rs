@@ -259,7 +259,15 @@ fn errors_exit_one_and_abort_on_error_stops_early_cli_11_mode_1() {
     let r = w.run(&body, &["once"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("msg=\"Failed to sync\""), "{}", r.stderr);
-    assert!(r.stderr.lines().last().unwrap().contains("not found"), "{}", r.stderr);
+    // Reported once: logged where it happened (regsync's two lines, LOG-3), counted
+    // in the summary, exit 1, and not joined again at exit.
+    let failures: Vec<&str> = r.stderr.lines().filter(|l| l.contains("not found")).collect();
+    assert_eq!(failures.len(), 2, "{}", r.stderr);
+    assert!(failures[0].contains("msg=\"Failed to lookup source manifest\""), "{}", r.stderr);
+    assert!(failures[1].contains("level=ERROR msg=\"Failed to sync\""), "{}", r.stderr);
+    assert!(r.stderr.lines().all(|l| l.starts_with("time=")), "only log lines: {}", r.stderr);
+    assert!(r.stdout.contains("1 failed"), "{}", r.stdout);
+    assert!(!r.stdout.contains("not found"), "{}", r.stdout);
     assert_eq!(w.target("after"), map(&[("v1", &w.t("v1"))]), "other steps still run");
     // --abort-on-error: steps in config order, nothing after the first failure
     // starts, whatever `parallel` says (decisions.md).

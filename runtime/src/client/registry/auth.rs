@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::helper::{self, HelperError};
 use crate::client::error::{ClientError, ErrorKind, Result};
 use crate::config::Host;
 
@@ -200,6 +201,8 @@ const RENEW_EARLY: Duration = Duration::from_secs(5);
 const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// After a helper fails, when it is asked again.
 const HELPER_RETRY: Duration = Duration::from_secs(5);
+/// After a helper timed out, when it is asked again.
+const HELPER_RETRY_AFTER_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Auth {
     /// Authentication state for a host.
@@ -219,7 +222,14 @@ impl Auth {
                 Ok(l) => (l, self.host.cred_expire.to_std()),
                 Err(e) => {
                     tracing::warn!(host = self.host.registry, helper = self.host.cred_helper, error = %e, "Credential helper failed");
-                    (Login::None, HELPER_RETRY)
+                    // A helper that hangs would hang again: every request to the
+                    // host would wait out the deadline anew.
+                    let retry = if matches!(e, HelperError::TimedOut { .. }) {
+                        HELPER_RETRY_AFTER_TIMEOUT
+                    } else {
+                        HELPER_RETRY
+                    };
+                    (Login::None, retry)
                 }
             };
             state.helper = Some(HelperCache { login: login.clone(), valid_until: Instant::now() + ttl });
@@ -234,28 +244,14 @@ impl Auth {
         Login::None
     }
 
-    /// Runs `<helper> get` with the host name on stdin (CLIENT-3).
-    async fn run_helper(&self) -> Result<Login> {
-        use tokio::io::AsyncWriteExt;
+    /// Runs `<helper> get` with the host name on stdin (CLIENT-3), within the
+    /// helper deadline ([`helper::timeout`]).
+    async fn run_helper(&self) -> std::result::Result<Login, HelperError> {
         let name = if self.host.cred_host.is_empty() { &self.host.hostname } else { &self.host.cred_host };
         let helper = &self.host.cred_helper;
-        let fail = |m: String| ClientError::new(ErrorKind::Unauthorized, helper.clone(), m);
-        let mut child = tokio::process::Command::new(helper)
-            .arg("get")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .map_err(|e| fail(format!("cannot run: {e}")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(name.as_bytes()).await.map_err(|e| fail(e.to_string()))?;
-        }
-        let out = child.wait_with_output().await.map_err(|e| fail(e.to_string()))?;
-        if !out.status.success() {
-            return Err(fail(format!("exited with {}", out.status)));
-        }
-        let parsed: HelperOutput =
-            serde_json::from_slice(&out.stdout).map_err(|e| fail(format!("unreadable answer: {e}")))?;
+        let stdout = helper::run(helper, "get", name).await?;
+        let parsed: HelperOutput = serde_json::from_slice(&stdout)
+            .map_err(|e| HelperError::Unreadable { program: helper.clone(), reason: e.to_string() })?;
         Ok(if parsed.username == "<token>" {
             Login::IdentityToken(parsed.secret)
         } else {
@@ -338,14 +334,15 @@ async fn fetch_token(
         for s in scopes {
             form.push(("scope", s.clone()));
         }
-        let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = super::urls::form_body(&pairs);
         let resp = http
             .post(realm)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
             .await
-            .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
+            .map_err(|e| ClientError::connect(realm.to_string(), &e))?;
         if resp.status().is_success() {
             return parse_token(resp, started, realm).await;
         }
@@ -358,16 +355,12 @@ async fn fetch_token(
     if let Login::Password { user, .. } = login {
         query.push(("account", user.clone()));
     }
-    let qs = query.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
-    let sep = if realm.contains('?') { '&' } else { '?' };
-    let mut get = http.get(format!("{realm}{sep}{qs}"));
+    let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut get = http.get(super::urls::with_query(realm, &pairs)?);
     if let Login::Password { user, pass } = login {
         get = get.basic_auth(user, Some(pass));
     }
-    let resp = get
-        .send()
-        .await
-        .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
+    let resp = get.send().await.map_err(|e| ClientError::connect(realm.to_string(), &e))?;
     if !resp.status().is_success() {
         return Err(unauthorized(format!("token request refused with status {}", resp.status().as_u16())));
     }
@@ -375,10 +368,7 @@ async fn fetch_token(
 }
 
 async fn parse_token(resp: reqwest::Response, started: Instant, realm: &str) -> Result<(Token, Option<String>)> {
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| ClientError::new(ErrorKind::Connect, realm.to_string(), super::transport::describe(&e)))?;
+    let body = resp.bytes().await.map_err(|e| ClientError::connect(realm.to_string(), &e))?;
     let parsed: TokenResponse = serde_json::from_slice(&body)
         .map_err(|e| ClientError::new(ErrorKind::Unauthorized, realm.to_string(), format!("unreadable token: {e}")))?;
     let value = if parsed.token.is_empty() { parsed.access_token } else { parsed.token };
@@ -388,16 +378,6 @@ async fn parse_token(resp: reqwest::Response, started: Instant, realm: &str) -> 
     let lifetime = Duration::from_secs(parsed.expires_in).max(MIN_TOKEN_LIFETIME);
     let token = Token { value, scopes: BTreeSet::new(), renew_at: started + lifetime - RENEW_EARLY };
     Ok((token, (!parsed.refresh_token.is_empty()).then_some(parsed.refresh_token)))
-}
-
-/// Percent-encodes a form or query value.
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -435,12 +415,6 @@ mod tests {
         assert_eq!(mount.key(true), "a/b", "a mount's token is the destination's");
         assert_eq!(pull.key(false), "");
         assert_eq!(pull.key(true), "a/b");
-    }
-
-    #[test]
-    fn urlencoding() {
-        assert_eq!(urlencode("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
-        assert_eq!(urlencode("p@ss w"), "p%40ss%20w");
     }
 
     #[test]

@@ -1,71 +1,48 @@
 //! The manifest cache (HTTP-10): digest-addressed manifests and HEAD answers,
-//! kept for `cacheTime`, at most `cacheCount` of each. Tag lookups are never
-//! cached, since tags move.
+//! kept for `cacheTime`, at most `cacheCount` of each (`mini-moka`, the
+//! bounded cache the runtime uses wherever a server could otherwise grow).
+//! Tag lookups are never cached, since tags move.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use mini_moka::sync::Cache;
 
 use crate::client::types::{Manifest, ManifestHead};
 
-struct Bounded<V> {
-    entries: HashMap<String, (Instant, V)>,
-    order: VecDeque<String>,
-}
-
-impl<V: Clone> Bounded<V> {
-    fn new() -> Self {
-        Bounded { entries: HashMap::new(), order: VecDeque::new() }
-    }
-
-    fn get(&self, key: &str, ttl: Duration) -> Option<V> {
-        self.entries.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, v)| v.clone())
-    }
-
-    fn put(&mut self, key: String, value: V, count: usize) {
-        if self.entries.insert(key.clone(), (Instant::now(), value)).is_none() {
-            self.order.push_back(key);
-        }
-        while self.order.len() > count {
-            if let Some(old) = self.order.pop_front() {
-                self.entries.remove(&old);
-            }
-        }
-    }
-}
-
 /// Bounded, expiring manifest cache.
 pub struct ManifestCache {
-    count: usize,
-    ttl: Duration,
-    manifests: Mutex<Bounded<Manifest>>,
-    heads: Mutex<Bounded<ManifestHead>>,
+    manifests: Cache<String, Manifest>,
+    heads: Cache<String, ManifestHead>,
+}
+
+fn bounded<V: Clone + Send + Sync + 'static>(count: usize, ttl: Duration) -> Cache<String, V> {
+    Cache::builder().max_capacity(count as u64).time_to_live(ttl).build()
 }
 
 impl ManifestCache {
     /// A cache of `count` entries per kind, each kept for `ttl`.
     pub fn new(count: usize, ttl: Duration) -> Self {
-        ManifestCache { count, ttl, manifests: Mutex::new(Bounded::new()), heads: Mutex::new(Bounded::new()) }
+        ManifestCache { manifests: bounded(count, ttl), heads: bounded(count, ttl) }
     }
 
     /// A cached manifest.
     pub fn manifest(&self, key: &str) -> Option<Manifest> {
-        self.manifests.lock().expect("cache poisoned").get(key, self.ttl)
+        self.manifests.get(&key.to_string())
     }
 
     /// Caches a manifest.
     pub fn put_manifest(&self, key: String, m: Manifest) {
-        self.manifests.lock().expect("cache poisoned").put(key, m, self.count);
+        self.manifests.insert(key, m);
     }
 
     /// A cached HEAD answer.
     pub fn head(&self, key: &str) -> Option<ManifestHead> {
-        self.heads.lock().expect("cache poisoned").get(key, self.ttl)
+        self.heads.get(&key.to_string())
     }
 
     /// Caches a HEAD answer.
     pub fn put_head(&self, key: String, h: ManifestHead) {
-        self.heads.lock().expect("cache poisoned").put(key, h, self.count);
+        self.heads.insert(key, h);
     }
 }
 
@@ -73,22 +50,23 @@ impl ManifestCache {
 mod tests {
     use super::*;
 
+    fn head(d: &str) -> ManifestHead {
+        ManifestHead { media_type: "m".into(), digest: d.into(), size: 1, rate_limit: None }
+    }
+
     #[test]
-    fn evicts_oldest_and_expires() {
+    fn bounded_and_expiring() {
         let c = ManifestCache::new(2, Duration::from_secs(60));
-        for i in 0..3 {
-            c.put_head(
-                format!("k{i}"),
-                ManifestHead { media_type: "m".into(), digest: format!("d{i}"), size: 1, rate_limit: None },
-            );
+        for i in 0..50 {
+            c.put_head(format!("k{i}"), head(&format!("d{i}")));
         }
-        assert!(c.head("k0").is_none());
-        assert_eq!(c.head("k2").unwrap().digest, "d2");
-        let short = ManifestCache::new(2, Duration::ZERO);
-        short.put_head(
-            "k".into(),
-            ManifestHead { media_type: "m".into(), digest: "d".into(), size: 1, rate_limit: None },
-        );
-        assert!(short.head("k").is_none());
+        let kept = (0..50).filter(|i| c.head(&format!("k{i}")).is_some()).count();
+        assert!(kept <= 2, "at most cacheCount entries, kept {kept}");
+        c.put_head("k".into(), head("d"));
+        assert_eq!(c.head("k").map(|h| h.digest).as_deref(), Some("d"));
+        let short = ManifestCache::new(2, Duration::from_millis(20));
+        short.put_head("k".into(), head("d"));
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(short.head("k").is_none(), "expired after cacheTime");
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::helper;
 use crate::config::{Host, Secret, TlsMode};
 use crate::duration::GoDuration;
 use crate::reference::{DOCKER_HUB, DOCKER_HUB_HOST};
@@ -165,7 +166,7 @@ pub fn docker_config_path() -> Option<PathBuf> {
 
 /// Host entries from the Docker config file and `DOCKER_AUTH_CONFIG`.
 /// Problems are warnings: a broken Docker config must not stop a sync.
-pub fn from_docker_config() -> Vec<Host> {
+pub async fn from_docker_config() -> Vec<Host> {
     let mut texts = Vec::new();
     if let Some(path) = docker_config_path() {
         match std::fs::read_to_string(&path) {
@@ -181,7 +182,7 @@ pub fn from_docker_config() -> Vec<Host> {
     }
     let mut hosts = Vec::new();
     for (origin, text) in texts {
-        match parse_docker_config(&text) {
+        match parse_docker_config(&text).await {
             Ok(h) => hosts.extend(h),
             Err(e) => tracing::warn!(file = origin, error = %e, "Failed to load docker creds"),
         }
@@ -190,7 +191,7 @@ pub fn from_docker_config() -> Vec<Host> {
 }
 
 /// Host entries from the text of a Docker `config.json`.
-pub fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Error> {
+pub async fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Error> {
     let cfg: DockerConfig = serde_json::from_str(text)?;
     let mut hosts = Vec::new();
     for (key, auth) in &cfg.auths {
@@ -219,7 +220,7 @@ pub fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Error> {
     let mut helper_hosts: Vec<(String, String)> =
         cfg.cred_helpers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if !cfg.creds_store.is_empty() {
-        for key in list_store_hosts(&cfg.creds_store) {
+        for key in list_store_hosts(&cfg.creds_store).await {
             helper_hosts.push((key, cfg.creds_store.clone()));
         }
     }
@@ -238,28 +239,24 @@ pub fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Error> {
 }
 
 /// `docker-credential-<store> list`: the hosts a credential store knows.
-fn list_store_hosts(store: &str) -> Vec<String> {
+async fn list_store_hosts(store: &str) -> Vec<String> {
     let program = format!("docker-credential-{store}");
-    match std::process::Command::new(&program).arg("list").stdin(std::process::Stdio::null()).output() {
-        Ok(out) if out.status.success() => serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout)
+    match helper::run(&program, "list", "").await {
+        Ok(out) => serde_json::from_slice::<BTreeMap<String, String>>(&out)
             .map(|m| m.into_keys().collect())
             .unwrap_or_default(),
-        Ok(out) => {
-            tracing::warn!(helper = program, status = %out.status, "Failed to list credential store");
-            Vec::new()
-        }
         Err(e) => {
-            tracing::warn!(helper = program, error = %e, "Failed to run credential store");
+            tracing::warn!(helper = program, error = %e, "Failed to list credential store");
             Vec::new()
         }
     }
 }
 
 /// All known hosts by registry name, merged in HOST-6 order.
-pub fn merged_hosts(config_hosts: &[Host], skip_docker_config: bool) -> BTreeMap<String, Host> {
+pub async fn merged_hosts(config_hosts: &[Host], skip_docker_config: bool) -> BTreeMap<String, Host> {
     let mut out: BTreeMap<String, Host> = BTreeMap::new();
     out.insert(DOCKER_HUB.to_string(), default_host(DOCKER_HUB));
-    let docker = if skip_docker_config { Vec::new() } else { from_docker_config() };
+    let docker = if skip_docker_config { Vec::new() } else { from_docker_config().await };
     for h in docker.iter().chain(config_hosts) {
         let entry = out.entry(h.registry.clone()).or_insert_with(|| default_host(&h.registry));
         merge(entry, h);
@@ -273,6 +270,10 @@ mod tests {
 
     fn host(name: &str) -> Host {
         default_host(name)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
     }
 
     #[test]
@@ -316,7 +317,7 @@ mod tests {
     #[test]
     fn docker_config_entries_client_2() {
         let text = r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"},"r:5000":{"identitytoken":"tok"},"q.io/x":{"auth":"dXNlcjpwYXNz"},"empty.io":{}},"credHelpers":{"gcr.io":"gcloud"}}"#;
-        let hosts = parse_docker_config(text).unwrap();
+        let hosts = block_on(parse_docker_config(text)).unwrap();
         let names: Vec<&str> = hosts.iter().map(|h| h.registry.as_str()).collect();
         assert_eq!(names, vec!["docker.io", "r:5000", "gcr.io"]);
         let hub = &hosts[0];
@@ -332,7 +333,7 @@ mod tests {
     fn docker_hub_defaults() {
         let h = default_host("docker.io");
         assert_eq!((h.hostname.as_str(), h.cred_host.as_str()), ("registry-1.docker.io", DOCKER_HUB_CRED_HOST));
-        let merged = merged_hosts(&[], true);
+        let merged = block_on(merged_hosts(&[], true));
         assert!(merged.contains_key("docker.io"));
     }
 }

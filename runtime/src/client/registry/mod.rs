@@ -4,11 +4,13 @@
 
 pub mod auth;
 mod cache;
+pub mod helper;
 pub mod hosts;
 pub mod referrers;
 pub mod tls;
 pub mod transport;
 pub mod upload;
+pub mod urls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use reqwest::Method;
 
 use self::auth::Scope;
 use self::cache::ManifestCache;
-use self::transport::{Body, Request, Response, RetryPolicy, Transport, describe, strip_query};
+use self::transport::{Body, Request, Response, RetryPolicy, Transport, strip_query};
 use super::blob::{BlobData, BlobSource, ByteStream};
 use super::error::{ClientError, ErrorKind, Result};
 use super::locks::KeyedLocks;
@@ -116,14 +118,9 @@ fn rate_limit(resp: &Response) -> Option<RateLimitInfo> {
     )
 }
 
-/// The `rel="next"` target of a `Link` header.
+/// The `rel="next"` target of a response's `Link` header.
 pub(crate) fn next_link(resp: &Response) -> Option<String> {
-    let link = resp.header("link")?;
-    link.split(',').find(|part| part.contains("rel=\"next\"") || part.contains("rel=next")).and_then(|part| {
-        let start = part.find('<')? + 1;
-        let end = part.find('>')?;
-        Some(part[start..end].to_string())
-    })
+    urls::next_link(&resp.header("link")?)
 }
 
 impl RegistryClient {
@@ -178,12 +175,12 @@ impl RegistryClient {
 
     /// `https://host/v2/<pathPrefix>/<repo>/<path>`, plus `ns=` for mirrors.
     fn url(t: &Transport, repo: &str, path: &str, ns: Option<&str>) -> String {
-        let mut url = format!("{}/v2/{}/{path}", t.base_url, Self::repo_path(t, repo));
-        if let Some(ns) = ns {
-            url.push_str(if url.contains('?') { "&" } else { "?" });
-            url.push_str(&format!("ns={}", auth::urlencode(ns)));
+        let url = format!("{}/v2/{}/{path}", t.base_url, Self::repo_path(t, repo));
+        match ns {
+            // The URL was built from parts that parse; keep it if adding the query cannot.
+            Some(ns) => urls::with_query(&url, &[("ns", ns)]).unwrap_or(url),
+            None => url,
         }
-        url
     }
 
     fn repo_path(t: &Transport, repo: &str) -> String {
@@ -293,11 +290,8 @@ impl RegistryClient {
             let media_type = content_type(&resp);
             let limits = rate_limit(&resp);
             let location = strip_query(&url);
-            let stream: ByteStream = Box::pin(
-                resp.inner
-                    .bytes_stream()
-                    .map(move |c| c.map_err(|e| ClientError::new(ErrorKind::Connect, "", describe(&e)))),
-            );
+            let stream: ByteStream =
+                Box::pin(resp.inner.bytes_stream().map(move |c| c.map_err(|e| ClientError::connect("", &e))));
             let bytes =
                 super::blob::collect(stream, MANIFEST_READ_LIMIT, &location).await.map_err(|e| e.at(&location))?;
             let digest = sha256_digest(&bytes);
@@ -446,7 +440,7 @@ impl RegistryClient {
             let stream = resp.inner.bytes_stream().filter_map(move |chunk| {
                 let location = location.clone();
                 let out = match chunk {
-                    Err(e) => Some(Err(ClientError::new(ErrorKind::Connect, location, describe(&e)))),
+                    Err(e) => Some(Err(ClientError::connect(location, &e))),
                     Ok(mut bytes) => {
                         if skip > 0 {
                             let n = skip.min(bytes.len() as u64);
@@ -496,11 +490,7 @@ impl RegistryClient {
                 return Err(Transport::error(resp, &url).await);
             }
             let next = next_link(&resp);
-            let body = resp
-                .inner
-                .bytes()
-                .await
-                .map_err(|e| ClientError::new(ErrorKind::Connect, strip_query(&url), describe(&e)))?;
+            let body = resp.inner.bytes().await.map_err(|e| ClientError::connect(strip_query(&url), &e))?;
             let parsed: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|e| ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string()))?;
             let page: Vec<String> =
@@ -509,20 +499,17 @@ impl RegistryClient {
             let previous_last = out.last().cloned();
             out.extend(page);
             match (next, key) {
-                (Some(next), _) => {
-                    url = referrers::join_url(&url, &next).ok_or_else(|| {
-                        ClientError::new(ErrorKind::Invalid, strip_query(&url), format!("bad Link target {next}"))
-                    })?
-                }
+                (Some(next), _) => url = urls::join(&url, &next)?,
                 // regsync's catalog loop: ask for `last=` until a page is empty or repeats (REG-2).
                 (None, "repositories") => match last_entry {
                     Some(last) if Some(&last) != previous_last.as_ref() => {
-                        let base = url.split('?').next().unwrap_or(&url).to_string();
-                        let mut q = format!("last={}", auth::urlencode(&last));
-                        if let Some(n) = self.options.page_size {
-                            q = format!("n={n}&{q}");
+                        let n = self.options.page_size.map(|n| n.to_string());
+                        let mut query = Vec::new();
+                        if let Some(n) = &n {
+                            query.push(("n", n.as_str()));
                         }
-                        url = format!("{base}?{q}");
+                        query.push(("last", last.as_str()));
+                        url = urls::with_only_query(&url, &query)?;
                     }
                     _ => break,
                 },
@@ -540,8 +527,7 @@ impl RegistryClient {
         for (t, ns) in self.read_order(&r.registry)? {
             let mut url = Self::url(&t, &r.repository, "tags/list", ns.as_deref());
             if let Some(n) = self.options.page_size {
-                url.push_str(if url.contains('?') { "&" } else { "?" });
-                url.push_str(&format!("n={n}"));
+                url = urls::with_query(&url, &[("n", &n.to_string())])?;
             }
             match self.list_pages(&t, url, Self::scope(&t, &r.repository, false), "tags").await {
                 Ok(tags) => return Ok(tags),
@@ -556,7 +542,7 @@ impl RegistryClient {
         let t = self.transport(registry)?;
         let mut url = format!("{}/v2/_catalog", t.base_url);
         if let Some(n) = self.options.page_size {
-            url.push_str(&format!("?n={n}"));
+            url = urls::with_query(&url, &[("n", &n.to_string())])?;
         }
         self.list_pages(&t, url, Scope::Catalog, "repositories").await
     }
@@ -571,17 +557,6 @@ impl RegistryClient {
             Ok(m) => Ok(m.doc().map(|d| d.manifests).unwrap_or_default()),
             Err(e) if e.is_not_found() => Ok(Vec::new()),
             Err(e) => Err(e),
-        }
-    }
-
-    /// Deletes a tag where the registry allows it.
-    pub async fn tag_delete(&self, r: &Reference) -> Result<()> {
-        let t = self.transport(&r.registry)?;
-        let url = Self::url(&t, &r.repository, &format!("manifests/{}", manifest_ref(r)), None);
-        let resp = t.send(Request::new(Method::DELETE, url.clone(), Self::scope(&t, &r.repository, true))).await?;
-        match resp.status() {
-            200 | 202 => Ok(()),
-            _ => Err(Transport::error(resp, &url).await),
         }
     }
 }

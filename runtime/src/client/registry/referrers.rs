@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 
 use super::RegistryClient;
-use super::transport::{Request, Transport, describe, strip_query};
+use super::transport::{Request, Transport, strip_query};
 use crate::client::error::{ClientError, ErrorKind, Result};
 use crate::client::types::*;
 use crate::reference::Reference;
@@ -115,11 +115,11 @@ impl RegistryClient {
                 self.api.set(r, false, status == 404);
                 return Ok(None);
             }
-            let next = super::next_link(&resp).and_then(|l| join_url(&url, &l));
+            let next = super::next_link(&resp).map(|l| super::urls::join(&url, &l)).transpose()?;
             let location = strip_query(&url);
             let stream: crate::client::blob::ByteStream =
                 Box::pin(futures_util::StreamExt::map(resp.inner.bytes_stream(), |c| {
-                    c.map_err(|e| ClientError::new(ErrorKind::Connect, "", describe(&e)))
+                    c.map_err(|e| ClientError::connect("", &e))
                 }));
             let body = crate::client::blob::collect(stream, LIST_READ_LIMIT, &location).await?;
             let doc: ManifestDoc = match serde_json::from_slice(&body) {
@@ -215,27 +215,9 @@ pub fn choose_fallback(
     Ok(fallback_index_with(current, add))
 }
 
-/// Resolves a `Link` target against the URL it came from (absolute, rooted or relative).
-pub fn join_url(base: &str, link: &str) -> Option<String> {
-    let base = reqwest::Url::parse(base).ok()?;
-    base.join(link).ok().map(|u| u.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn link_targets_resolve_against_the_request() {
-        let base = "http://r:5000/v2/app/referrers/sha256:1?n=2";
-        assert_eq!(
-            join_url(base, "/v2/app/referrers/sha256:1?last=x").unwrap(),
-            "http://r:5000/v2/app/referrers/sha256:1?last=x"
-        );
-        assert_eq!(join_url(base, "https://other/v2/x?y=1").unwrap(), "https://other/v2/x?y=1");
-        assert_eq!(join_url(base, "page2?last=x").unwrap(), "http://r:5000/v2/app/referrers/page2?last=x");
-        assert_eq!(join_url(base, "?last=x").unwrap(), "http://r:5000/v2/app/referrers/sha256:1?last=x");
-    }
 
     #[test]
     fn api_answers_are_kept_per_repository_for_a_bounded_time() {

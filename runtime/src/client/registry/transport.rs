@@ -13,8 +13,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::auth::{Auth, Scope};
 use super::tls;
+pub use super::urls::strip_query;
 use crate::client::blob::ByteStream;
-use crate::client::error::{ClientError, ErrorKind, Result};
+use crate::client::error::{ClientError, ErrorKind, Result, describe};
 use crate::config::{Host, TlsMode};
 
 /// Retries per request after the first attempt (HTTP-4).
@@ -125,21 +126,6 @@ pub struct Transport {
     pacing: Option<(Duration, tokio::sync::Mutex<Instant>)>,
     backoff: Mutex<Backoff>,
     policy: RetryPolicy,
-}
-
-/// A reqwest error with its causes, which is where TLS reasons are.
-pub fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        source = s.source();
-    }
-    text
 }
 
 impl Transport {
@@ -313,11 +299,6 @@ impl Transport {
         let (code, message) = registry_error(&body);
         ClientError { kind, location: strip_query(url), status: Some(status), code, message }
     }
-}
-
-/// URLs in errors lose their query (upload session state, mirror `ns=`).
-pub fn strip_query(url: &str) -> String {
-    url.split('?').next().unwrap_or(url).to_string()
 }
 
 /// The first entry of a distribution-API error body.

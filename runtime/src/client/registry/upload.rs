@@ -9,6 +9,7 @@ use reqwest::Method;
 
 use super::auth::Scope;
 use super::transport::{Body, Request, Transport, strip_query};
+use super::urls;
 use crate::client::blob::BlobData;
 use crate::client::error::{ClientError, ErrorKind, Result};
 
@@ -27,25 +28,13 @@ pub struct Session {
     chunk_min: Option<u64>,
 }
 
-fn absolute(t: &Transport, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        location.to_string()
-    } else {
-        format!("{}{}", t.base_url, location)
-    }
-}
-
-fn with_query(url: &str, query: &str) -> String {
-    format!("{url}{}{query}", if url.contains('?') { '&' } else { '?' })
-}
-
 /// Opens an upload, asking to mount from `from` when given. `Ok(None)` means
 /// the registry mounted the blob; a 202 answer to a mount is "mount refused,
 /// upload here".
 pub async fn start(t: &Transport, repo: &str, digest: &str, from: Option<&str>) -> Result<Option<Session>> {
     let mut url = format!("{}/v2/{repo}/blobs/uploads/", t.base_url);
     if let Some(from) = from {
-        url = with_query(&url, &format!("mount={digest}&from={from}"));
+        url = urls::with_query(&url, &[("mount", digest), ("from", from)])?;
     }
     let scope = match from {
         Some(from) => Scope::Mount { name: repo.to_string(), from: from.to_string() },
@@ -59,7 +48,7 @@ pub async fn start(t: &Transport, repo: &str, digest: &str, from: Option<&str>) 
                 ClientError::new(ErrorKind::Invalid, strip_query(&url), "upload session without Location")
             })?;
             let chunk_min = resp.header("oci-chunk-min-length").and_then(|v| v.trim().parse().ok());
-            Ok(Some(Session { location: absolute(t, &location), chunk_min }))
+            Ok(Some(Session { location: urls::join(&url, &location)?, chunk_min }))
         }
         _ => Err(Transport::error(resp, &url).await),
     }
@@ -86,7 +75,7 @@ pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, 
 }
 
 async fn put_whole(t: &Transport, repo: &str, blob: &BlobData, session: &Session) -> Result<()> {
-    let url = with_query(&session.location, &format!("digest={}", blob.desc.digest));
+    let url = urls::with_query(&session.location, &[("digest", &blob.desc.digest)])?;
     let (stream, failure) = blob.stream_watched();
     let req = Request::new(Method::PUT, url.clone(), Scope::Repository { name: repo.to_string(), push: true })
         .header("content-type", "application/octet-stream")
@@ -137,7 +126,7 @@ async fn put_chunks(t: &Transport, repo: &str, blob: &BlobData, session: Session
             }
             offset = end + 1;
             if let Some(next) = resp.header("location") {
-                location = absolute(t, &next);
+                location = urls::join(&location, &next)?;
             }
         }
         if done {
@@ -147,7 +136,7 @@ async fn put_chunks(t: &Transport, repo: &str, blob: &BlobData, session: Session
     if let Some(e) = failure.lock().expect("poisoned").take() {
         return Err(e);
     }
-    let url = with_query(&location, &format!("digest={}", blob.desc.digest));
+    let url = urls::with_query(&location, &[("digest", &blob.desc.digest)])?;
     let resp = t.send(Request::new(Method::PUT, url.clone(), scope).body(Body::Bytes(bytes::Bytes::new()))).await?;
     match resp.status() {
         201 | 204 => Ok(()),

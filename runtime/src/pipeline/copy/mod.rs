@@ -15,18 +15,16 @@ pub mod referrers;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::lookup::{Context, CopyOptions};
+use super::lookup::Context;
 use super::plan::Work;
 use super::report::CopyStats;
 use crate::client::{
     BlobCopy, ClientError, Descriptor, ErrorKind, Manifest, PutOptions, Result, Upkeep, digest_tag_subject,
     is_fallback_tag, is_index, is_manifest,
 };
-use crate::platform::Platform;
 use crate::reference::Reference;
 
 /// How many children or blobs of one manifest move at once; the per-host
@@ -48,35 +46,6 @@ impl Names {
     /// The names of a pinned level (a child or a referrer).
     fn pinned(src: &Reference, dst: &Reference, digest: &str) -> Self {
         Names { source: src.pinned(digest).common_name(), target: dst.pinned(digest).common_name() }
-    }
-}
-
-/// The index with only the children whose platform is listed (decisions.md:
-/// registries that reject partial indexes accept this one).
-pub fn filter_index(m: &Manifest, platforms: &[Option<Platform>]) -> std::result::Result<Manifest, serde_json::Error> {
-    let mut doc: serde_json::Value = serde_json::from_slice(&m.bytes)?;
-    if let Some(list) = doc.get_mut("manifests").and_then(|l| l.as_array_mut()) {
-        list.retain(|entry| {
-            let desc: Option<Descriptor> = serde_json::from_value(entry.clone()).ok();
-            let platform = desc.and_then(|d| d.platform).map(|p| Platform::from_descriptor(&p));
-            platforms.iter().any(|want| match (want, &platform) {
-                (None, None) => true,
-                (Some(w), Some(p)) => w.matches(p),
-                _ => false,
-            })
-        });
-    }
-    let bytes = Bytes::from(serde_json::to_vec(&doc)?);
-    Ok(Manifest::new(&m.media_type, bytes))
-}
-
-/// The manifest to push for `m` at the top: filtered by `platforms` when set.
-pub fn top_manifest(options: &CopyOptions, m: &Manifest) -> Result<Manifest> {
-    match &options.platforms {
-        Some(platforms) if is_index(&m.media_type) => {
-            filter_index(m, platforms).map_err(|e| ClientError::new(ErrorKind::Invalid, "platforms", e.to_string()))
-        }
-        _ => Ok(m.clone()),
     }
 }
 
@@ -128,7 +97,7 @@ impl<'a> ImageCopy<'a> {
         m: &Manifest,
         names: &Names,
     ) -> Result<CopyStats> {
-        let top = top_manifest(self.ctx.options, m)?;
+        let top = self.ctx.options.top_manifest(m)?;
         if top.digest != m.digest {
             self.filtered_top = Some(top.digest.clone());
         }
@@ -336,34 +305,5 @@ impl<'a> ImageCopy<'a> {
             _ => stats.blobs_skipped += 1,
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filtered_index_keeps_listed_platforms_only() {
-        let doc = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [
-                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:1", "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
-                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:2", "size": 1, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:3", "size": 1, "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
-                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:4", "size": 1}
-            ]
-        });
-        let m =
-            Manifest::new("application/vnd.oci.image.index.v1+json", Bytes::from(serde_json::to_vec(&doc).unwrap()));
-        let keep = vec![Some(Platform::parse("linux/amd64").unwrap()), Some(Platform::parse("linux/arm64").unwrap())];
-        let filtered = filter_index(&m, &keep).unwrap();
-        let digests: Vec<String> = filtered.doc().unwrap().manifests.into_iter().map(|d| d.digest).collect();
-        assert_eq!(digests, vec!["sha256:1", "sha256:2"]);
-        assert_ne!(filtered.digest, m.digest);
-        assert_eq!(filter_index(&m, &keep).unwrap().digest, filtered.digest, "deterministic");
-        let unplatformed = filter_index(&m, &[None]).unwrap();
-        assert_eq!(unplatformed.doc().unwrap().manifests.len(), 1);
     }
 }

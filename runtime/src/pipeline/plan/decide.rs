@@ -6,7 +6,7 @@ use crate::config::StepSpec;
 
 /// What the command asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum Mode {
     /// `once`, scheduled server runs: copy what differs.
     Copy,
     /// `once --missing`, the server's first pass: copy only what is absent.
@@ -32,10 +32,10 @@ impl RefreshFlags {
     /// The flags of a step.
     pub fn of(spec: &StepSpec) -> Self {
         RefreshFlags {
-            fast_check: spec.fast_check,
-            force_recursive: spec.force_recursive,
-            referrers: spec.referrers,
-            digest_tags: spec.digest_tags,
+            fast_check: spec.options.fast_check,
+            force_recursive: spec.options.force_recursive,
+            referrers: spec.options.referrers,
+            digest_tags: spec.options.digest_tags,
         }
     }
 
@@ -49,7 +49,7 @@ impl RefreshFlags {
 #[derive(Debug, Clone, Copy)]
 pub struct Observed<'a> {
     /// The command's action.
-    pub action: Action,
+    pub action: Mode,
     /// Media type of the source (from its HEAD).
     pub source_media_type: &'a str,
     /// The digest the target should have: the source digest, or the digest of
@@ -111,7 +111,7 @@ pub fn first(o: &Observed, flags: RefreshFlags, media_types: &[String]) -> First
     if matches && flags.match_is_enough() {
         return First::Done(Plan::UpToDate);
     }
-    if o.target_digest.is_some() && o.action == Action::Missing {
+    if o.target_digest.is_some() && o.action == Mode::Missing {
         return First::Done(Plan::TargetExists);
     }
     if !media_types.iter().any(|m| m == o.source_media_type) {
@@ -204,7 +204,7 @@ mod tests {
         RefreshFlags { fast_check: fast, force_recursive: force, referrers, digest_tags }
     }
 
-    fn check(action: Action, mt: &str, target: Option<&str>, f: RefreshFlags) -> First {
+    fn check(action: Mode, mt: &str, target: Option<&str>, f: RefreshFlags) -> First {
         first(
             &Observed { action, source_media_type: mt, expected_digest: "sha256:a", target_digest: target },
             f,
@@ -215,15 +215,15 @@ mod tests {
     /// The IMG table: every combination that changes the outcome.
     #[test]
     fn first_decision_img_3_to_img_7() {
-        use Action as A;
         use CopyReason as R;
         use First::{CompareExtras as Extras, Done};
+        use Mode as A;
         let none = flags(false, false, false, false);
         let refs = flags(false, false, true, false);
         let tags = flags(false, false, false, true);
         let force = flags(false, true, false, false);
         let fast_refs = flags(true, false, true, true);
-        let rows: Vec<(Action, &str, Option<&str>, RefreshFlags, First)> = vec![
+        let rows: Vec<(Mode, &str, Option<&str>, RefreshFlags, First)> = vec![
             // IMG-3: a match is enough unless refresh flags ask for more; fastCheck overrides them.
             (A::Copy, INDEX, Some("sha256:a"), none, Done(Plan::UpToDate)),
             (A::Copy, INDEX, Some("sha256:a"), fast_refs, Done(Plan::UpToDate)),

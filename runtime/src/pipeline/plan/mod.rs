@@ -9,10 +9,9 @@ pub mod decide;
 mod extras;
 pub mod platform;
 
-pub use self::decide::{Action, CopyReason, Plan, RefreshFlags, Work};
+pub use self::decide::{CopyReason, Mode, Plan, RefreshFlags, Work};
 use self::decide::{First, Observed};
 use self::platform::PlatformCache;
-use super::copy;
 use super::lookup::Context;
 use super::ratelimit::Gate;
 use crate::client::{ClientError, ErrorKind, Manifest, ManifestHead, Result, is_index};
@@ -41,7 +40,7 @@ pub async fn plan(
     step: &SyncStep,
     src: &Reference,
     tgt: &Reference,
-    action: Action,
+    action: Mode,
     gate: &mut Gate<'_>,
     platforms: &PlatformCache,
 ) -> Result<Planned> {
@@ -58,9 +57,9 @@ pub async fn plan(
     };
     // The source is asked whether it still has what the target has: a 304 costs
     // it less than a HEAD. Not with a rate limit, whose numbers a 304 may lack.
-    let like = target.clone().filter(|_| spec.ratelimit.min <= 0);
+    let like = target.clone().filter(|_| spec.options.ratelimit.min <= 0);
     let target_digest = target.map(|t| t.digest);
-    if target_digest.is_none() && action != Action::Check {
+    if target_digest.is_none() && action != Mode::Check {
         // A copy will follow: if the whole repository is new, nothing else in it
         // needs looking up (one tag list instead of a HEAD per blob and manifest).
         state.is_fresh(client, &ctx.scope.target).await;
@@ -69,9 +68,9 @@ pub async fn plan(
     // with one GET instead of a HEAD and a GET (the GET is a pull either way);
     // not with a rate limit, whose check must come before any pull (RL-2).
     let fetch_now = target_digest.is_none()
-        && action != Action::Check
+        && action != Mode::Check
         && step.compiled.platform.is_none()
-        && spec.ratelimit.min <= 0;
+        && spec.options.ratelimit.min <= 0;
     let lookup = async {
         if fetch_now {
             let m = client.manifest_get(src).await?;
@@ -99,7 +98,7 @@ pub async fn plan(
         let chosen = platforms.resolve(client, &source, manifest.as_ref(), wanted).await?;
         source = src.with_digest(&chosen.digest);
         manifest = None;
-        if decide::platform_matches(target_digest.as_deref(), &chosen.digest, spec.force_recursive) {
+        if decide::platform_matches(target_digest.as_deref(), &chosen.digest, spec.options.force_recursive) {
             return Ok(Planned { plan: Plan::PlatformUpToDate, source, source_head, manifest, target_digest });
         }
         // IMG-5 still checks the index's media type, as regsync does; what is
@@ -113,7 +112,7 @@ pub async fn plan(
             Some(m) => m,
             None => state.manifest(client, &source).await?,
         };
-        expected = copy::top_manifest(ctx.options, &m)?.digest;
+        expected = ctx.options.top_manifest(&m)?.digest;
         manifest = Some(m);
     }
 
@@ -123,7 +122,7 @@ pub async fn plan(
         expected_digest: &expected,
         target_digest: target_digest.as_deref(),
     };
-    let plan = match decide::first(&observed, flags, &spec.media_types) {
+    let plan = match decide::first(&observed, flags, &spec.options.media_types) {
         First::Done(plan) => plan,
         First::CompareExtras => {
             let (referrers, tags) =
