@@ -11,16 +11,31 @@ as_root() {
     fi
 }
 
-# The real registry the integration tests start (Debian's distribution registry).
-if [ ! -x "${REGSYNC_TEST_REGISTRY_BIN:-/usr/bin/docker-registry}" ]; then
+phase() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
+
+# Debian packages: the real registry the integration tests start
+# (distribution), and for the image, progress and Kubernetes tests: musl-gcc,
+# umoci, CA certificates, tmux and kubectl. A kubectl from elsewhere will do.
+missing=()
+[ -x "${REGSYNC_TEST_REGISTRY_BIN:-/usr/bin/docker-registry}" ] || missing+=(docker-registry)
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
+command -v umoci >/dev/null || missing+=(umoci)
+command -v tmux >/dev/null || missing+=(tmux)
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+if [ ${#missing[@]} -gt 0 ]; then
+    phase "installing ${missing[*]}"
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # WASM plugins: Rust ones are built for this target...
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-    rustup target add wasm32-wasip2
-fi
+# ...and the container image's binary for this one.
+for target in wasm32-wasip2 x86_64-unknown-linux-musl; do
+    if ! rustup target list --installed | grep -qx "$target"; then
+        rustup target add "$target"
+    fi
+done
 # ...and Python ones with componentize-py from PyPI, in a venv of our own.
 venv=target/plugin-tools/venv
 if [ ! -x "$venv/bin/componentize-py" ]; then
@@ -33,10 +48,18 @@ if [ ! -x "$venv/bin/componentize-py" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check componentize-py==0.25.1
 fi
 
+phase "fmt and clippy"
 cargo fmt --all -- --check
 cargo fmt --all --manifest-path plugins/Cargo.toml -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --locked --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml -- -D warnings
-cargo test --workspace --locked
+# The image test builds a musl binary (minutes on two cores): it runs alone
+# first, so that build does not slow the timing-sensitive tests beside it.
+phase "container image test"
+cargo test --locked -p regsync-tests --test it -- --exact image::the_image_builds_runs_from_its_own_root_and_pushes_with_regsync
+phase "all other tests"
+cargo test --workspace --locked -- --skip image::the_image_builds_runs_from_its_own_root_and_pushes_with_regsync
 # The plugins' own unit tests, on the host.
+phase "plugin unit tests"
 cargo test --locked --quiet --lib -p keep-latest -p semver-fns --manifest-path plugins/Cargo.toml --target "$(rustc -vV | sed -n 's/^host: //p')"
+phase "done"

@@ -1,6 +1,7 @@
 //! Command-line surface, the same as regsync's (CLI-1 … CLI-11): `once`,
 //! `check`, `server`, `config`, `version`, with `-c/--config`, `-v/--verbosity`
-//! and `--logopt` accepted before or after the command.
+//! and `--logopt` accepted before or after the command, plus `completion`
+//! (cobra gives regsync one).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -41,6 +42,9 @@ pub enum Command {
         /// Only copy tags that are missing on the target
         #[arg(long)]
         missing: bool,
+        /// Output format of the run's report on stdout
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
     /// processes each sync command once but skip actual copy
     Check {
@@ -65,6 +69,12 @@ pub enum Command {
     },
     /// show the processed config (defaults merged, templates expanded, secrets redacted)
     Config,
+    /// Generate the autocompletion script for the specified shell
+    Completion {
+        /// The shell to write the script for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Show the version
     Version {
         /// Format output with go template syntax
@@ -81,18 +91,18 @@ fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
     Ok(d.to_std())
 }
 
-/// How `check` prints its findings.
+/// How `once` and `check` print their report on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// One line per stale image and a total.
+    /// A line per step (`once`) or per stale image (`check`), and a total.
     Text,
-    /// One JSON document with every step and image.
+    /// One JSON document with the totals, every step and every image.
     Json,
 }
 
 impl Command {
     /// True for commands that read a config file.
     pub fn needs_config(&self) -> bool {
-        !matches!(self, Command::Version { .. })
+        !matches!(self, Command::Version { .. } | Command::Completion { .. })
     }
 }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod platform;
 pub mod plugin;
+pub mod progress;
 pub mod reference;
 pub mod schedule;
 pub mod server;

@@ -55,7 +55,7 @@ pub enum LogFormat {
 /// Installs the global logger; call once, early in `main`.
 pub fn init(level: LevelFilter, format: LogFormat) {
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::progress::LogWriter)
         .with_max_level(level)
         .event_format(SlogFormat(format))
         .try_init();

@@ -12,6 +12,7 @@ use regsync::config;
 use regsync::logging::{self, LogFormat};
 use regsync::pipeline::{Mode, Pipeline, PipelineOptions, report};
 use regsync::plugin::{self, PluginHost};
+use regsync::progress;
 use regsync::server;
 use regsync::setup::{self, Setup};
 use regsync::template::Templates;
@@ -57,18 +58,23 @@ fn run() -> anyhow::Result<ExitCode> {
             let out = templates.render("version", &format, &VersionInfo::current().template_value())?;
             std::io::stdout().write_all(out.as_bytes())?;
         }
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "regsync", &mut std::io::stdout());
+        }
         Command::Config => {
             let loaded = loaded.context("config was not loaded")?;
             print!("{}", config::to_yaml(&loaded.config));
         }
-        Command::Once { run, missing } => {
+        Command::Once { run, missing, format } => {
             let loaded = loaded.context("config was not loaded")?;
             let action = if missing { Mode::Missing } else { Mode::Copy };
-            return sync(&loaded, action, run.abort_on_error, None);
+            let progress = !json && progress::wanted();
+            return sync(&loaded, action, run.abort_on_error, format, progress);
         }
         Command::Check { run, format } => {
             let loaded = loaded.context("config was not loaded")?;
-            return sync(&loaded, Mode::Check, run.abort_on_error, Some(format));
+            return sync(&loaded, Mode::Check, run.abort_on_error, format, false);
         }
         Command::Server { run, listen, grace } => {
             let loaded = loaded.context("config was not loaded")?;
@@ -92,14 +98,29 @@ fn run() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs every step once and prints what happened; errors give exit code 1 (CLI-11).
-fn sync(setup: &Setup, action: Mode, abort_on_error: bool, check: Option<OutputFormat>) -> anyhow::Result<ExitCode> {
+/// Runs every step once and prints what happened; errors give exit code 1
+/// (CLI-11). `progress` draws live progress on stderr while it runs.
+fn sync(
+    setup: &Setup,
+    action: Mode,
+    abort_on_error: bool,
+    format: OutputFormat,
+    progress: bool,
+) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let config = &setup.config;
+    let display = progress.then(progress::Display::start);
     let reports = runtime.block_on(async {
-        let client = Client::from_config(config, VersionInfo::current().user_agent()).await;
+        let mut client = Client::from_config(config, VersionInfo::current().user_agent()).await;
+        if let Some(d) = &display {
+            client.watch_transfers(std::sync::Arc::new(d.clone()));
+        }
         let mut pipeline =
             Pipeline::new(config, client, PipelineOptions { abort_on_error, ..PipelineOptions::default() });
+        if let Some(d) = &display {
+            pipeline.watch_images(std::sync::Arc::new(d.clone()));
+        }
         let notifiers = setup.plugins.attach(&mut pipeline);
         let cancel = pipeline.cancel_token();
         let mut stop = stop_signals()?;
@@ -115,10 +136,18 @@ fn sync(setup: &Setup, action: Mode, abort_on_error: bool, check: Option<OutputF
         }
         Ok::<_, anyhow::Error>(reports)
     })?;
-    match check {
-        Some(OutputFormat::Json) => println!("{}", serde_json::to_string_pretty(&reports)?),
-        Some(OutputFormat::Text) => print!("{}", report::summary(&reports, true)),
-        None => print!("{}", report::summary(&reports, false)),
+    // The bars go before the summary so the terminal keeps only the summary.
+    if let Some(d) = display {
+        d.finish();
+    }
+    let check = action == Mode::Check;
+    match format {
+        OutputFormat::Json => {
+            let command = if check { "check" } else { "once" };
+            let doc = report::RunReport::new(command, &reports, started.elapsed());
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        OutputFormat::Text => print!("{}", report::summary(&reports, check)),
     }
     // Each failure was logged where it happened and is counted in the summary;
     // the exit code says the run failed (CLI-11) without repeating them.

@@ -1,6 +1,8 @@
 //! `regsync version`: build details, printed as regsync prints them (CLI-7).
 //! Field names keep regsync's (`VCSTag`, `GoVer`, …) so `--format` templates
-//! written for regsync work; the Go fields carry the Rust toolchain.
+//! written for regsync work; the Go fields carry the Rust toolchain. Two
+//! fields regsync lacks follow them: the plugin WIT package version and the
+//! wasmtime version, which tell which plugins this build can load.
 
 use gotmpl::Value;
 
@@ -23,6 +25,10 @@ pub struct VersionInfo {
     pub platform: String,
     /// Compiler version.
     pub compiler_version: String,
+    /// The `regsync:plugin` WIT package version plugins are built against.
+    pub plugin_wit: String,
+    /// The wasmtime version that runs plugins.
+    pub wasmtime: String,
 }
 
 impl VersionInfo {
@@ -37,10 +43,12 @@ impl VersionInfo {
             vcs_date: env!("REGSYNC_VCS_DATE").to_string(),
             platform: crate::platform::Platform::local().to_string(),
             compiler_version: env!("REGSYNC_RUSTC_VERSION").to_string(),
+            plugin_wit: env!("REGSYNC_PLUGIN_WIT").to_string(),
+            wasmtime: env!("REGSYNC_WASMTIME_VERSION").to_string(),
         }
     }
 
-    fn rows(&self) -> [(&'static str, &str); 8] {
+    fn rows(&self) -> [(&'static str, &str); 10] {
         [
             ("VCSTag", &self.vcs_tag),
             ("VCSRef", &self.vcs_ref),
@@ -50,6 +58,8 @@ impl VersionInfo {
             ("Platform", &self.platform),
             ("GoVer", &self.compiler_version),
             ("GoCompiler", "rustc"),
+            ("PluginWIT", &self.plugin_wit),
+            ("Wasmtime", &self.wasmtime),
         ]
     }
 

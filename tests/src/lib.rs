@@ -2,7 +2,7 @@
 //! ([`registry`]), an OCI layout generator ([`fixtures`]), plain-HTTP OCI
 //! helpers ([`oci`]), the `regsync` binary ([`bin`]), golden files
 //! ([`golden`]), the shared compatibility fixtures ([`shared`]), a fault
-//! proxy ([`proxy`]), a token issuer ([`token`]), a webhook receiver
+//! proxy ([`proxy`]), an upload-rate limiting relay ([`slowlink`]), a token issuer ([`token`]), a webhook receiver
 //! ([`webhook`]), the request parsing those three share ([`http1`]), a
 //! client-only image copy ([`copy`]) and the plugins of `plugins/` ([`plugins`]).
 
@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod proxy;
 pub mod registry;
 pub mod shared;
+pub mod slowlink;
 pub mod token;
 pub mod webhook;
 

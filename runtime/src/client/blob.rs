@@ -175,13 +175,39 @@ pub struct BlobData {
     pub desc: super::types::Descriptor,
     /// Hash while streaming and fail on mismatch.
     pub verify: bool,
+    /// Told of the bytes as they stream (a progress display).
+    pub progress: Option<Arc<dyn BlobProgress>>,
+}
+
+/// Watches blob transfers: a progress display implements it.
+pub trait TransferWatch: Send + Sync {
+    /// The bytes of `desc` start moving. The handle counts them; the transfer
+    /// has ended when the last clone of it is dropped.
+    fn blob_started(&self, desc: &super::types::Descriptor) -> Arc<dyn BlobProgress>;
+}
+
+/// Counts the bytes of one blob transfer (see [`TransferWatch`]).
+pub trait BlobProgress: Send + Sync {
+    /// `n` more bytes went through. A retried upload counts its bytes again.
+    fn advance(&self, n: u64);
 }
 
 impl BlobData {
     /// A fresh stream over the whole blob, resuming on breaks.
     pub fn stream(&self) -> ByteStream {
         let s = resuming(self.source.clone(), self.desc.size);
-        if self.verify { verified(s, &self.desc.digest, self.desc.size, self.source.location()) } else { s }
+        let s = if self.verify { verified(s, &self.desc.digest, self.desc.size, self.source.location()) } else { s };
+        match &self.progress {
+            None => s,
+            Some(p) => {
+                let p = p.clone();
+                Box::pin(s.inspect(move |chunk| {
+                    if let Ok(c) = chunk {
+                        p.advance(c.len() as u64);
+                    }
+                }))
+            }
+        }
     }
 
     /// Like [`BlobData::stream`], also keeping the first error the stream yields, so

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use self::blob::{BlobData, BlobSource, ByteStream};
+pub use self::blob::{BlobProgress, TransferWatch};
 pub use self::error::{ClientError, ErrorKind, Result};
 use self::ocidir::{OciDirBlobSource, OciDirClient};
 pub use self::registry::Pushed;
@@ -63,6 +64,7 @@ pub struct Client {
     registry: Arc<RegistryClient>,
     ocidir: Arc<OciDirClient>,
     verify_registry_blobs: bool,
+    transfers: Option<Arc<dyn TransferWatch>>,
 }
 
 impl Client {
@@ -89,6 +91,7 @@ impl Client {
             registry: Arc::new(RegistryClient::new(hosts, options)),
             ocidir: Arc::new(OciDirClient::default()),
             verify_registry_blobs: true,
+            transfers: None,
         }
     }
 
@@ -255,6 +258,7 @@ impl Client {
             source: self.source(src, &desc.digest),
             desc: desc.clone(),
             verify: dst.scheme == Scheme::Registry && self.verify_registry_blobs,
+            progress: self.transfers.as_ref().map(|w| w.blob_started(desc)),
         };
         match dst.scheme {
             Scheme::Registry => self.registry.blob_put(dst, &data, session).await?,
@@ -263,6 +267,11 @@ impl Client {
             }
         }
         Ok(BlobCopy::Copied)
+    }
+
+    /// Tells `watch` about every blob whose bytes this client sends.
+    pub fn watch_transfers(&mut self, watch: Arc<dyn TransferWatch>) {
+        self.transfers = Some(watch);
     }
 
     /// Tags of a repository (sorted for layouts, REF-8).

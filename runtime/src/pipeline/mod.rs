@@ -78,6 +78,16 @@ pub struct Pipeline {
     observers: std::collections::HashMap<String, Arc<dyn StepObserver>>,
     /// Write locks shared by every run (see [`RunState`]).
     writes: Arc<crate::client::locks::KeyedLocks>,
+    /// Told how many images there are and when each ends (a progress display).
+    images: Option<Arc<dyn ImageWatch>>,
+}
+
+/// Follows a run image by image (a progress display).
+pub trait ImageWatch: Send + Sync {
+    /// `n` more images were found to process (a step's filtered tags).
+    fn images_found(&self, n: usize);
+    /// One image ended, whichever way.
+    fn image_done(&self, image: &ImageReport);
 }
 
 /// Told when a step run starts and ends (notifier plugins).
@@ -115,7 +125,13 @@ impl Pipeline {
             filters: std::collections::HashMap::new(),
             observers: std::collections::HashMap::new(),
             writes: Arc::default(),
+            images: None,
         }
+    }
+
+    /// Tells `watch` about the images of every run.
+    pub fn watch_images(&mut self, watch: Arc<dyn ImageWatch>) {
+        self.images = Some(watch);
     }
 
     /// Makes a tag filter available to steps that list `name` under `filters:`.
@@ -225,6 +241,7 @@ impl Pipeline {
                     return report;
                 };
                 let scope = self.scope(step, src.clone(), tgt.clone(), vec![]);
+                self.found(1);
                 let image =
                     self.process_image_in(step, &options, &scope, src.clone(), tgt.clone(), action, state).await;
                 self.collect(&mut report, image);
@@ -243,7 +260,16 @@ impl Pipeline {
         Scope::new(source, target, c.referrer_source.as_ref(), c.referrer_target.as_ref(), tags)
     }
 
+    fn found(&self, n: usize) {
+        if let Some(w) = &self.images {
+            w.images_found(n);
+        }
+    }
+
     fn collect(&self, report: &mut StepReport, (image, error): (ImageReport, Option<StageError>)) {
+        if let Some(w) = &self.images {
+            w.image_done(&image);
+        }
         if let Some(e) = error {
             self.note_error(report, e);
         }
@@ -338,6 +364,7 @@ impl Pipeline {
             };
             tags = filter::missing_only(tags, &existing);
         }
+        self.found(tags.len());
         let scope = self.scope(step, src_repo, tgt_repo, tags.clone());
         let scope = &scope;
         // Boxed: an image's future is large, and moving it into the stream would copy it.

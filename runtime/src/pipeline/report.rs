@@ -36,18 +36,22 @@ impl Outcome {
     }
 }
 
-/// Counters of one image copy.
+/// Counters of one image copy. JSON names say what happened to the blob
+/// (`blobs_sent`, `blobs_mounted`, `blobs_present`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CopyStats {
     /// Manifests pushed.
     pub manifests: u64,
     /// Blobs whose bytes were sent.
+    #[serde(rename = "blobs_sent")]
     pub blobs_copied: u64,
     /// Blobs mounted from another repository.
     pub blobs_mounted: u64,
     /// Blobs the target already had (or another copy of this run sent).
+    #[serde(rename = "blobs_present")]
     pub blobs_skipped: u64,
     /// Bytes sent.
+    #[serde(rename = "bytes_sent")]
     pub bytes: u64,
 }
 
@@ -81,7 +85,7 @@ pub struct ImageReport {
     /// Copy counters.
     pub stats: CopyStats,
     /// Wall time.
-    #[serde(serialize_with = "millis")]
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
     /// The failure, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,7 +134,7 @@ pub struct StepReport {
     #[serde(serialize_with = "serialize_errors")]
     pub errors: Vec<StageError>,
     /// Wall time.
-    #[serde(serialize_with = "millis")]
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
 }
 
@@ -155,6 +159,103 @@ impl StepReport {
     }
 }
 
+/// How many images ended which way, for one step or a whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Images the step covered.
+    pub images: usize,
+    /// Copied (missing or different on the target).
+    pub copied: usize,
+    /// Up to date, with referrers, digest tags or `forceRecursive` refreshed.
+    pub refreshed: usize,
+    /// Already up to date.
+    pub up_to_date: usize,
+    /// Left alone: `--missing` with the target present, or a media type not in `mediaTypes`.
+    pub skipped: usize,
+    /// `check`: a copy is needed.
+    pub stale: usize,
+    /// `check`: up to date, but a copy would refresh referrers or digest tags.
+    pub would_refresh: usize,
+    /// Failures: failed images and failures of the step itself (a listing, a filter).
+    pub failed: usize,
+}
+
+impl Counts {
+    /// The counts of one step.
+    pub fn of(step: &StepReport) -> Self {
+        Counts {
+            images: step.images.len(),
+            copied: step.count(Outcome::Copied),
+            refreshed: step.count(Outcome::Refreshed),
+            up_to_date: step.count(Outcome::UpToDate),
+            skipped: step.count(Outcome::SkippedExists) + step.count(Outcome::SkippedMediaType),
+            stale: step.count(Outcome::Stale),
+            would_refresh: step.count(Outcome::WouldRefresh),
+            failed: step.errors.len(),
+        }
+    }
+
+    fn add(&mut self, o: &Counts) {
+        self.images += o.images;
+        self.copied += o.copied;
+        self.refreshed += o.refreshed;
+        self.up_to_date += o.up_to_date;
+        self.skipped += o.skipped;
+        self.stale += o.stale;
+        self.would_refresh += o.would_refresh;
+        self.failed += o.failed;
+    }
+}
+
+/// The machine-readable report of `once --format json` and `check --format
+/// json`: one document, the run's totals first, then every step with its
+/// counts, totals, images and errors.
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    /// `once` or `check`.
+    pub command: &'static str,
+    /// True when no step had an error.
+    pub ok: bool,
+    /// Wall time of the whole run.
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    pub duration: Duration,
+    /// Image counts over all steps.
+    pub counts: Counts,
+    /// Copy counters over all steps.
+    pub totals: CopyStats,
+    /// Every step, in config order.
+    pub steps: Vec<StepDocument<'a>>,
+}
+
+/// One step in a [`RunReport`]: the step's own fields plus its sums.
+#[derive(Debug, Serialize)]
+pub struct StepDocument<'a> {
+    /// The step.
+    #[serde(flatten)]
+    pub step: &'a StepReport,
+    /// Image counts.
+    pub counts: Counts,
+    /// Copy counters.
+    pub totals: CopyStats,
+}
+
+impl<'a> RunReport<'a> {
+    /// The report of a run of `command` that took `duration`.
+    pub fn new(command: &'static str, steps: &'a [StepReport], duration: Duration) -> Self {
+        let (mut counts, mut totals) = (Counts::default(), CopyStats::default());
+        let steps: Vec<StepDocument<'a>> = steps
+            .iter()
+            .map(|step| {
+                let doc = StepDocument { step, counts: Counts::of(step), totals: step.totals() };
+                counts.add(&doc.counts);
+                totals.add(&doc.totals);
+                doc
+            })
+            .collect();
+        RunReport { command, ok: steps.iter().all(|s| s.step.ok()), duration, counts, totals, steps }
+    }
+}
+
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
@@ -163,17 +264,9 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// counts failures; what they were was logged when they happened.
 pub fn summary(steps: &[StepReport], check: bool) -> String {
     let mut out = String::new();
-    let mut total = CopyStats::default();
-    let (mut copied, mut current, mut stale, mut failed, mut images) = (0, 0, 0, 0, 0);
-    for s in steps {
-        let t = s.totals();
-        total.add(&t);
-        images += s.images.len();
-        copied += s.count(Outcome::Copied) + s.count(Outcome::Refreshed);
-        current += s.count(Outcome::UpToDate) + s.count(Outcome::SkippedExists);
-        stale += s.count(Outcome::Stale);
-        // Failed images and failures of the step itself (a listing, a filter).
-        failed += s.errors.len();
+    let run = RunReport::new(if check { "check" } else { "once" }, steps, Duration::ZERO);
+    for doc in &run.steps {
+        let (s, c, t) = (doc.step, &doc.counts, &doc.totals);
         if check {
             for i in s.images.iter().filter(|i| matches!(i.outcome, Outcome::Stale | Outcome::WouldRefresh)) {
                 let word = if i.outcome == Outcome::Stale { "stale" } else { "refresh" };
@@ -185,10 +278,10 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
                 s.index,
                 s.source,
                 s.target,
-                s.count(Outcome::Copied) + s.count(Outcome::Refreshed),
-                s.count(Outcome::UpToDate),
-                s.count(Outcome::SkippedExists) + s.count(Outcome::SkippedMediaType),
-                s.errors.len(),
+                c.copied + c.refreshed,
+                c.up_to_date,
+                c.skipped,
+                c.failed,
                 t.blobs_copied,
                 human_bytes(t.bytes),
                 t.blobs_mounted,
@@ -196,14 +289,19 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
             );
         }
     }
+    let (c, t) = (&run.counts, &run.totals);
     if check {
-        out += &format!("{stale} of {images} images stale, {failed} failed\n");
+        out += &format!("{} of {} images stale, {} failed\n", c.stale, c.images, c.failed);
     } else {
         out += &format!(
-            "total: {copied} copied, {current} up to date, {failed} failed; {} sent in {} blobs, {} blobs mounted\n",
-            human_bytes(total.bytes),
-            total.blobs_copied,
-            total.blobs_mounted
+            "total: {} copied, {} up to date, {} skipped, {} failed; {} sent in {} blobs, {} blobs mounted\n",
+            c.copied + c.refreshed,
+            c.up_to_date,
+            c.skipped,
+            c.failed,
+            human_bytes(t.bytes),
+            t.blobs_copied,
+            t.blobs_mounted
         );
     }
     out

@@ -129,10 +129,62 @@ fn version_output_and_format_cli_7() {
     let r = run(&["version"]);
     assert_eq!(r.code, 0);
     let labels: Vec<&str> = r.stdout.lines().map(|l| l.split(':').next().unwrap()).collect();
-    assert_eq!(labels, ["VCSTag", "VCSRef", "VCSCommit", "VCSState", "VCSDate", "Platform", "GoVer", "GoCompiler"]);
+    assert_eq!(
+        labels,
+        [
+            "VCSTag",
+            "VCSRef",
+            "VCSCommit",
+            "VCSState",
+            "VCSDate",
+            "Platform",
+            "GoVer",
+            "GoCompiler",
+            "PluginWIT",
+            "Wasmtime"
+        ]
+    );
+    let wit = std::fs::read_to_string(regsync_tests::repo_root().join("wit/regsync-plugin.wit")).unwrap();
+    let plugin = run(&["version", "--format", "{{.PluginWIT}} {{.Wasmtime}}"]).stdout;
+    let (wit_version, wasmtime) = plugin.split_once(' ').unwrap();
+    assert!(wit.contains(&format!("package regsync:plugin@{wit_version};")), "{plugin}");
+    let lock = std::fs::read_to_string(regsync_tests::repo_root().join("Cargo.lock")).unwrap();
+    assert!(lock.contains(&format!("name = \"wasmtime\"\nversion = \"{wasmtime}\"")), "{plugin}");
     let tag = run(&["version", "--format", "{{.VCSTag}}"]);
     assert_eq!(tag.code, 0);
     assert!(tag.stdout.starts_with('v') && !tag.stdout.ends_with('\n'), "{:?}", tag.stdout);
     let bad = run(&["version", "--format", "{{.Nope}}"]);
     assert_eq!(bad.code, 1);
+}
+
+/// `completion` (cobra gives regsync one): a script for each shell; the bash
+/// one, sourced in a real bash, registers and completes subcommands.
+#[test]
+fn completion_scripts_register_in_a_real_shell_cli_2() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let r = run(&["completion", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains("regsync") && r.stdout.contains("once"), "{shell}");
+    }
+    let bad = run(&["completion", "tcsh"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("invalid value 'tcsh'"), "{}", bad.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("regsync.bash");
+    std::fs::write(&script, run(&["completion", "bash"]).stdout).unwrap();
+    let probe = format!(
+        "source {} && complete -p regsync && COMP_WORDS=(regsync ch) COMP_CWORD=1 && _regsync regsync ch regsync && echo \"words: ${{COMPREPLY[*]}}\" \
+         && COMP_WORDS=(regsync once --ab) COMP_CWORD=2 && _regsync regsync --ab once && echo \"flags: ${{COMPREPLY[*]}}\"",
+        script.display()
+    );
+    let out = std::process::Command::new("bash").arg("--norc").arg("-c").arg(&probe).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let mut lines = stdout.lines();
+    let registered = lines.next().unwrap();
+    assert!(registered.starts_with("complete ") && registered.ends_with(" regsync"), "{registered}");
+    assert!(registered.contains("-F _regsync"), "{registered}");
+    assert_eq!(lines.next(), Some("words: check"));
+    assert_eq!(lines.next(), Some("flags: --abort-on-error"));
 }

@@ -176,7 +176,7 @@ fn shipped_example_configs_are_valid() {
     let quickstart = std::fs::read_to_string(root.join("examples/quickstart.yml")).unwrap();
     let loaded = config::load_str(&quickstart, "quickstart.yml", &Templates::default()).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    let configmap = std::fs::read_to_string(root.join("examples/kubernetes/configmap.yaml")).unwrap();
+    let configmap = std::fs::read_to_string(root.join("examples/kubernetes/base/configmap.yaml")).unwrap();
     let doc = config::yaml::parse(&configmap).unwrap().unwrap();
     let config::yaml::Kind::Map(top) = &doc.kind else { panic!("configmap is a mapping") };
     let data = &top.iter().find(|(k, _)| k.scalar() == Some("data")).unwrap().1;

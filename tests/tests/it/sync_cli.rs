@@ -123,8 +123,57 @@ fn check_reports_stale_images_and_exits_zero_cli_12() {
     w.ok(&body, &["once"]);
     let json = w.ok(&body, &["check", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    let actions: Vec<&str> = v[0]["images"].as_array().unwrap().iter().map(|i| i["action"].as_str().unwrap()).collect();
+    assert_eq!(v["command"], "check");
+    let actions: Vec<&str> =
+        v["steps"][0]["images"].as_array().unwrap().iter().map(|i| i["action"].as_str().unwrap()).collect();
     assert_eq!(actions, vec!["up-to-date", "up-to-date"]);
+    assert_eq!(v["counts"]["stale"], 0);
+}
+
+/// `once --format json`: one document with the run's counts and totals, then
+/// every step with its own and every image; the same family as `check`'s.
+#[test]
+fn once_reports_the_run_as_one_json_document() {
+    let w = world();
+    let (s, d) = (w.src.host.clone(), w.dst.host.clone());
+    let body = format!(
+        "sync:\n  - source: {s}/lib/testrepo\n    target: {d}/json\n    type: repository\n    tags:\n      allow: [v1, v3]\n  - source: {s}/lib/testrepo:nope\n    target: {d}/json:nope\n    type: image\n"
+    );
+    let r = w.run(&body, &["once", "--format", "json"]);
+    assert_eq!(r.code, 1, "the missing tag fails the run");
+    eprintln!("{}", r.stdout);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is one JSON document");
+    assert_eq!(v["command"], "once");
+    assert_eq!(v["ok"], false);
+    assert!(v["duration_ms"].is_u64());
+    assert_eq!(v["counts"]["images"], 3);
+    assert_eq!(v["counts"]["copied"], 2);
+    assert_eq!(v["counts"]["failed"], 1);
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    let copy = &steps[0];
+    assert_eq!((copy["index"].as_u64(), copy["type"].as_str()), (Some(0), Some("repository")));
+    assert_eq!(copy["counts"]["copied"], 2);
+    let sent = copy["totals"]["blobs_sent"].as_u64().unwrap();
+    assert!(sent > 0 && copy["totals"]["bytes_sent"].as_u64().unwrap() > 0, "{copy}");
+    assert_eq!(v["totals"]["blobs_sent"].as_u64(), Some(sent), "the run's totals sum the steps'");
+    for image in copy["images"].as_array().unwrap() {
+        assert_eq!(image["action"], "copied", "{image}");
+        assert!(image["digest"].as_str().unwrap().starts_with("sha256:"));
+        assert!(image["stats"]["manifests"].as_u64().unwrap() >= 1);
+    }
+    let failed = &steps[1];
+    assert_eq!(failed["counts"]["failed"], 1);
+    assert_eq!(failed["images"][0]["action"], "failed");
+    let reason =
+        failed["errors"][0].as_str().unwrap_or_default().to_string() + failed["images"][0]["error"].as_str().unwrap();
+    assert!(reason.contains("nope"), "the failure says what: {failed}");
+    assert!(r.stderr.contains("msg=\"Failed to sync\""), "logs stay on stderr: {}", r.stderr);
+
+    let again = w.run(&body, &["once", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!((v["counts"]["up_to_date"].as_u64(), v["counts"]["copied"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(v["totals"]["blobs_sent"], 0);
 }
 
 #[test]
