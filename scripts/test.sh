@@ -61,5 +61,5 @@ phase "all other tests"
 cargo test --workspace --locked -- --skip image::the_image_builds_runs_from_its_own_root_and_pushes_with_regsync
 # The plugins' own unit tests, on the host.
 phase "plugin unit tests"
-cargo test --locked --quiet --lib -p keep-latest -p semver-fns --manifest-path plugins/Cargo.toml --target "$(rustc -vV | sed -n 's/^host: //p')"
+cargo test --locked --quiet --lib -p keep-latest -p semver-fns -p webhook --manifest-path plugins/Cargo.toml --target "$(rustc -vV | sed -n 's/^host: //p')"
 phase "done"

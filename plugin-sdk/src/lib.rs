@@ -1,7 +1,9 @@
 //! Write regsync plugins in Rust.
 //!
 //! A plugin is a WebAssembly component that targets one world of
-//! `wit/regsync-plugin.wit`. This crate generates the bindings, and gives
+//! the WIT package `regsync:plugin`, whose file this crate carries
+//! (`plugin-sdk/wit/`, a copy of the released one that a test keeps equal).
+//! It generates the bindings, and gives
 //! each kind of plugin a plain trait and an export macro, so a plugin is a
 //! type, one `impl` and one macro call. Enable the feature of your kind:
 //!
@@ -33,7 +35,7 @@
 pub const WIT_PACKAGE: &str = "regsync:plugin@0.1.0";
 
 /// The WIT source of the plugin contract, as shipped with this release.
-pub const WIT: &str = include_str!("../../wit/regsync-plugin.wit");
+pub const WIT: &str = include_str!("../wit/regsync-plugin.wit");
 
 /// The worlds a plugin may target, one per kind of extension.
 pub const WORLDS: [&str; 3] = ["tag-filter-plugin", "template-plugin", "notifier-plugin"];
@@ -45,7 +47,7 @@ pub mod bindings {
     #[cfg(feature = "tag-filter")]
     pub mod tag_filter {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "tag-filter-plugin",
             default_bindings_module: "regsync_plugin_sdk::bindings::tag_filter",
             pub_export_macro: true,
@@ -56,7 +58,7 @@ pub mod bindings {
     #[cfg(feature = "template")]
     pub mod template {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "template-plugin",
             default_bindings_module: "regsync_plugin_sdk::bindings::template",
             pub_export_macro: true,
@@ -67,7 +69,7 @@ pub mod bindings {
     #[cfg(feature = "notifier")]
     pub mod notifier {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "notifier-plugin",
             default_bindings_module: "regsync_plugin_sdk::bindings::notifier",
             pub_export_macro: true,
@@ -165,20 +167,40 @@ macro_rules! export_template {
 
 /// An event about a sync run.
 #[cfg(feature = "notifier")]
-pub use bindings::notifier::exports::regsync::plugin::notifier::{EventKind, SyncEvent};
+pub use bindings::notifier::exports::regsync::plugin::notifier::SyncEvent;
+
+/// The event kinds of this WIT version (`SyncEvent::kind`); later versions
+/// may add more, which [`Notifier::other`] receives.
+#[cfg(feature = "notifier")]
+pub mod kinds {
+    /// A step run began.
+    pub const SYNC_STARTED: &str = "sync-started";
+    /// An image was copied (or its referrers or digest tags refreshed).
+    pub const IMAGE_COPIED: &str = "image-copied";
+    /// An image was already current, or skipped.
+    pub const IMAGE_SKIPPED: &str = "image-skipped";
+    /// An image failed; `error` says why.
+    pub const IMAGE_FAILED: &str = "image-failed";
+    /// A step run ended without errors.
+    pub const SYNC_FINISHED: &str = "sync-finished";
+    /// A step run ended with errors.
+    pub const SYNC_FAILED: &str = "sync-failed";
+}
 
 /// A notifier: told when step runs start and end and what each image did.
 /// Implement the events you care about; the others are ignored.
 #[cfg(feature = "notifier")]
 pub trait Notifier {
-    /// Every event; by default dispatched to the methods below.
+    /// Every event; by default dispatched to the methods below by `kind`.
     fn notify(event: SyncEvent) -> Result<(), String> {
-        match event.kind {
-            EventKind::SyncStarted => Self::sync_started(event),
-            EventKind::ImageCopied => Self::image_copied(event),
-            EventKind::ImageSkipped => Self::image_skipped(event),
-            EventKind::SyncFinished => Self::sync_finished(event),
-            EventKind::SyncFailed => Self::sync_failed(event),
+        match event.kind.as_str() {
+            kinds::SYNC_STARTED => Self::sync_started(event),
+            kinds::IMAGE_COPIED => Self::image_copied(event),
+            kinds::IMAGE_SKIPPED => Self::image_skipped(event),
+            kinds::IMAGE_FAILED => Self::image_failed(event),
+            kinds::SYNC_FINISHED => Self::sync_finished(event),
+            kinds::SYNC_FAILED => Self::sync_failed(event),
+            _ => Self::other(event),
         }
     }
     /// A step run began.
@@ -193,6 +215,10 @@ pub trait Notifier {
     fn image_skipped(_event: SyncEvent) -> Result<(), String> {
         Ok(())
     }
+    /// An image failed (why is in `event.error`).
+    fn image_failed(_event: SyncEvent) -> Result<(), String> {
+        Ok(())
+    }
     /// A step run ended without errors.
     fn sync_finished(_event: SyncEvent) -> Result<(), String> {
         Ok(())
@@ -201,6 +227,16 @@ pub trait Notifier {
     fn sync_failed(_event: SyncEvent) -> Result<(), String> {
         Ok(())
     }
+    /// A kind this SDK does not know (sent by a newer regsync): ignored by default.
+    fn other(_event: SyncEvent) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The value of detail `name` of an event (see the WIT's `details`).
+#[cfg(feature = "notifier")]
+pub fn detail<'a>(event: &'a SyncEvent, name: &str) -> Option<&'a str> {
+    event.details.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// POSTs `body` to `url`, which must be on the plugin's `allowHosts`; the HTTP status.

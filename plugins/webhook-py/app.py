@@ -7,27 +7,26 @@ Settings (the `config:` map of the plugin's entry):
 
 The body is one JSON object per event:
   {"event": "image-copied", "source": ..., "target": ..., "repo": ...,
-   "tags": [...], "digest": ..., "error": ..., "durationMs": ...}
+   "tags": [...], "digest": ..., "error": ..., "durationMs": ...,
+   "details": {"step": "0", ...}}
+Event kinds this plugin does not know (from a newer regsync) are sent like
+the others when `events` names them.
 """
 
 import json
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.exports.notifier import EventKind, SyncEvent
+from wit_world.exports.notifier import SyncEvent
 from wit_world.imports import host, outbound_http
 
 DEFAULT_EVENTS = "image-copied,sync-finished,sync-failed"
 
 
-def kind_name(kind: EventKind) -> str:
-    return kind.name.lower().replace("_", "-")
-
-
 def to_json(event: SyncEvent) -> str:
     return json.dumps(
         {
-            "event": kind_name(event.kind),
+            "event": event.kind,
             "source": event.source,
             "target": event.target,
             "repo": event.repo,
@@ -35,6 +34,7 @@ def to_json(event: SyncEvent) -> str:
             "digest": event.digest,
             "error": event.error,
             "durationMs": event.duration_ms,
+            "details": dict(event.details),
         },
         sort_keys=True,
     )
@@ -46,9 +46,9 @@ class Notifier(exports.Notifier):
         if not url:
             raise Err("webhook: set config.url")
         wanted = (host.get_config("events") or DEFAULT_EVENTS).split(",")
-        if kind_name(event.kind) not in [w.strip() for w in wanted]:
+        if event.kind not in [w.strip() for w in wanted]:
             return
         status = outbound_http.post(url, "application/json", to_json(event))
         if status >= 300:
             raise Err(f"webhook: {url} answered HTTP {status}")
-        host.log(host.Level.DEBUG, f"posted {kind_name(event.kind)} to {url}")
+        host.log(host.Level.DEBUG, f"posted {event.kind} to {url}")

@@ -22,6 +22,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, Store};
 
 pub use self::adapters::{PluginFunctions, PluginTagFilter};
+pub use self::bindings::SUPPORTED_WIT;
 use self::bindings::{NOTIFIER_EXPORT, TAG_FILTER_EXPORT, TEMPLATE_EXPORT, notifier, tag_filter, template};
 pub use self::notify::{EventKind, SyncEvent};
 pub use self::sandbox::{PluginState, Sandbox};
@@ -173,6 +174,15 @@ impl PluginHost {
         let exports: Vec<String> =
             component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
         let has = |e: &str| exports.iter().any(|x| x == e);
+        let imports: Vec<String> =
+            component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect();
+        if let Some(wanted) = unsupported_wit(exports.iter().chain(&imports)) {
+            let supported: Vec<String> = SUPPORTED_WIT.iter().map(|v| format!("regsync:plugin@{v}")).collect();
+            return Err(fail(format!(
+                "it was built for regsync:plugin@{wanted}, and this regsync supports {}",
+                supported.join(", ")
+            )));
+        }
         let mut linker: Linker<PluginState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| fail(format!("{e:#}")))?;
         tag_filter::TagFilterPlugin::add_to_linker::<PluginState, wasmtime::component::HasSelf<PluginState>>(
@@ -229,6 +239,16 @@ impl PluginHost {
         );
         Ok(Arc::new(plugin))
     }
+}
+
+/// The first `regsync:plugin` version among a component's import and export
+/// names (`regsync:plugin/tag-filter@0.2.0`) that this host does not support.
+fn unsupported_wit<'a>(names: impl Iterator<Item = &'a String>) -> Option<String> {
+    names
+        .filter_map(|n| n.strip_prefix("regsync:plugin/"))
+        .filter_map(|n| n.split_once('@').map(|(_, v)| v))
+        .find(|v| !SUPPORTED_WIT.contains(v))
+        .map(str::to_string)
 }
 
 /// A loaded plugin, ready to be called.
@@ -353,5 +373,21 @@ impl Plugin {
             .call_notify(&mut store, &event)
             .map_err(|e| self.trap("notify", e))?
             .map_err(|m| self.returned("notify", m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsupported_wit;
+
+    #[test]
+    fn components_of_other_wit_versions_are_named() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ours = names(&["regsync:plugin/host@0.1.0", "wasi:io/streams@0.2.6", "regsync:plugin/tag-filter@0.1.0"]);
+        assert_eq!(unsupported_wit(ours.iter()), None);
+        let future = names(&["wasi:cli/environment@0.2.0", "regsync:plugin/host@0.9.0"]);
+        assert_eq!(unsupported_wit(future.iter()).as_deref(), Some("0.9.0"));
+        let unversioned = names(&["regsync:plugin/host"]);
+        assert_eq!(unsupported_wit(unversioned.iter()), None);
     }
 }

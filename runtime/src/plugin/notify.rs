@@ -24,10 +24,26 @@ pub enum EventKind {
     ImageCopied,
     /// An image needed nothing, or was skipped.
     ImageSkipped,
+    /// An image failed.
+    ImageFailed,
     /// A step run ended without errors.
     SyncFinished,
     /// A step run ended with errors.
     SyncFailed,
+}
+
+impl EventKind {
+    /// The name plugins see (`image-copied`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::SyncStarted => "sync-started",
+            EventKind::ImageCopied => "image-copied",
+            EventKind::ImageSkipped => "image-skipped",
+            EventKind::ImageFailed => "image-failed",
+            EventKind::SyncFinished => "sync-finished",
+            EventKind::SyncFailed => "sync-failed",
+        }
+    }
 }
 
 /// One event.
@@ -49,17 +65,13 @@ pub struct SyncEvent {
     pub error: Option<String>,
     /// Duration, milliseconds.
     pub duration_ms: u64,
+    /// Named extras (`step`, `reason`, `bytes-sent`); the WIT grows here.
+    pub details: Vec<(String, String)>,
 }
 
 pub(super) fn to_wit(e: &SyncEvent) -> wit::SyncEvent {
     wit::SyncEvent {
-        kind: match e.kind {
-            EventKind::SyncStarted => wit::EventKind::SyncStarted,
-            EventKind::ImageCopied => wit::EventKind::ImageCopied,
-            EventKind::ImageSkipped => wit::EventKind::ImageSkipped,
-            EventKind::SyncFinished => wit::EventKind::SyncFinished,
-            EventKind::SyncFailed => wit::EventKind::SyncFailed,
-        },
+        kind: e.kind.as_str().to_string(),
         source: e.source.clone(),
         target: e.target.clone(),
         repo: e.repo.clone(),
@@ -67,18 +79,27 @@ pub(super) fn to_wit(e: &SyncEvent) -> wit::SyncEvent {
         digest: e.digest.clone(),
         error: e.error.clone(),
         duration_ms: e.duration_ms,
+        details: e.details.clone(),
     }
 }
 
 /// The events of one finished step run: each image, then the step's end.
 pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
     let mut out = Vec::new();
+    let step = ("step".to_string(), report.index.to_string());
     for image in &report.images {
         let kind = match image.outcome {
             Outcome::Copied | Outcome::Refreshed => EventKind::ImageCopied,
-            Outcome::Failed => continue,
+            // Cancelled images failed nobody: the run was stopped.
+            Outcome::Failed if image.error.is_none() => continue,
+            Outcome::Failed => EventKind::ImageFailed,
             _ => EventKind::ImageSkipped,
         };
+        let mut details = vec![step.clone()];
+        if !image.reason.is_empty() {
+            details.push(("reason".to_string(), image.reason.clone()));
+        }
+        details.push(("bytes-sent".to_string(), image.stats.bytes.to_string()));
         let (repo, tag) = split_tag(&image.target);
         out.push(SyncEvent {
             kind,
@@ -87,8 +108,9 @@ pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
             repo,
             tags: tag.into_iter().collect(),
             digest: (!image.digest.is_empty()).then(|| image.digest.clone()),
-            error: None,
+            error: image.error.clone(),
             duration_ms: image.duration.as_millis() as u64,
+            details,
         });
     }
     let failed = !report.ok();
@@ -106,6 +128,7 @@ pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
         digest: None,
         error: failed.then(|| report.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")),
         duration_ms: report.duration.as_millis() as u64,
+        details: vec![step],
     });
     out
 }
@@ -187,6 +210,7 @@ impl crate::pipeline::StepObserver for Notifier {
             digest: None,
             error: None,
             duration_ms: 0,
+            details: vec![("step".to_string(), step.index.to_string())],
         });
     }
 
@@ -227,20 +251,28 @@ mod tests {
                 image("dst/app:v1", Outcome::Copied, "sha256:1"),
                 image("dst/app:v2", Outcome::UpToDate, "sha256:2"),
                 image("dst/app:v3", Outcome::Failed, ""),
+                image("dst/app:v4", Outcome::Failed, ""),
             ],
             errors: Vec::new(),
             duration: Duration::from_secs(2),
         };
+        report.images[2].error = Some("dst/app:v3: boom".into());
         let events = events_of(&report);
         let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
-        // A failed image has no event of its own: the step's failure carries its error.
-        assert_eq!(kinds, [EventKind::ImageCopied, EventKind::ImageSkipped, EventKind::SyncFinished]);
+        // v4 failed without an error: it was cancelled, which is no image's failure.
+        assert_eq!(
+            kinds,
+            [EventKind::ImageCopied, EventKind::ImageSkipped, EventKind::ImageFailed, EventKind::SyncFinished]
+        );
+        assert_eq!(events[2].error.as_deref(), Some("dst/app:v3: boom"));
+        assert_eq!(events[2].kind.as_str(), "image-failed");
+        assert!(events.iter().all(|e| e.details.contains(&("step".to_string(), "0".to_string()))));
         assert_eq!(events[0].repo, "dst/app");
         assert_eq!(events[0].tags, ["v1"]);
         assert_eq!(events[0].digest.as_deref(), Some("sha256:1"));
         assert_eq!(events[0].source, "src/app:v1");
-        assert_eq!(events[2].tags, ["v1"]);
-        assert_eq!(events[2].duration_ms, 2000);
+        assert_eq!(events[3].tags, ["v1"]);
+        assert_eq!(events[3].duration_ms, 2000);
 
         report.errors.push(crate::pipeline::StageError::new(
             crate::pipeline::Stage::Copy,

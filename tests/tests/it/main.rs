@@ -23,3 +23,4 @@ mod plugins;
 mod progress;
 mod server;
 mod sync_cli;
+mod wit_freeze;

@@ -114,30 +114,33 @@ fn template_plugin_functions_work_in_target_and_backup() {
     );
 }
 
-#[test]
-fn python_webhook_posts_the_copied_images_and_is_refused_other_hosts() {
+/// A webhook notifier, in whichever language: every copied image, the failed
+/// one and the step ends are posted; a host not on `allowHosts` gets nothing.
+fn webhook_posts_copies_and_failures_and_is_refused_other_hosts(webhook: &Path) {
     let (src, dst) = (Registry::start(), Registry::start());
     let dir = tempfile::tempdir().unwrap();
     let source = seed(&src, dir.path(), "web", &["1.0", "1.1", "2.0"], "w");
     let receiver = Receiver::start();
-    let webhook = webhook_py();
     let config = |allow: u16| {
         format!(
-            "{}defaults:\n  skipDockerConfig: true\n  notify: [hook]\nplugins:\n{}sync:\n  - source: {}/web\n    target: {}/web\n    type: repository\n",
+            "{}defaults:\n  skipDockerConfig: true\n  notify: [hook]\nplugins:\n{}sync:\n  - source: {}/web\n    target: {}/web\n    type: repository\n  - source: {}/web:9.9\n    target: {}/web:9.9\n    type: image\n",
             creds(&[&src.host, &dst.host]),
             plugin(
                 "hook",
-                &webhook,
+                webhook,
                 &format!(
-                    "    config: {{url: \"http://127.0.0.1:{}/hook\"}}\n    allowHosts: [\"127.0.0.1:{allow}\"]\n    timeout: 10s\n",
+                    "    config: {{url: \"http://127.0.0.1:{}/hook\", events: \"image-copied,image-failed,sync-finished,sync-failed\"}}\n    allowHosts: [\"127.0.0.1:{allow}\"]\n    timeout: 10s\n",
                     receiver.port
                 )
             ),
             src.host,
+            dst.host,
+            src.host,
             dst.host
         )
     };
-    ok(once(dir.path(), &config(receiver.port)));
+    let r = once(dir.path(), &config(receiver.port));
+    assert_eq!(r.code, 1, "the missing 9.9 fails the run: {}", r.stderr);
     let target = tags_of(&dst, "web");
     assert_eq!(target, source);
     let events = receiver.json();
@@ -151,22 +154,62 @@ fn python_webhook_posts_the_copied_images_and_is_refused_other_hosts() {
     for e in events.iter().filter(|e| e["event"] == "image-copied") {
         assert_eq!(e["repo"], format!("{}/web", dst.host));
         assert!(e["source"].as_str().unwrap().starts_with(&format!("{}/web:", src.host)));
+        assert_eq!(e["details"]["step"], "0");
+        assert!(e["details"]["bytes-sent"].as_str().unwrap().parse::<u64>().unwrap() > 0, "{e}");
     }
     let finished: Vec<_> = events.iter().filter(|e| e["event"] == "sync-finished").collect();
     assert_eq!(finished.len(), 1, "{events:#?}");
     let tags: BTreeSet<&str> = finished[0]["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert_eq!(tags, BTreeSet::from(["1.0", "1.1", "2.0"]));
     assert_eq!(finished[0]["error"], serde_json::Value::Null);
+    // The image that failed has an event of its own, with the reason, then its step's failure.
+    let failed: Vec<_> = events.iter().filter(|e| e["event"] == "image-failed").collect();
+    assert_eq!(failed.len(), 1, "{events:#?}");
+    assert_eq!(failed[0]["tags"][0], "9.9");
+    assert_eq!(failed[0]["details"]["step"], "1");
+    assert!(failed[0]["error"].as_str().unwrap().contains("9.9"), "{}", failed[0]);
+    let step_failed: Vec<_> = events.iter().filter(|e| e["event"] == "sync-failed").collect();
+    assert_eq!(step_failed.len(), 1, "{events:#?}");
 
     // The same plugin, allowed another port only: the copy still succeeds, nothing is posted.
     let before = receiver.received().len();
     seed(&src, dir.path(), "web", &["3.0"], "w3");
-    let r = ok(once(dir.path(), &config(receiver.port + 1)));
+    let r = once(dir.path(), &config(receiver.port + 1));
     assert_eq!(tags_of(&dst, "web").len(), 4);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(receiver.received().len(), before, "a refused host received a post");
     assert!(r.stderr.contains("not in allowHosts"), "{}", r.stderr);
     assert!(r.stderr.contains("hook"), "{}", r.stderr);
+}
+
+#[test]
+fn python_webhook_posts_copies_and_failures_and_is_refused_other_hosts() {
+    webhook_posts_copies_and_failures_and_is_refused_other_hosts(&webhook_py());
+}
+
+#[test]
+fn rust_webhook_posts_copies_and_failures_and_is_refused_other_hosts() {
+    webhook_posts_copies_and_failures_and_is_refused_other_hosts(&rust_plugin("webhook"));
+}
+
+/// A component built against a WIT version no regsync released is refused
+/// at load, naming the version it wants and the ones this regsync has.
+#[test]
+fn a_component_for_an_unknown_wit_version_is_refused_with_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "plugins:\n{}sync:\n  - source: ocidir://nowhere\n    target: ocidir://out\n    type: repository\n    filters: [future]\n",
+        plugin("future", &rust_plugin("test-future"), "")
+    );
+    let r = once(dir.path(), &config);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("plugin \"future\"")
+            && r.stderr
+                .contains("it was built for regsync:plugin@0.9.0, and this regsync supports regsync:plugin@0.1.0"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
