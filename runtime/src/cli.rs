@@ -69,6 +69,12 @@ pub enum Command {
     },
     /// show the processed config (defaults merged, templates expanded, secrets redacted)
     Config,
+    /// Work with WebAssembly plugins (publish them as OCI artifacts)
+    Plugin {
+        /// What to do.
+        #[command(subcommand)]
+        action: PluginCommand,
+    },
     /// Generate the autocompletion script for the specified shell
     Completion {
         /// The shell to write the script for.
@@ -80,6 +86,19 @@ pub enum Command {
         /// Format output with go template syntax
         #[arg(long, default_value = "{{printPretty .}}")]
         format: String,
+    },
+}
+
+/// `regsync plugin …`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Publish a component as a Wasm OCI artifact (registry or ocidir://);
+    /// with -c, the config's creds are used
+    Push {
+        /// The component (`.wasm`).
+        file: std::path::PathBuf,
+        /// Where to push it (`registry/repo:tag` or `ocidir://dir:tag`).
+        reference: String,
     },
 }
 
@@ -103,6 +122,6 @@ pub enum OutputFormat {
 impl Command {
     /// True for commands that read a config file.
     pub fn needs_config(&self) -> bool {
-        !matches!(self, Command::Version { .. } | Command::Completion { .. })
+        !matches!(self, Command::Version { .. } | Command::Completion { .. } | Command::Plugin { .. })
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use regsync::cli::{Cli, Command, OutputFormat};
+use regsync::cli::{Cli, Command, OutputFormat, PluginCommand};
 use regsync::client::Client;
 use regsync::config;
 use regsync::logging::{self, LogFormat};
@@ -57,6 +57,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Version { format } => {
             let out = templates.render("version", &format, &VersionInfo::current().template_value())?;
             std::io::stdout().write_all(out.as_bytes())?;
+        }
+        Command::Plugin { action: PluginCommand::Push { file, reference } } => {
+            plugin_push(cli.config.as_deref(), &host, &file, &reference)?;
         }
         Command::Completion { shell } => {
             use clap::CommandFactory;
@@ -172,6 +175,37 @@ fn stop_signals() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
         let _ = tx.send(()).await;
     });
     Ok(rx)
+}
+
+/// `regsync plugin push`: the component described from its own interfaces,
+/// published with the config's registry settings (or the defaults).
+fn plugin_push(config: Option<&str>, host: &PluginHost, file: &std::path::Path, reference: &str) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let info = host.describe(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let Some(world) = info.world() else {
+        bail!("{} exports no regsync plugin interface (exports: {})", file.display(), info.exports.join(", "));
+    };
+    let settings = match config {
+        Some(path) => {
+            let (origin, text) = config::read(path)?;
+            config::Document::parse(&text, &origin)?.registry_config()
+        }
+        None => config::Document::parse("{}", "defaults")?.registry_config(),
+    };
+    let layer = format!("sha256:{}", sha256_hex(&bytes));
+    let doc = plugin::oci::artifact_config(&layer, &info.exports, &info.imports, &world);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let digest = runtime.block_on(async {
+        let client = Client::from_config(&settings, VersionInfo::current().user_agent()).await;
+        plugin::oci::push(&client, reference, &bytes, &doc).await
+    })?;
+    println!("{}", plugin::oci::pinned(reference, &digest));
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How long `once` waits for notifiers to deliver their last events.

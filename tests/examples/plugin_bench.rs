@@ -13,6 +13,7 @@ fn spec(path: &Path) -> PluginSpec {
     PluginSpec {
         name: "bench".into(),
         path: path.display().to_string(),
+        reference: String::new(),
         config: [("count".to_string(), "5".to_string())].into(),
         allow_hosts: Vec::new(),
         timeout: regsync::duration::GoDuration::from_secs(60),

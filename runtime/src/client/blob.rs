@@ -24,6 +24,20 @@ pub trait BlobSource: Send + Sync {
     fn location(&self) -> String;
 }
 
+/// Bytes already in memory (a small artifact being pushed).
+pub struct MemoryBlobSource(pub Bytes);
+
+impl BlobSource for MemoryBlobSource {
+    fn open(&self, offset: u64) -> BoxFuture<'_, Result<ByteStream>> {
+        let rest = self.0.slice((offset as usize).min(self.0.len())..);
+        Box::pin(async move { Ok(Box::pin(futures_util::stream::once(async move { Ok(rest) })) as ByteStream) })
+    }
+
+    fn location(&self) -> String {
+        "memory".into()
+    }
+}
+
 /// How many times in a row a read that breaks off without progress is resumed.
 pub const RESUME_ATTEMPTS: usize = 5;
 

@@ -269,6 +269,23 @@ impl Client {
         Ok(BlobCopy::Copied)
     }
 
+    /// Stores `bytes` (described by `desc`) in `dst`'s repository unless it has them.
+    pub async fn blob_put_bytes(&self, dst: &Reference, desc: &Descriptor, bytes: bytes::Bytes) -> Result<()> {
+        if self.blob_head(dst, &desc.digest).await?.is_some() {
+            return Ok(());
+        }
+        let data = BlobData {
+            source: Arc::new(self::blob::MemoryBlobSource(bytes)),
+            desc: desc.clone(),
+            verify: true,
+            progress: None,
+        };
+        match dst.scheme {
+            Scheme::Registry => self.registry.blob_put(dst, &data, None).await,
+            Scheme::OciDir => self.ocidir.blob_put(Self::path(dst), desc, data.stream()).await.map(|_| ()),
+        }
+    }
+
     /// Tells `watch` about every blob whose bytes this client sends.
     pub fn watch_transfers(&mut self, watch: Arc<dyn TransferWatch>) {
         self.transfers = Some(watch);

@@ -94,9 +94,20 @@ pub(crate) fn plugins(raw: &[RawPlugin], base_dir: &std::path::Path, diags: &mut
             diags.error(pos_or(&p.name, p.pos), format!("{path}.name"), format!("plugin \"{name}\" is declared twice"));
         }
         let file = value(&p.path).unwrap_or_default();
+        let reference = value(&p.reference).unwrap_or_default();
         let resolved = base_dir.join(&file);
-        if file.is_empty() {
-            diags.error(p.pos, &path, "a plugin needs a path to its .wasm component");
+        if !reference.is_empty() {
+            if !file.is_empty() {
+                diags.error(
+                    pos_or(&p.reference, p.pos),
+                    format!("{path}.ref"),
+                    "a plugin has a path or a ref, not both",
+                );
+            } else if let Err(e) = crate::reference::Reference::parse(&reference) {
+                diags.error(pos_or(&p.reference, p.pos), format!("{path}.ref"), format!("invalid ref: {e}"));
+            }
+        } else if file.is_empty() {
+            diags.error(p.pos, &path, "a plugin needs a path to its .wasm component, or a ref to an OCI artifact");
         } else if !resolved.is_file() {
             diags.error(
                 pos_or(&p.path, p.pos),
@@ -114,7 +125,8 @@ pub(crate) fn plugins(raw: &[RawPlugin], base_dir: &std::path::Path, diags: &mut
         }
         out.push(PluginSpec {
             name,
-            path: resolved.display().to_string(),
+            path: if file.is_empty() { String::new() } else { resolved.display().to_string() },
+            reference,
             config: p.config.clone(),
             allow_hosts: strings(&p.allow_hosts),
             timeout,

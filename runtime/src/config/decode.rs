@@ -382,6 +382,7 @@ impl Decoder<'_> {
             match key {
                 "name" => p.name = self.string(value, &kp),
                 "path" => p.path = self.string(value, &kp),
+                "ref" => p.reference = self.string(value, &kp),
                 "config" => p.config = self.string_map(value, &kp),
                 "allowHosts" => p.allow_hosts = self.string_list(value, &kp).unwrap_or_default(),
                 "timeout" => p.timeout = self.duration(value, &kp),

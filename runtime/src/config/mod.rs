@@ -104,6 +104,24 @@ impl Document {
         &self.plugins
     }
 
+    /// The settings that reach registries (`creds` and `defaults`, compiled
+    /// with the built-in template functions only), for fetching plugins
+    /// before the whole config can compile. Problems are left to [`Document::compile`].
+    pub fn registry_config(&self) -> Config {
+        let mut raw = self.raw.clone();
+        raw.sync.clear();
+        raw.plugins.clear();
+        compile::compile(raw, Vec::new(), &Templates::default(), &mut diagnostic::Diagnostics::default())
+    }
+
+    /// Records what a plugin's `ref` resolved to (`…@sha256:…`), so the
+    /// compiled config and `regsync config` show the pinned reference.
+    pub fn pin_plugin(&mut self, index: usize, pinned: String) {
+        if let Some(p) = self.plugins.get_mut(index) {
+            p.reference = pinned;
+        }
+    }
+
     /// Compiles the config with `templates` (extended by the plugins'
     /// functions); `problems` found outside (plugins that failed to load) are
     /// reported with the config's own, sorted by line.

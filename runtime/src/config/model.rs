@@ -35,8 +35,15 @@ pub struct Config {
 pub struct PluginSpec {
     /// The name steps use.
     pub name: String,
-    /// The component file (relative paths resolved against the config's directory).
+    /// The component file (relative paths resolved against the config's
+    /// directory); empty when it comes from `reference`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
+    /// An OCI artifact holding the component (`registry/repo:tag@sha256:…`
+    /// or `ocidir://dir:tag`); empty when it comes from `path`. After a load
+    /// it carries the digest the tag resolved to.
+    #[serde(rename = "ref", skip_serializing_if = "String::is_empty")]
+    pub reference: String,
     /// Settings the plugin reads with `host.get-config`.
     pub config: BTreeMap<String, String>,
     /// `host:port`s a notifier may POST to.
@@ -48,6 +55,13 @@ pub struct PluginSpec {
     /// Where the entry starts in the file.
     #[serde(skip)]
     pub pos: crate::config::yaml::Pos,
+}
+
+impl PluginSpec {
+    /// Where the component comes from: its file, or its OCI reference.
+    pub fn source(&self) -> &str {
+        if self.path.is_empty() { &self.reference } else { &self.path }
+    }
 }
 
 /// A string that must never be printed or logged.

@@ -20,7 +20,7 @@ pub struct Spanned<T> {
 pub type Field<T> = Option<Spanned<T>>;
 
 /// Top level.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawConfig {
     pub version: Field<i64>,
     pub creds: Vec<RawHost>,
@@ -30,11 +30,12 @@ pub struct RawConfig {
 }
 
 /// One `plugins:` entry.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawPlugin {
     pub pos: Pos,
     pub name: Field<String>,
     pub path: Field<String>,
+    pub reference: Field<String>,
     pub config: BTreeMap<String, String>,
     pub allow_hosts: Vec<Spanned<String>>,
     pub timeout: Field<GoDuration>,
@@ -42,7 +43,7 @@ pub struct RawPlugin {
 }
 
 /// One `creds:` entry.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawHost {
     pub pos: Pos,
     pub registry: Field<String>,
@@ -99,7 +100,7 @@ pub struct RawCommon {
 }
 
 /// `defaults:`
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawDefaults {
     pub common: RawCommon,
     pub parallel: Field<i64>,
@@ -120,7 +121,7 @@ pub struct RawTagSpec {
 }
 
 /// One `sync:` entry.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawStep {
     pub pos: Pos,
     pub common: RawCommon,

@@ -11,6 +11,7 @@ mod adapters;
 mod bindings;
 mod cache;
 pub mod notify;
+pub mod oci;
 mod sandbox;
 mod set;
 
@@ -132,6 +133,11 @@ impl PluginHost {
         PluginHost { engine: Arc::default(), cache_dir }
     }
 
+    /// Where compiled components (and pulled artifacts) are kept, if anywhere.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
+    }
+
     fn engine(&self) -> Result<&Engine, String> {
         if let Some(e) = self.engine.get() {
             return Ok(e);
@@ -144,7 +150,7 @@ impl PluginHost {
     pub fn load(&self, spec: &PluginSpec) -> Result<Arc<Plugin>, PluginError> {
         let bytes = std::fs::read(&spec.path).map_err(|e| PluginError::Load {
             plugin: spec.name.clone(),
-            path: spec.path.clone(),
+            path: spec.source().to_string(),
             reason: e.to_string(),
         })?;
         self.load_bytes(spec, &bytes)
@@ -153,6 +159,18 @@ impl PluginHost {
     /// Compiles (or fetches from the cache) and links a component already read.
     pub fn load_bytes(&self, spec: &PluginSpec, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
         self.load_digested(spec, bytes, cache::digest(bytes))
+    }
+
+    /// What a component imports and exports (compiling it, or taking it from
+    /// the cache), without linking or running it.
+    pub fn describe(&self, bytes: &[u8]) -> Result<ComponentInfo, String> {
+        let engine = self.engine()?;
+        let (component, _) = cache::component(engine, self.cache_dir.as_deref(), bytes, &cache::digest(bytes))?;
+        let ty = component.component_type();
+        Ok(ComponentInfo {
+            exports: ty.exports(engine).map(|(n, _)| n.to_string()).collect(),
+            imports: ty.imports(engine).map(|(n, _)| n.to_string()).collect(),
+        })
     }
 
     /// [`Self::load_bytes`] when the caller already hashed the bytes.
@@ -166,7 +184,7 @@ impl PluginHost {
         // wasmparser's messages span lines; one line keeps logs greppable.
         let fail = |reason: String| PluginError::Load {
             plugin: spec.name.clone(),
-            path: spec.path.clone(),
+            path: spec.source().to_string(),
             reason: reason.split_whitespace().collect::<Vec<_>>().join(" "),
         };
         let engine = self.engine().map_err(fail)?;
@@ -238,6 +256,31 @@ impl PluginHost {
             "Plugin loaded"
         );
         Ok(Arc::new(plugin))
+    }
+}
+
+/// A component's interface names, as `regsync plugin push` records them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentInfo {
+    /// Exported interfaces (`regsync:plugin/tag-filter@0.1.0`).
+    pub exports: Vec<String>,
+    /// Imported interfaces (`regsync:plugin/host@0.1.0`, `wasi:…`).
+    pub imports: Vec<String>,
+}
+
+impl ComponentInfo {
+    /// The regsync world it targets (`regsync:plugin/tag-filter-plugin@0.1.0`), if any.
+    pub fn world(&self) -> Option<String> {
+        let kinds = [
+            ("tag-filter", "tag-filter-plugin"),
+            ("template-functions", "template-plugin"),
+            ("notifier", "notifier-plugin"),
+        ];
+        self.exports.iter().find_map(|e| {
+            let (iface, version) = e.strip_prefix("regsync:plugin/")?.split_once('@')?;
+            let world = kinds.iter().find(|(i, _)| *i == iface)?.1;
+            Some(format!("regsync:plugin/{world}@{version}"))
+        })
     }
 }
 

@@ -24,20 +24,30 @@ fn error(pos: Pos, step: Option<StepId>, path: String, message: String) -> Diagn
 }
 
 impl PluginSet {
-    /// Loads every declared plugin whose file exists (a missing file is
-    /// reported by the config load); failures go to `problems`.
+    /// Loads every declared plugin whose component is at hand: a file that
+    /// exists (a missing one is reported by the config load) or the bytes
+    /// pulled for its `ref` (`pulled[i]`; a failed pull was reported).
+    /// Failures go to `problems`.
     pub fn load(
         host: &PluginHost,
         specs: &[PluginSpec],
+        pulled: &[Option<Vec<u8>>],
         previous: Option<&PluginSet>,
         problems: &mut Vec<Diagnostic>,
     ) -> Self {
         let mut plugins = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             let path = format!("plugins[{i}]");
-            let bytes = match std::fs::read(&spec.path) {
-                Ok(b) => b,
-                Err(_) => continue,
+            let bytes = if spec.path.is_empty() {
+                match pulled.get(i).cloned().flatten() {
+                    Some(b) => b,
+                    None => continue,
+                }
+            } else {
+                match std::fs::read(&spec.path) {
+                    Ok(b) => b,
+                    Err(_) => continue,
+                }
             };
             let digest = cache::digest(&bytes);
             if let Some(p) = previous.and_then(|set| set.plugins.iter().find(|p| p.same_as(spec, &digest))) {

@@ -384,6 +384,7 @@ fn spec(name: &str, path: &Path, config: &[(&str, &str)]) -> regsync::config::Pl
     regsync::config::PluginSpec {
         name: name.into(),
         path: path.display().to_string(),
+        reference: String::new(),
         config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         allow_hosts: Vec::new(),
         timeout: regsync::duration::GoDuration::from_secs(10),
