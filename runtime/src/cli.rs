@@ -100,6 +100,57 @@ pub enum PluginCommand {
         /// Where to push it (`registry/repo:tag` or `ocidir://dir:tag`).
         reference: String,
     },
+    /// Show a component's kinds, WIT version, exports, imports and size
+    Inspect {
+        /// A `.wasm` file or an OCI reference.
+        source: String,
+    },
+    /// Run one call of a component under the same sandbox and limits as a sync
+    Call {
+        /// A `.wasm` file or an OCI reference.
+        source: String,
+        /// A setting the plugin reads (`key=value`, repeatable); its `config:` in the YAML
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        /// A host:port a notifier may POST to (repeatable)
+        #[arg(long = "allow-host")]
+        allow_hosts: Vec<String>,
+        /// Deadline of the call (Go duration)
+        #[arg(long, default_value = "1s")]
+        timeout: String,
+        /// Memory limit, MiB
+        #[arg(long, default_value_t = 64)]
+        memory: i64,
+        /// The call.
+        #[command(subcommand)]
+        call: PluginCall,
+    },
+}
+
+/// The calls `regsync plugin call` makes.
+#[derive(Debug, Subcommand)]
+pub enum PluginCall {
+    /// Ask a tag filter which tags to keep: `filter-tags --repo R -- TAG…`
+    FilterTags {
+        /// The repository the tags are from.
+        #[arg(long, default_value = "")]
+        repo: String,
+        /// The tags offered.
+        #[arg(last = true)]
+        tags: Vec<String>,
+    },
+    /// Call a template function: `function NAME ARG…`
+    Function {
+        /// The function.
+        name: String,
+        /// Its arguments.
+        args: Vec<String>,
+    },
+    /// Deliver one event to a notifier, given as JSON (`{"kind": "image-copied", …}`)
+    Notify {
+        /// The event.
+        event: String,
+    },
 }
 
 fn parse_grace(s: &str) -> Result<std::time::Duration, String> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use regsync::cli::{Cli, Command, OutputFormat, PluginCommand};
+use regsync::cli::{Cli, Command, OutputFormat, PluginCall, PluginCommand};
 use regsync::client::Client;
 use regsync::config;
 use regsync::logging::{self, LogFormat};
@@ -60,6 +60,34 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Plugin { action: PluginCommand::Push { file, reference } } => {
             plugin_push(cli.config.as_deref(), &host, &file, &reference)?;
+        }
+        Command::Plugin { action: PluginCommand::Inspect { source } } => {
+            let registry = registry_settings(cli.config.as_deref())?;
+            print!("{}", plugin::harness::inspect(&host, &source, &registry)?);
+        }
+        Command::Plugin { action: PluginCommand::Call { source, settings, allow_hosts, timeout, memory, call } } => {
+            let registry = registry_settings(cli.config.as_deref())?;
+            let mut target = plugin::harness::Target::file(&source);
+            for kv in settings {
+                let (k, v) = kv.split_once('=').with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+                target.settings.insert(k.to_string(), v.to_string());
+            }
+            target.allow_hosts = allow_hosts;
+            target.timeout =
+                regsync::duration::GoDuration::parse(&timeout).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+            target.memory = memory;
+            let call = match call {
+                PluginCall::FilterTags { repo, tags } => plugin::harness::Call::FilterTags { repo, tags },
+                PluginCall::Function { name, args } => plugin::harness::Call::Function { name, args },
+                PluginCall::Notify { event } => plugin::harness::Call::Notify { event_json: event },
+            };
+            // As in a sync: calls run on a blocking thread of a runtime, which
+            // a notifier's outbound HTTP uses.
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let out = runtime.block_on(async move {
+                tokio::task::spawn_blocking(move || plugin::harness::call(&host, &target, &call, &registry)).await
+            })??;
+            print!("{out}");
         }
         Command::Completion { shell } => {
             use clap::CommandFactory;
@@ -185,13 +213,7 @@ fn plugin_push(config: Option<&str>, host: &PluginHost, file: &std::path::Path, 
     let Some(world) = info.world() else {
         bail!("{} exports no regsync plugin interface (exports: {})", file.display(), info.exports.join(", "));
     };
-    let settings = match config {
-        Some(path) => {
-            let (origin, text) = config::read(path)?;
-            config::Document::parse(&text, &origin)?.registry_config()
-        }
-        None => config::Document::parse("{}", "defaults")?.registry_config(),
-    };
+    let settings = registry_settings(config)?;
     let layer = format!("sha256:{}", sha256_hex(&bytes));
     let doc = plugin::oci::artifact_config(&layer, &info.exports, &info.imports, &world);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -201,6 +223,17 @@ fn plugin_push(config: Option<&str>, host: &PluginHost, file: &std::path::Path, 
     })?;
     println!("{}", plugin::oci::pinned(reference, &digest));
     Ok(())
+}
+
+/// The registry settings of `-c` (its creds and defaults), or the defaults.
+fn registry_settings(config: Option<&str>) -> anyhow::Result<config::Config> {
+    Ok(match config {
+        Some(path) => {
+            let (origin, text) = config::read(path)?;
+            config::Document::parse(&text, &origin)?.registry_config()
+        }
+        None => config::Document::parse("{}", "defaults")?.registry_config(),
+    })
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

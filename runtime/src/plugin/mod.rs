@@ -10,6 +10,7 @@
 mod adapters;
 mod bindings;
 mod cache;
+pub mod harness;
 pub mod notify;
 pub mod oci;
 mod sandbox;

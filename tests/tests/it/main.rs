@@ -19,6 +19,7 @@ mod interrupt;
 mod kubernetes;
 mod module_graph;
 mod nothing_blocks;
+mod plugin_harness;
 mod plugin_oci;
 mod plugins;
 mod progress;
