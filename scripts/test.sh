@@ -47,6 +47,10 @@ if [ ! -x "$venv/bin/componentize-py" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check componentize-py==0.25.1
 fi
+# oras-py, the ORAS project's OCI artifact client: pushes plugin artifacts as other tools do.
+if ! "$venv/bin/python" -c 'import oras.client' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check oras==0.2.43
+fi
 
 phase "fmt and clippy"
 cargo fmt --all -- --check

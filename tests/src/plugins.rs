@@ -87,6 +87,16 @@ fn componentize_py() -> PathBuf {
     tool
 }
 
+/// A Python with oras-py (the ORAS project's OCI artifact client), which
+/// `scripts/test.sh` installs into the same venv: a standard tool to push
+/// plugin artifacts with.
+pub fn oras_python() -> PathBuf {
+    let python = tools_dir().join("venv").join("bin").join("python");
+    let ok = Command::new(&python).args(["-c", "import oras.client"]).status().is_ok_and(|s| s.success());
+    assert!(ok, "oras-py missing: run scripts/test.sh, or `target/plugin-tools/venv/bin/pip install oras==0.2.43`");
+    python
+}
+
 fn newest_mtime(paths: &[PathBuf]) -> std::time::SystemTime {
     paths.iter().filter_map(|p| p.metadata().and_then(|m| m.modified()).ok()).max().unwrap_or(std::time::UNIX_EPOCH)
 }

@@ -278,3 +278,39 @@ fn a_plugin_entry_takes_a_path_or_a_ref() {
     );
     assert!(r.stderr.contains("plugins[2].ref: invalid ref"), "{}", r.stderr);
 }
+
+/// A plugin pushed by a standard OCI artifact tool (oras-py, with the Wasm
+/// config and layer media types, as `oras push` is told to) loads by digest
+/// and filters a real sync.
+#[test]
+fn a_plugin_pushed_by_oras_loads_by_digest() {
+    let w = World::new();
+    let work = w.dir.path().join("oras");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::copy(rust_plugin("keep-latest"), work.join("keep_latest.wasm")).unwrap();
+    std::fs::write(work.join("config.json"), br#"{"architecture":"wasm","os":"wasip2"}"#).unwrap();
+    let target = format!("{}/plugins/oras-pushed:1.0", w.plugin_host);
+    let script = format!(
+        "import oras.client\n\
+         c = oras.client.OrasClient(insecure=True)\n\
+         c.push(target='{target}', files=['keep_latest.wasm:application/wasm'],\n\
+                manifest_config='config.json:application/vnd.wasm.config.v0+json', quiet=True)\n"
+    );
+    let out = std::process::Command::new(regsync_tests::plugins::oras_python())
+        .args(["-c", &script])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let api = w.plugins.as_ref().unwrap().api();
+    let (_, manifest, _) = api.manifest("plugins/oras-pushed", "1.0").unwrap();
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(
+        m["layers"][0]["annotations"]["org.opencontainers.image.title"], "keep_latest.wasm",
+        "pushed by oras: {m}"
+    );
+    let digest = regsync_tests::oci::sha256_digest(&manifest);
+    let r = w.run(&w.sync_with(&format!("{target}@{digest}"), "oras"), &["once"], "oras-cache");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(w.target_tags("oras"), ["2.0", "2.1"]);
+}
