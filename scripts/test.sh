@@ -47,6 +47,14 @@ if [ ! -x "$venv/bin/componentize-py" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check componentize-py==0.25.1
 fi
+# JavaScript plugins: componentize-js from npm, pinned, in a directory of our own.
+js=target/plugin-tools/js
+if [ ! -f "$js/node_modules/@bytecodealliance/componentize-js/src/componentize.js" ]; then
+    command -v npm >/dev/null || { as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
+    mkdir -p "$js"
+    [ -f "$js/package.json" ] || echo '{"private": true}' >"$js/package.json"
+    npm install --prefix "$js" --no-audit --no-fund --silent @bytecodealliance/componentize-js@0.23.0
+fi
 # oras-py, the ORAS project's OCI artifact client: pushes plugin artifacts as other tools do.
 if ! "$venv/bin/python" -c 'import oras.client' 2>/dev/null; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check oras==0.2.43

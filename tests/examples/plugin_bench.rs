@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use regsync::config::PluginSpec;
 use regsync::plugin::PluginHost;
-use regsync_tests::plugins::{keep_latest_py, rust_plugin, webhook_py};
+use regsync_tests::plugins::{keep_latest_js, keep_latest_py, rust_plugin, webhook_py};
 
 fn spec(path: &Path) -> PluginSpec {
     PluginSpec {
@@ -49,6 +49,7 @@ fn main() {
     let plugins = [
         ("keep-latest", "Rust", rust_plugin("keep-latest"), true),
         ("keep-latest-py", "Python", keep_latest_py(), true),
+        ("keep-latest-js", "JavaScript", keep_latest_js(), true),
         ("webhook-py", "Python", webhook_py(), false),
     ];
     for (name, language, path, filter) in plugins {

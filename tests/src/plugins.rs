@@ -122,6 +122,39 @@ pub fn python_plugin(dir: &str, world: &str) -> PathBuf {
     out
 }
 
+/// Where `scripts/test.sh` installs componentize-js (npm), pinned.
+fn componentize_js_home() -> PathBuf {
+    let home = tools_dir().join("js");
+    let entry = home.join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
+    assert!(
+        entry.is_file(),
+        "componentize-js missing: run scripts/test.sh, or `npm install --prefix target/plugin-tools/js \
+         @bytecodealliance/componentize-js@0.23.0`"
+    );
+    home
+}
+
+/// The JavaScript keep-latest tag filter (componentize-js), built when its sources changed.
+pub fn keep_latest_js() -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap();
+    let dir = plugins_root().join("keep-latest-js");
+    let out = tools_dir().join("keep-latest-js.wasm");
+    let sources =
+        [dir.join("keep-latest.js"), dir.join("build.mjs"), crate::repo_root().join("wit/regsync-plugin.wit")];
+    let fresh = out.metadata().and_then(|m| m.modified()).is_ok_and(|built| built >= newest_mtime(&sources));
+    if !fresh {
+        let status = Command::new("node")
+            .arg(dir.join("build.mjs"))
+            .arg(&out)
+            .env("COMPONENTIZE_JS_HOME", componentize_js_home())
+            .status()
+            .expect("run node (Node.js 20 is needed for the JavaScript plugin)");
+        assert!(status.success(), "componentize-js failed for plugins/keep-latest-js");
+    }
+    out
+}
+
 /// The Python webhook notifier.
 pub fn webhook_py() -> PathBuf {
     python_plugin("webhook-py", "notifier-plugin")

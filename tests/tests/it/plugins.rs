@@ -395,20 +395,40 @@ fn spec(name: &str, path: &Path, config: &[(&str, &str)]) -> regsync::config::Pl
 }
 
 #[test]
-fn keep_latest_in_rust_and_python_agree() {
+fn keep_latest_in_rust_python_and_javascript_agree() {
+    use regsync_tests::plugins::{keep_latest_js, keep_latest_py};
     let host = regsync::plugin::PluginHost::new(Some(regsync_tests::plugins::cache_dir()));
-    let rust = host.load(&spec("rust", &rust_plugin("keep-latest"), &[("count", "4")])).unwrap();
-    let python = host.load(&spec("python", &regsync_tests::plugins::keep_latest_py(), &[("count", "4")])).unwrap();
-    let tags: Vec<String> =
-        ["v1.9.0", "v1.10.0", "v1.2", "latest", "2.0.0-rc.10", "2.0.0-rc.2", "v0.9.9", "1.10.1", "2.0.0"]
-            .map(String::from)
-            .to_vec();
-    let expected = ["2.0.0", "2.0.0-rc.10", "2.0.0-rc.2", "1.10.1"].map(String::from).to_vec();
-    assert_eq!(rust.filter_tags("repo", &tags).unwrap(), expected);
-    assert_eq!(python.filter_tags("repo", &tags).unwrap(), expected);
-    let bad = host.load(&spec("python", &regsync_tests::plugins::keep_latest_py(), &[("count", "many")])).unwrap();
-    assert_eq!(
-        bad.filter_tags("repo", &tags).unwrap_err().to_string(),
-        "plugin \"python\" returned an error from filter-tags: count must be a whole number, got 'many'"
-    );
+    let builds = [("rust", rust_plugin("keep-latest")), ("python", keep_latest_py()), ("javascript", keep_latest_js())];
+    // The shared table: tags, settings, what all three keep (newest first).
+    let table: &[(&[&str], &[(&str, &str)], &[&str])] = &[
+        (
+            &["v1.9.0", "v1.10.0", "v1.2", "latest", "2.0.0-rc.10", "2.0.0-rc.2", "v0.9.9", "1.10.1", "2.0.0"],
+            &[("count", "4")],
+            &["2.0.0", "2.0.0-rc.10", "2.0.0-rc.2", "1.10.1"],
+        ),
+        (
+            &["v1.9.0", "v1.10.0", "2.0.0-rc.10", "2.0.0-rc.2", "1.10.1"],
+            &[("count", "2"), ("prerelease", "false")],
+            &["1.10.1", "v1.10.0"],
+        ),
+        // Ties keep their order; numeric pre-release parts sort below words; numbers beyond 2^32 compare.
+        (
+            &["1.2", "v1.2.0", "1.2.0-alpha", "1.2.0-1", "1.2.0-alpha.1", "12345678901234.0.0", "01.0.0", "1.0.0-"],
+            &[("count", "9")],
+            &["12345678901234.0.0", "1.2", "v1.2.0", "1.2.0-alpha.1", "1.2.0-alpha", "1.2.0-1"],
+        ),
+        (&["a", "b"], &[("count", "3")], &[]),
+        (&["v3", "v2", "v1"], &[("count", "0")], &[]),
+    ];
+    for (name, path) in &builds {
+        for (tags, settings, expected) in table {
+            let plugin = host.load(&spec(name, path, settings)).unwrap();
+            let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+            let kept = plugin.filter_tags("repo", &tags).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(kept, *expected, "{name} on {tags:?} with {settings:?}");
+        }
+        let bad = host.load(&spec(name, path, &[("count", "many")])).unwrap();
+        let e = bad.filter_tags("repo", &["v1".into()]).unwrap_err().to_string();
+        assert!(e.contains("returned an error from filter-tags: count must be a whole number, got"), "{name}: {e}");
+    }
 }
