@@ -69,3 +69,24 @@ fn the_host_supports_every_released_version() {
     let out = regsync_tests::bin::run(&["version", "--format", "{{.PluginWIT}}"]).stdout;
     assert_eq!(out, package_version(&repo_root().join("wit/regsync-plugin.wit")));
 }
+
+/// A component generated straight from each released WIT file (not through
+/// the SDK) loads and works: what was built against a release keeps running.
+#[test]
+fn components_built_against_the_frozen_file_keep_loading() {
+    let frozen = regsync_tests::plugins::rust_plugin("test-frozen");
+    let host = regsync::plugin::PluginHost::new(Some(regsync_tests::plugins::cache_dir()));
+    let spec = regsync::config::PluginSpec {
+        name: "frozen".into(),
+        path: frozen.display().to_string(),
+        reference: String::new(),
+        config: Default::default(),
+        allow_hosts: Vec::new(),
+        timeout: regsync::duration::GoDuration::from_secs(10),
+        memory: 64,
+        pos: Default::default(),
+    };
+    let plugin = host.load(&spec).unwrap();
+    let tags: Vec<String> = ["keep-1", "drop", "keep-2"].map(String::from).to_vec();
+    assert_eq!(plugin.filter_tags("repo", &tags).unwrap(), ["keep-1", "keep-2"]);
+}
