@@ -396,11 +396,13 @@ fn spec(name: &str, path: &Path, config: &[(&str, &str)]) -> regsync::config::Pl
 
 #[test]
 fn keep_latest_in_rust_python_and_javascript_agree() {
+    /// Tags offered, settings, tags kept.
+    type Row<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
     use regsync_tests::plugins::{keep_latest_js, keep_latest_py};
     let host = regsync::plugin::PluginHost::new(Some(regsync_tests::plugins::cache_dir()));
     let builds = [("rust", rust_plugin("keep-latest")), ("python", keep_latest_py()), ("javascript", keep_latest_js())];
     // The shared table: tags, settings, what all three keep (newest first).
-    let table: &[(&[&str], &[(&str, &str)], &[&str])] = &[
+    let table: &[Row] = &[
         (
             &["v1.9.0", "v1.10.0", "v1.2", "latest", "2.0.0-rc.10", "2.0.0-rc.2", "v0.9.9", "1.10.1", "2.0.0"],
             &[("count", "4")],
