@@ -1,7 +1,8 @@
-//! The container image of `scripts/image.sh`: built from a dev-profile musl
-//! binary (the release build is the script's default; CI has no time for a
-//! second optimised build), read back from its OCI layout, run from its own
-//! root filesystem, and pushed to a real registry by regsync itself.
+//! The container image of `scripts/image.sh`: built from a musl binary of the
+//! `image-test` profile (unoptimised, no debug info: the release build is the
+//! script's default, and CI has no time for a second optimised build), read
+//! back from its OCI layout, run from its own root filesystem, and pushed to
+//! a real registry by regsync itself.
 
 use std::path::Path;
 use std::process::Command;
@@ -50,7 +51,7 @@ fn the_image_builds_runs_from_its_own_root_and_pushes_with_regsync() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("image");
     let mut build = Command::new(regsync_tests::repo_root().join("scripts/image.sh"));
-    build.env("REGSYNC_IMAGE_PROFILE", "dev").env("REGSYNC_IMAGE_OUT", &out);
+    build.env("REGSYNC_IMAGE_PROFILE", "image-test").env("REGSYNC_IMAGE_OUT", &out);
     for (k, v) in VCS {
         build.env(k, v);
     }
@@ -83,7 +84,7 @@ fn the_image_builds_runs_from_its_own_root_and_pushes_with_regsync() {
     let size: u64 = layers.iter().map(|l| l["size"].as_u64().unwrap()).sum::<u64>()
         + manifest["config"]["size"].as_u64().unwrap()
         + manifest_desc.size;
-    eprintln!("image size (dev-profile binary): {size} bytes compressed");
+    eprintln!("image size (image-test binary): {size} bytes compressed");
 
     // Owners as the tar records them: root everywhere but the user's home.
     let layer = out.join("oci/blobs/sha256").join(layers[0]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
