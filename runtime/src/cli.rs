@@ -24,11 +24,15 @@ pub struct Cli {
 }
 
 /// Flags shared by the commands that run sync steps.
-#[derive(Debug, Clone, Copy, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunFlags {
     /// Stop processing on the first error
     #[arg(long = "abort-on-error")]
     pub abort_on_error: bool,
+    /// Do only shard I of N of the work (target repositories), e.g. 0/3; also
+    /// REGSYNC_SHARD, or Kubernetes' JOB_COMPLETION_INDEX or pod ordinal with REGSYNC_SHARDS
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
 }
 
 /// regsync's commands.

@@ -19,5 +19,6 @@ pub mod reference;
 pub mod schedule;
 pub mod server;
 pub mod setup;
+pub mod shard;
 pub mod template;
 pub mod version;

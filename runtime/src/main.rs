@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use regsync::cli::{Cli, Command, OutputFormat, PluginCall, PluginCommand};
+use regsync::cli::{Cli, Command, OutputFormat, PluginCall, PluginCommand, RunFlags};
 use regsync::client::Client;
 use regsync::config;
 use regsync::logging::{self, LogFormat};
@@ -15,6 +15,7 @@ use regsync::plugin::{self, PluginHost};
 use regsync::progress;
 use regsync::server;
 use regsync::setup::{self, Setup};
+use regsync::shard::Shard;
 use regsync::template::Templates;
 use regsync::version::VersionInfo;
 
@@ -50,6 +51,16 @@ fn run() -> anyhow::Result<ExitCode> {
         print!("{}", Cli::command().render_help());
         return Ok(ExitCode::SUCCESS);
     };
+    // A bad shard setting fails before anything is loaded or synced.
+    let shard = match &command {
+        Command::Once { run, .. } | Command::Check { run, .. } | Command::Server { run, .. } => {
+            Shard::resolve(run.shard.as_deref(), |k| std::env::var(k).ok())?
+        }
+        _ => None,
+    };
+    if let Some(s) = shard {
+        tracing::info!(shard = %s, "Running as one shard of the work");
+    }
     let templates = Templates::default();
     let host = PluginHost::new(plugin::default_cache_dir());
     let loaded = if command.needs_config() { Some(load(&cli.config, &host)?) } else { None };
@@ -101,11 +112,11 @@ fn run() -> anyhow::Result<ExitCode> {
             let loaded = loaded.context("config was not loaded")?;
             let action = if missing { Mode::Missing } else { Mode::Copy };
             let progress = !json && progress::wanted();
-            return sync(&loaded, action, run.abort_on_error, format, progress);
+            return sync(&loaded, action, &run, format, progress);
         }
         Command::Check { run, format } => {
             let loaded = loaded.context("config was not loaded")?;
-            return sync(&loaded, Mode::Check, run.abort_on_error, format, false);
+            return sync(&loaded, Mode::Check, &run, format, false);
         }
         Command::Server { run, listen, grace } => {
             let loaded = loaded.context("config was not loaded")?;
@@ -115,6 +126,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 grace,
                 abort_on_error: run.abort_on_error,
                 user_agent: VersionInfo::current().user_agent(),
+                shard,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let outcome = runtime.block_on(server::serve(loaded, host, options));
@@ -131,13 +143,10 @@ fn run() -> anyhow::Result<ExitCode> {
 
 /// Runs every step once and prints what happened; errors give exit code 1
 /// (CLI-11). `progress` draws live progress on stderr while it runs.
-fn sync(
-    setup: &Setup,
-    action: Mode,
-    abort_on_error: bool,
-    format: OutputFormat,
-    progress: bool,
-) -> anyhow::Result<ExitCode> {
+fn sync(setup: &Setup, action: Mode, run: &RunFlags, format: OutputFormat, progress: bool) -> anyhow::Result<ExitCode> {
+    let abort_on_error = run.abort_on_error;
+    // Resolved (and checked) before the config was loaded; cannot fail here.
+    let shard = Shard::resolve(run.shard.as_deref(), |k| std::env::var(k).ok())?;
     let started = std::time::Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let config = &setup.config;
@@ -148,7 +157,7 @@ fn sync(
             client.watch_transfers(std::sync::Arc::new(d.clone()));
         }
         let mut pipeline =
-            Pipeline::new(config, client, PipelineOptions { abort_on_error, ..PipelineOptions::default() });
+            Pipeline::new(config, client, PipelineOptions { abort_on_error, shard, ..PipelineOptions::default() });
         if let Some(d) = &display {
             pipeline.watch_images(std::sync::Arc::new(d.clone()));
         }
@@ -175,7 +184,8 @@ fn sync(
     match format {
         OutputFormat::Json => {
             let command = if check { "check" } else { "once" };
-            let doc = report::RunReport::new(command, &reports, started.elapsed());
+            let mut doc = report::RunReport::new(command, &reports, started.elapsed());
+            doc.shard = shard.map(|s| s.to_string());
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
         OutputFormat::Text => print!("{}", report::summary(&reports, check)),

@@ -186,6 +186,8 @@ mod tests {
                 source_registry: "r:5000".into(),
             }],
             errors: vec![],
+            units_owned: Vec::new(),
+            units_skipped: Vec::new(),
             duration: Duration::from_millis(7),
         };
         m.record(&report);

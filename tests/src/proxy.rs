@@ -71,6 +71,8 @@ pub struct Logged {
     pub range: Option<String>,
     /// Request body length.
     pub body_len: usize,
+    /// The `User-Agent` request header (tells processes sharing a proxy apart).
+    pub user_agent: Option<String>,
 }
 
 /// The referrers API (OCI distribution 1.1) the proxy adds in front of a
@@ -286,6 +288,7 @@ fn serve(
         };
         let len = request.body.len();
         let range = request.header("range").map(str::to_string);
+        let user_agent = request.header("user-agent").map(str::to_string);
         let crate::http1::Request { method, target: path, headers, body } = request;
         let _counted = InFlight::new(flight);
         let fault = take_fault(rules, &method, &path, len);
@@ -296,6 +299,7 @@ fn serve(
                 status,
                 range: range.clone(),
                 body_len: len,
+                user_agent: user_agent.clone(),
             });
         };
         let respond = |out: &mut TcpStream,

@@ -56,11 +56,19 @@ pub struct PipelineOptions {
     pub image_concurrency: usize,
     /// Replaces the rate-limit retry wait (tests; the config floor is 5 minutes).
     pub rate_limit_retry: Option<Duration>,
+    /// `--shard`: only target repositories this shard owns are synced.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        PipelineOptions { abort_on_error: false, step_concurrency: 16, image_concurrency: 8, rate_limit_retry: None }
+        PipelineOptions {
+            abort_on_error: false,
+            step_concurrency: 16,
+            image_concurrency: 8,
+            rate_limit_retry: None,
+            shard: None,
+        }
     }
 }
 
@@ -96,6 +104,16 @@ pub trait StepObserver: Send + Sync {
     fn started(&self, step: &SyncStep);
     /// A run ended; `report` says what it did.
     fn finished(&self, report: &StepReport);
+}
+
+/// The unit of work `--shard` assigns: the target repository of `target`
+/// (`registry/repo`, or the layout of `ocidir://`), tag and digest dropped.
+pub fn unit_of(target: &str) -> String {
+    match Reference::parse(target) {
+        Ok(r) if r.scheme == crate::reference::Scheme::OciDir => format!("ocidir://{}", r.path),
+        Ok(r) => format!("{}/{}", r.registry, r.repository),
+        Err(_) => target.to_string(),
+    }
 }
 
 /// The copy options of a step, from what was compiled at load.
@@ -226,6 +244,8 @@ impl Pipeline {
             kind: spec.kind.as_str().to_string(),
             images: Vec::new(),
             errors: Vec::new(),
+            units_owned: Vec::new(),
+            units_skipped: Vec::new(),
             duration: Duration::ZERO,
         };
         if self.cancel.is_cancelled() {
@@ -240,6 +260,10 @@ impl Pipeline {
                     self.note_error(&mut report, StageError::new(Stage::Discover, step.index, &spec.source, e));
                     return report;
                 };
+                if !self.claim(&mut report, unit_of(&tgt.common_name())) {
+                    report.duration = started.elapsed();
+                    return report;
+                }
                 let scope = self.scope(step, src.clone(), tgt.clone(), vec![]);
                 self.found(1);
                 let image =
@@ -247,6 +271,10 @@ impl Pipeline {
                 self.collect(&mut report, image);
             }
             SyncType::Repository => {
+                if !self.claim(&mut report, unit_of(&spec.target)) {
+                    report.duration = started.elapsed();
+                    return report;
+                }
                 self.run_repository(step, &options, &spec.source, &spec.target, action, &mut report, state).await;
             }
             SyncType::Registry => self.run_registry(step, &options, action, &mut report, state).await,
@@ -258,6 +286,22 @@ impl Pipeline {
     fn scope(&self, step: &SyncStep, source: Reference, target: Reference, tags: Vec<String>) -> Scope {
         let c = &step.compiled;
         Scope::new(source, target, c.referrer_source.as_ref(), c.referrer_target.as_ref(), tags)
+    }
+
+    /// With `--shard`: whether this shard does `unit`, recorded in the report
+    /// and logged either way. Without sharding every unit is ours.
+    fn claim(&self, report: &mut StepReport, unit: String) -> bool {
+        let Some(shard) = self.options.shard else { return true };
+        let shard_text = shard.to_string();
+        if shard.owns(&unit) {
+            tracing::info!(shard = shard_text, unit, "Syncing this shard's repository");
+            report.units_owned.push(unit);
+            true
+        } else {
+            tracing::info!(shard = shard_text, unit, "Skipping another shard's repository");
+            report.units_skipped.push(unit);
+            false
+        }
     }
 
     fn found(&self, n: usize) {
@@ -299,6 +343,9 @@ impl Pipeline {
             }
             let src = discover::repository_base(&spec.source, &repo);
             let tgt = discover::repository_base(&spec.target, &repo);
+            if !self.claim(report, unit_of(&tgt)) {
+                continue;
+            }
             self.run_repository(step, options, &src, &tgt, action, report, state).await;
         }
     }

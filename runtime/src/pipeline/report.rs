@@ -133,6 +133,12 @@ pub struct StepReport {
     /// Errors of the step (listing, filters, images), in order.
     #[serde(serialize_with = "serialize_errors")]
     pub errors: Vec<StageError>,
+    /// With `--shard`: the units of work (target repositories) this shard did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub units_owned: Vec<String>,
+    /// With `--shard`: the units left to other shards.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub units_skipped: Vec<String>,
     /// Wall time.
     #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
@@ -214,6 +220,10 @@ impl Counts {
 pub struct RunReport<'a> {
     /// `once` or `check`.
     pub command: &'static str,
+    /// With `--shard`: which shard ran (`1/3`); each step lists the
+    /// repositories it did (`units_owned`) and left (`units_skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// True when no step had an error.
     pub ok: bool,
     /// Wall time of the whole run.
@@ -252,7 +262,7 @@ impl<'a> RunReport<'a> {
                 doc
             })
             .collect();
-        RunReport { command, ok: steps.iter().all(|s| s.step.ok()), duration, counts, totals, steps }
+        RunReport { command, shard: None, ok: steps.iter().all(|s| s.step.ok()), duration, counts, totals, steps }
     }
 }
 

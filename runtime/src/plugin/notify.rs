@@ -254,6 +254,8 @@ mod tests {
                 image("dst/app:v4", Outcome::Failed, ""),
             ],
             errors: Vec::new(),
+            units_owned: Vec::new(),
+            units_skipped: Vec::new(),
             duration: Duration::from_secs(2),
         };
         report.images[2].error = Some("dst/app:v3: boom".into());

@@ -46,6 +46,8 @@ pub struct ServerOptions {
     pub abort_on_error: bool,
     /// User-Agent when the config sets none.
     pub user_agent: String,
+    /// `--shard`: only this shard's target repositories are synced.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Why the server could not run.
@@ -163,7 +165,7 @@ async fn prepare_reload(
 async fn pipeline_for(config: &Config, plugins: &PluginSet, options: &ServerOptions) -> Arc<Pipeline> {
     let client = Client::from_config(config, options.user_agent.clone()).await;
     let mut pipeline =
-        Pipeline::new(config, client, PipelineOptions { abort_on_error: false, ..PipelineOptions::default() });
+        Pipeline::new(config, client, PipelineOptions { shard: options.shard, ..PipelineOptions::default() });
     // Notifier queues live as long as the pipeline; the server never exits
     // early enough to need flushing them.
     let _ = plugins.attach(&mut pipeline);

@@ -24,7 +24,7 @@ fn kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 /// The pod spec of a Deployment or a CronJob.
 fn pod(workload: &Value) -> &Value {
     match workload["kind"].as_str() {
-        Some("Deployment") => &workload["spec"]["template"]["spec"],
+        Some("Deployment" | "StatefulSet" | "Job") => &workload["spec"]["template"]["spec"],
         Some("CronJob") => &workload["spec"]["jobTemplate"]["spec"]["template"]["spec"],
         other => panic!("not a workload: {other:?}"),
     }
@@ -149,4 +149,47 @@ fn the_plugin_overlay_ships_the_component_as_binary_data() {
     let setup = regsync::setup::load(&local, "regsync.yml", &host, None).unwrap_or_else(|e| panic!("{e}"));
     assert!(setup.warnings.is_empty(), "{:?}", setup.warnings);
     assert_eq!(setup.config.sync[0].spec.filters, ["keep-latest"]);
+}
+
+/// The REGSYNC_SHARDS of a workload's container.
+fn shards_env(workload: &Value) -> u64 {
+    let env = pod(workload)["containers"][0]["env"].as_array().unwrap();
+    let v = env.iter().find(|e| e["name"] == "REGSYNC_SHARDS").expect("REGSYNC_SHARDS")["value"].as_str().unwrap();
+    v.parse().unwrap()
+}
+
+#[test]
+fn the_sharded_overlays_render_with_matching_counts() {
+    let root = regsync_tests::repo_root().join("examples/kubernetes");
+    let job = render(&root.join("overlays/sharded-job"));
+    let [indexed] = kind(&job, "Job")[..] else { panic!("one Job") };
+    assert_locked_down(indexed);
+    let spec = &indexed["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let n = shards_env(indexed);
+    assert!(n > 1);
+    assert_eq!((spec["completions"].as_u64(), spec["parallelism"].as_u64()), (Some(n), Some(n)));
+    assert_eq!(pod(indexed)["containers"][0]["args"][0], "once");
+    assert!(kind(&job, "CronJob").is_empty() && kind(&job, "StatefulSet").is_empty());
+
+    let server = render(&root.join("overlays/sharded-server"));
+    let [sts] = kind(&server, "StatefulSet")[..] else { panic!("one StatefulSet") };
+    assert_locked_down(sts);
+    assert_eq!(sts["spec"]["replicas"].as_u64(), Some(shards_env(sts)));
+    assert_eq!(pod(sts)["containers"][0]["args"][0], "server");
+    let [headless] = kind(&server, "Service")[..] else { panic!("one Service") };
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+    assert_eq!(sts["spec"]["serviceName"], headless["metadata"]["name"]);
+    assert!(kind(&server, "Deployment").is_empty());
+    // Pod names end in the ordinal regsync reads as its shard.
+    let name = sts["metadata"]["name"].as_str().unwrap();
+    for i in 0..shards_env(sts) {
+        let env = |k: &str| match k {
+            "HOSTNAME" => Some(format!("{name}-{i}")),
+            "REGSYNC_SHARDS" => Some(shards_env(sts).to_string()),
+            _ => None,
+        };
+        let shard = regsync::shard::Shard::resolve(None, env).unwrap().unwrap();
+        assert_eq!(shard.index as u64, i);
+    }
 }

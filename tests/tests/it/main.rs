@@ -24,5 +24,6 @@ mod plugin_oci;
 mod plugins;
 mod progress;
 mod server;
+mod shard;
 mod sync_cli;
 mod wit_freeze;
