@@ -67,7 +67,15 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("regsync");
+        Self::new(None)
+    }
+}
+
+impl Metrics {
+    /// The families, each series labelled `shard="I/N"` when this process is one shard.
+    pub fn new(shard: Option<crate::shard::Shard>) -> Self {
+        let labels = shard.map(|s| (std::borrow::Cow::Borrowed("shard"), std::borrow::Cow::Owned(s.to_string())));
+        let mut registry = Registry::with_prefix_and_labels("regsync", labels.into_iter());
         let m = Metrics {
             runs: Family::default(),
             images: Family::default(),
@@ -200,5 +208,14 @@ mod tests {
         assert!(text.contains(r#"regsync_reloads_total{result="rejected"} 1"#));
         assert!(text.contains("regsync_step_last_success_timestamp_seconds"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn a_shard_labels_every_series() {
+        let m = Metrics::new(Some(crate::shard::Shard { index: 1, count: 3 }));
+        m.reload(true);
+        let text = m.encode();
+        assert!(text.contains(r#"regsync_reloads_total{shard="1/3",result="applied"} 1"#), "{text}");
+        assert!(!Metrics::default().encode().contains("shard="));
     }
 }

@@ -404,7 +404,7 @@ impl Server {
 pub async fn serve(setup: Setup, host: PluginHost, options: ServerOptions) -> Result<Outcome, ServerError> {
     let Setup { config, plugins, .. } = setup;
     use tokio::signal::unix::{SignalKind, signal};
-    let shared = Arc::new(Shared { metrics: Metrics::default(), ready: AtomicBool::new(false) });
+    let shared = Arc::new(Shared { metrics: Metrics::new(options.shard), ready: AtomicBool::new(false) });
     if let Some(addr) = options.listen {
         http::spawn(addr, shared.clone()).await.map_err(|source| ServerError::Listen { addr, source })?;
     }
