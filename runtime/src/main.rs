@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use regsync::cli::{Cli, Command, OutputFormat, PluginCall, PluginCommand, RunFlags};
+use regsync::cli::{Cli, Command, OutputFormat, PluginCall, PluginCommand};
 use regsync::client::Client;
 use regsync::config;
 use regsync::logging::{self, LogFormat};
@@ -112,11 +112,11 @@ fn run() -> anyhow::Result<ExitCode> {
             let loaded = loaded.context("config was not loaded")?;
             let action = if missing { Mode::Missing } else { Mode::Copy };
             let progress = !json && progress::wanted();
-            return sync(&loaded, action, &run, format, progress);
+            return sync(&loaded, action, run.abort_on_error, shard, format, progress);
         }
         Command::Check { run, format } => {
             let loaded = loaded.context("config was not loaded")?;
-            return sync(&loaded, Mode::Check, &run, format, false);
+            return sync(&loaded, Mode::Check, run.abort_on_error, shard, format, false);
         }
         Command::Server { run, listen, grace } => {
             let loaded = loaded.context("config was not loaded")?;
@@ -143,10 +143,14 @@ fn run() -> anyhow::Result<ExitCode> {
 
 /// Runs every step once and prints what happened; errors give exit code 1
 /// (CLI-11). `progress` draws live progress on stderr while it runs.
-fn sync(setup: &Setup, action: Mode, run: &RunFlags, format: OutputFormat, progress: bool) -> anyhow::Result<ExitCode> {
-    let abort_on_error = run.abort_on_error;
-    // Resolved (and checked) before the config was loaded; cannot fail here.
-    let shard = Shard::resolve(run.shard.as_deref(), |k| std::env::var(k).ok())?;
+fn sync(
+    setup: &Setup,
+    action: Mode,
+    abort_on_error: bool,
+    shard: Option<Shard>,
+    format: OutputFormat,
+    progress: bool,
+) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let config = &setup.config;

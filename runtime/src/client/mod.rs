@@ -260,13 +260,22 @@ impl Client {
             verify: dst.scheme == Scheme::Registry && self.verify_registry_blobs,
             progress: self.transfers.as_ref().map(|w| w.blob_started(desc)),
         };
-        match dst.scheme {
-            Scheme::Registry => self.registry.blob_put(dst, &data, session).await?,
-            Scheme::OciDir => {
-                self.ocidir.blob_put(Self::path(dst), desc, data.stream()).await?;
-            }
-        }
+        self.store_blob(dst, &data, session).await?;
         Ok(BlobCopy::Copied)
+    }
+
+    /// Writes a blob's bytes into `dst`: an upload (in `session` if one is
+    /// open), or a file in the layout.
+    async fn store_blob(
+        &self,
+        dst: &Reference,
+        data: &BlobData,
+        session: Option<registry::upload::Session>,
+    ) -> Result<()> {
+        match dst.scheme {
+            Scheme::Registry => self.registry.blob_put(dst, data, session).await,
+            Scheme::OciDir => self.ocidir.blob_put(Self::path(dst), &data.desc, data.stream()).await.map(|_| ()),
+        }
     }
 
     /// Stores `bytes` (described by `desc`) in `dst`'s repository unless it has them.
@@ -280,10 +289,7 @@ impl Client {
             verify: true,
             progress: None,
         };
-        match dst.scheme {
-            Scheme::Registry => self.registry.blob_put(dst, &data, None).await,
-            Scheme::OciDir => self.ocidir.blob_put(Self::path(dst), desc, data.stream()).await.map(|_| ()),
-        }
+        self.store_blob(dst, &data, None).await
     }
 
     /// Tells `watch` about every blob whose bytes this client sends.
