@@ -363,3 +363,28 @@ fn a_media_type_outside_media_types_is_skipped_img_5() {
     assert!(r.stdout.contains("0 copied, 0 up to date, 1 skipped"), "{}", r.stdout);
     assert!(dst.api().digest_of("app", "multi").is_none());
 }
+
+/// IMG-5 on later runs: a tag that `mediaTypes` skips stays missing from the
+/// target, and looking at it again must not GET (pull) its manifest each run.
+#[test]
+fn a_skipped_media_type_costs_no_pull_on_later_runs_img_5() {
+    let (src, dir, _layout) = seeded();
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(&src.url);
+    let yaml = config(
+        &[&proxy.host, &dst.host],
+        &format!(
+            "sync:\n  - {{source: {s}/app, target: {d}/app, type: repository, mediaTypes: [application/vnd.oci.image.manifest.v1+json]}}\n",
+            s = proxy.host,
+            d = dst.host
+        ),
+    );
+    let r = ok(dir.path(), &yaml, &[]);
+    assert!(r.stdout.contains("2 copied, 0 up to date, 1 skipped"), "{}", r.stdout);
+    proxy.clear_log();
+    let r = ok(dir.path(), &yaml, &[]);
+    assert!(r.stdout.contains("0 copied, 2 up to date, 1 skipped"), "{}", r.stdout);
+    assert_eq!(proxy.count("GET", "/manifests/"), 0, "{:#?}", proxy.log());
+    assert_eq!(proxy.count("HEAD", "/manifests/multi"), 1, "{:#?}", proxy.log());
+    assert!(dst.api().digest_of("app", "multi").is_none());
+}

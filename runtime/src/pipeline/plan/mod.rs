@@ -59,18 +59,15 @@ pub async fn plan(
     // it less than a HEAD. Not with a rate limit, whose numbers a 304 may lack.
     let like = target.clone().filter(|_| spec.options.ratelimit.min <= 0);
     let target_digest = target.map(|t| t.digest);
-    if target_digest.is_none() && action != Mode::Check {
-        // A copy will follow: if the whole repository is new, nothing else in it
-        // needs looking up (one tag list instead of a HEAD per blob and manifest).
-        state.is_fresh(client, &ctx.scope.target).await;
-    }
-    // When the target is missing and a copy will follow, the source is read
-    // with one GET instead of a HEAD and a GET (the GET is a pull either way);
-    // not with a rate limit, whose check must come before any pull (RL-2).
-    let fetch_now = target_digest.is_none()
-        && action != Mode::Check
-        && step.compiled.platform.is_none()
-        && spec.options.ratelimit.min <= 0;
+    // If the whole target repository is new, nothing else in it needs looking
+    // up (one tag list instead of a HEAD per blob and manifest).
+    let fresh = target_digest.is_none() && action != Mode::Check && state.is_fresh(client, &ctx.scope.target).await;
+    // Into a new repository a copy all but surely follows, so the source is
+    // read with one GET instead of a HEAD and a GET. Elsewhere a missing tag may
+    // be one `mediaTypes` skips on every run, and its GET would spend a pull
+    // (on Docker Hub) each time, so a HEAD comes first, as in regsync. Not with
+    // a rate limit either, whose check must come before any pull (RL-2).
+    let fetch_now = fresh && step.compiled.platform.is_none() && spec.options.ratelimit.min <= 0;
     let lookup = async {
         if fetch_now {
             let m = client.manifest_get(src).await?;
