@@ -81,7 +81,9 @@ impl TagList {
 #[derive(Default)]
 pub struct RunState {
     heads: Mutex<HashMap<String, Cell<Option<ManifestHead>>>>,
-    tag_lists: Mutex<HashMap<String, Cell<Arc<TagList>>>>,
+    /// A registry's refusal (a pull-only token may not list tags) is kept for
+    /// the run too: every image of the repository would otherwise ask again.
+    tag_lists: Mutex<HashMap<String, Cell<Result<Arc<TagList>>>>>,
     manifests: Mutex<HashMap<String, Cell<Manifest>>>,
     pushed: Mutex<HashMap<String, Cell<Pushed>>>,
     blobs: Mutex<HashMap<String, Cell<BlobCopy>>>,
@@ -108,6 +110,12 @@ fn forget<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str, failed: &Cell<T>)
     if map.get(key).is_some_and(|c| Arc::ptr_eq(c, failed)) {
         map.remove(key);
     }
+}
+
+/// An answer the registry will give again within the run: a 4xx other than
+/// a timeout or a rate limit (which the transport has already waited out).
+fn is_refusal(e: &ClientError) -> bool {
+    e.status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
 }
 
 impl RunState {
@@ -203,15 +211,12 @@ impl RunState {
     pub async fn tag_list(&self, client: &Client, repository: &Reference) -> Result<Arc<TagList>> {
         let key = repo_key(repository);
         let c = cell(&self.tag_lists, &key);
-        let list = c
-            .get_or_try_init(|| async {
-                Ok::<_, ClientError>(Arc::new(TagList::new(client.tag_list(repository).await?)))
-            })
-            .await;
-        if list.is_err() {
+        let list =
+            c.get_or_init(|| async { client.tag_list(repository).await.map(|t| Arc::new(TagList::new(t))) }).await;
+        if list.as_ref().is_err_and(|e| !is_refusal(e)) {
             forget(&self.tag_lists, &key, &c);
         }
-        list.cloned()
+        list.clone()
     }
 
     /// Pushes a manifest by digest into `r`'s repository at most once per

@@ -388,3 +388,31 @@ fn a_skipped_media_type_costs_no_pull_on_later_runs_img_5() {
     assert_eq!(proxy.count("HEAD", "/manifests/multi"), 1, "{:#?}", proxy.log());
     assert!(dst.api().digest_of("app", "multi").is_none());
 }
+
+/// A pull-only token may not list tags. Referrers are then found by asking for
+/// each fallback tag, and the refused tag list is asked once per run, not once
+/// per image.
+#[test]
+fn a_refused_tag_list_is_asked_once_per_run() {
+    let (src, dir, _layout) = seeded();
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(&src.url);
+    proxy.add(Rule::new(Some("GET"), "/tags/list", Fault::Status { code: 403, retry_after: None }, 1000));
+    let steps: String = ["one", "two", "multi"]
+        .iter()
+        .map(|t| {
+            format!(
+                "  - {{source: {s}/app:{t}, target: {d}/app:{t}, type: image, referrers: true}}\n",
+                s = proxy.host,
+                d = dst.host
+            )
+        })
+        .collect();
+    let yaml = config(&[&proxy.host, &dst.host], &format!("sync:\n{steps}"));
+    let r = ok(dir.path(), &yaml, &[]);
+    assert!(r.stdout.contains("3 copied, 0 up to date, 0 skipped, 0 failed"), "{}", r.stdout);
+    for t in ["one", "two", "multi"] {
+        assert_eq!(dst.api().digest_of("app", t), src.api().digest_of("app", t), "{t}");
+    }
+    assert_eq!(proxy.count("GET", "/tags/list"), 1, "{:#?}", proxy.log());
+}
