@@ -211,12 +211,21 @@ impl RunState {
     pub async fn tag_list(&self, client: &Client, repository: &Reference) -> Result<Arc<TagList>> {
         let key = repo_key(repository);
         let c = cell(&self.tag_lists, &key);
-        let list =
-            c.get_or_init(|| async { client.tag_list(repository).await.map(|t| Arc::new(TagList::new(t))) }).await;
-        if list.as_ref().is_err_and(|e| !is_refusal(e)) {
+        // A refusal settles the cell; any other failure leaves it empty, so the
+        // next caller (a waiting one included) asks again.
+        let list = c
+            .get_or_try_init(|| async {
+                match client.tag_list(repository).await {
+                    Ok(tags) => Ok(Ok(Arc::new(TagList::new(tags)))),
+                    Err(e) if is_refusal(&e) => Ok(Err(e)),
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+        if list.is_err() {
             forget(&self.tag_lists, &key, &c);
         }
-        list.clone()
+        list?.clone()
     }
 
     /// Pushes a manifest by digest into `r`'s repository at most once per
