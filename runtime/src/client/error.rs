@@ -44,6 +44,11 @@ pub struct ClientError {
     pub message: String,
 }
 
+/// HTTP statuses that may pass if asked again later; the transport retries them.
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
 impl ClientError {
     /// A new error.
     pub fn new(kind: ErrorKind, location: impl Into<String>, message: impl Into<String>) -> Self {
@@ -59,6 +64,12 @@ impl ClientError {
     /// True for [`ErrorKind::NotFound`].
     pub fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
+    }
+
+    /// True when the registry refused (a 4xx that is not [`is_transient_status`]):
+    /// asking again within the run gets the same answer.
+    pub fn is_refusal(&self) -> bool {
+        self.status.is_some_and(|s| (400..500).contains(&s) && !is_transient_status(s))
     }
 
     /// A local IO error.

@@ -112,12 +112,6 @@ fn forget<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str, failed: &Cell<T>)
     }
 }
 
-/// An answer the registry will give again within the run: a 4xx other than
-/// a timeout or a rate limit (which the transport has already waited out).
-fn is_refusal(e: &ClientError) -> bool {
-    e.status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
-}
-
 impl RunState {
     /// A run whose writes are coordinated with other runs through `writes`.
     pub fn new(writes: Arc<KeyedLocks>) -> Self {
@@ -217,7 +211,7 @@ impl RunState {
             .get_or_try_init(|| async {
                 match client.tag_list(repository).await {
                     Ok(tags) => Ok(Ok(Arc::new(TagList::new(tags)))),
-                    Err(e) if is_refusal(&e) => Ok(Err(e)),
+                    Err(e) if e.is_refusal() => Ok(Err(e)),
                     Err(e) => Err(e),
                 }
             })

@@ -265,7 +265,7 @@ impl Transport {
                     continue;
                 }
             }
-            if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
+            if crate::client::error::is_transient_status(status) {
                 let retry_after = resp
                     .headers()
                     .get(RETRY_AFTER)
