@@ -126,7 +126,8 @@ impl GoDuration {
                 .map(|(_, scale)| *scale)
                 .ok_or_else(|| DurationError::UnknownUnit { unit: unit.to_string(), input: input.to_string() })?;
             let whole: i128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| invalid())? };
-            let mut value = whole * i128::from(scale);
+            // Too large for a duration, as Go says; not an overflow (found by fuzzing).
+            let mut value = whole.checked_mul(i128::from(scale)).ok_or_else(invalid)?;
             if !frac_part.is_empty() {
                 // Go keeps at most what fits; nanosecond precision is plenty for configs.
                 let digits = &frac_part[..frac_part.len().min(18)];
@@ -233,6 +234,15 @@ mod tests {
         for bad in ["", "-", "h", ".h", "1h-5m", "1..5s", "abc"] {
             assert!(GoDuration::parse(bad).is_err(), "{bad:?} should fail");
         }
+    }
+
+    #[test]
+    fn a_duration_too_large_is_invalid_not_an_overflow() {
+        // Found by the `duration` fuzz target: the multiplication by the unit overflowed.
+        let found = "1111111111111111111111111111111111130m";
+        assert_eq!(GoDuration::parse(found).unwrap_err().to_string(), format!("time: invalid duration \"{found}\""));
+        assert!(GoDuration::parse("2562048h").is_err(), "just past i64 nanoseconds");
+        assert_eq!(GoDuration::parse("2562047h").map(|d| d.to_string()), Ok("2562047h0m0s".to_string()));
     }
 
     #[test]

@@ -160,23 +160,36 @@ fn sync(
         if let Some(d) = &display {
             client.watch_transfers(std::sync::Arc::new(d.clone()));
         }
-        let mut pipeline =
-            Pipeline::new(config, client, PipelineOptions { abort_on_error, shard, ..PipelineOptions::default() });
+        // The JSON document lists every image; the text summary needs only counts.
+        let keep_images = format == OutputFormat::Json;
+        let mut pipeline = Pipeline::new(
+            config,
+            client,
+            PipelineOptions { abort_on_error, shard, keep_images, ..PipelineOptions::default() },
+        );
         if let Some(d) = &display {
             pipeline.watch_images(std::sync::Arc::new(d.clone()));
         }
         let notifiers = setup.plugins.attach(&mut pipeline);
         let cancel = pipeline.cancel_token();
+        let stopping = cancel.clone();
         let mut stop = stop_signals()?;
         tokio::spawn(async move {
             if stop.recv().await.is_some() {
                 tracing::debug!("Interrupt received, stopping");
                 cancel.cancel();
+                stop_deadline();
+                // A second signal does not wait for anything.
+                if stop.recv().await.is_some() {
+                    tracing::warn!("Second interrupt, exiting now");
+                    std::process::exit(1);
+                }
             }
         });
         let reports = pipeline.run(&config.sync, action).await;
+        let flush = if stopping.is_cancelled() { NOTIFY_FLUSH_STOPPING } else { NOTIFY_FLUSH };
         for n in &notifiers {
-            n.flush(NOTIFY_FLUSH).await;
+            n.flush(flush).await;
         }
         Ok::<_, anyhow::Error>(reports)
     })?;
@@ -202,21 +215,40 @@ fn sync(
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGINT or SIGTERM, whichever comes first (SIG-1): a Kubernetes CronJob or
+/// SIGINT or SIGTERM, each time one comes (SIG-1): a Kubernetes CronJob or
 /// `timeout` stops `once` and `check` with SIGTERM.
 fn stop_signals() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if tx.send(()).await.is_err() {
+                return;
+            }
         }
-        let _ = tx.send(()).await;
     });
     Ok(rx)
+}
+
+/// How long `once` and `check` may take to wind down after a signal.
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Ends the process [`STOP_DEADLINE`] after a signal if the run has not
+/// ended by itself. A thread of its own, so that nothing the async runtime is
+/// busy with (a long parse, a stalled write) can hold it up. Whatever a copy
+/// wrote is complete: tags are pushed last and layouts are written atomically.
+fn stop_deadline() {
+    std::thread::spawn(|| {
+        std::thread::sleep(STOP_DEADLINE);
+        tracing::error!(deadline = ?STOP_DEADLINE, "The run did not stop in time after the signal, exiting");
+        std::process::exit(1);
+    });
 }
 
 /// `regsync plugin push`: the component described from its own interfaces,
@@ -257,6 +289,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// How long `once` waits for notifiers to deliver their last events.
 const NOTIFY_FLUSH: std::time::Duration = std::time::Duration::from_secs(30);
+/// The same after a signal: within the stop deadline.
+const NOTIFY_FLUSH_STOPPING: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn load(path: &Option<String>, host: &PluginHost) -> anyhow::Result<Setup> {
     let path = match path.as_deref() {

@@ -127,14 +127,14 @@ impl Metrics {
         self.runs
             .get_or_create(&RunLabels { source: source.clone(), target: target.clone(), result: result.into() })
             .inc();
-        for image in &report.images {
-            let action = action_label(image.outcome).to_string();
-            self.images.get_or_create(&ImageLabels { source: source.clone(), target: target.clone(), action }).inc();
-            if let Some(remaining) = image.rate_limit_remaining {
-                self.rate_limit
-                    .get_or_create(&RegistryLabels { registry: image.source_registry.clone() })
-                    .set(remaining);
-            }
+        for (outcome, n) in &report.tally.outcomes {
+            let action = action_label(*outcome).to_string();
+            self.images
+                .get_or_create(&ImageLabels { source: source.clone(), target: target.clone(), action })
+                .inc_by(*n as u64);
+        }
+        for (registry, remaining) in &report.tally.rate_limits {
+            self.rate_limit.get_or_create(&RegistryLabels { registry: registry.clone() }).set(*remaining);
         }
         let totals = report.totals();
         self.bytes.get_or_create(&step).inc_by(totals.bytes);
@@ -176,12 +176,9 @@ mod tests {
     #[test]
     fn records_runs_and_encodes_text() {
         let m = Metrics::default();
-        let report = StepReport {
-            index: 0,
-            source: "r:5000/a".into(),
-            target: "r:5001/a".into(),
-            kind: "repository".into(),
-            images: vec![ImageReport {
+        let mut report = StepReport::new(0, "r:5000/a", "r:5001/a", "repository");
+        report.add(
+            ImageReport {
                 source: "r:5000/a:v1".into(),
                 target: "r:5001/a:v1".into(),
                 outcome: Outcome::Copied,
@@ -192,12 +189,10 @@ mod tests {
                 error: None,
                 rate_limit_remaining: Some(42),
                 source_registry: "r:5000".into(),
-            }],
-            errors: vec![],
-            units_owned: Vec::new(),
-            units_skipped: Vec::new(),
-            duration: Duration::from_millis(7),
-        };
+            },
+            false,
+        );
+        report.duration = Duration::from_millis(7);
         m.record(&report);
         m.reload(false);
         let text = m.encode();

@@ -2,7 +2,7 @@
 //! ([`registry`]), an OCI layout generator ([`fixtures`]), plain-HTTP OCI
 //! helpers ([`oci`]), the `regsync` binary ([`bin`]), golden files
 //! ([`golden`]), the shared compatibility fixtures ([`shared`]), a fault
-//! proxy ([`proxy`]), an upload-rate limiting relay ([`slowlink`]), a token issuer ([`token`]), a webhook receiver
+//! proxy ([`proxy`]), a hostile registry ([`hostile`]), an upload-rate limiting relay ([`slowlink`]), a token issuer ([`token`]), a webhook receiver
 //! ([`webhook`]), the request parsing those three share ([`http1`]), a
 //! client-only image copy ([`copy`]) and the plugins of `plugins/` ([`plugins`]).
 
@@ -10,6 +10,7 @@ pub mod bin;
 pub mod copy;
 pub mod fixtures;
 pub mod golden;
+pub mod hostile;
 pub mod http1;
 pub mod oci;
 pub mod plugins;

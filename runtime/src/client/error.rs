@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Invalid,
     /// The operation was cancelled.
     Cancelled,
+    /// A response larger than a configured limit (`defaults.limits`), or a
+    /// graph deeper or wider than one; the message names the limit.
+    TooLarge,
 }
 
 /// A client failure.
@@ -106,6 +109,7 @@ impl fmt::Display for ClientError {
             ErrorKind::Io => "file error",
             ErrorKind::Invalid => "invalid",
             ErrorKind::Cancelled => "task was canceled",
+            ErrorKind::TooLarge => "over a limit",
         };
         write!(f, "{what}")?;
         if let Some(code) = &self.code {

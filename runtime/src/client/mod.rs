@@ -80,6 +80,7 @@ impl Client {
             blob_limit: if d.blob_limit > 0 { d.blob_limit as u64 } else { 1 << 30 },
             cache: (d.cache_count > 0 && d.cache_time.as_nanos() > 0)
                 .then(|| (d.cache_count as usize, d.cache_time.to_std())),
+            limits: d.limits,
             ..RegistryOptions::default()
         };
         Client::new(hosts, options)
@@ -88,8 +89,8 @@ impl Client {
     /// A client from explicit host settings.
     pub fn new(hosts: BTreeMap<String, Host>, options: RegistryOptions) -> Self {
         Client {
+            ocidir: Arc::new(OciDirClient::new(options.limits.manifest_bytes)),
             registry: Arc::new(RegistryClient::new(hosts, options)),
-            ocidir: Arc::new(OciDirClient::default()),
             verify_registry_blobs: true,
             transfers: None,
         }

@@ -6,6 +6,12 @@
 //! atomically under a per-layout lock, so concurrent copies into one layout
 //! are safe. A layout that was modified is garbage-collected when the last
 //! writer closes it (IMG-15).
+//!
+//! Temporary files live in `.regsync-tmp/` at the layout's root, never among
+//! the blobs, and are removed on every error path (dropping a write removes
+//! its file, so a cancelled copy leaves none either). Each is locked
+//! (`flock`) while written; a process killed mid-write leaves an unlocked
+//! one, which the next writer of the layout sweeps away.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,6 +31,8 @@ use super::types::*;
 
 /// The annotation that names a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Where a layout's temporary files are written (same file system as the blobs, so renames are atomic).
+pub const TEMP_DIR: &str = ".regsync-tmp";
 const READ_CHUNK: usize = 256 * 1024;
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -33,12 +41,21 @@ struct LayoutState {
     index_lock: tokio::sync::Mutex<()>,
     modified: AtomicBool,
     writers: AtomicUsize,
+    /// Stale temporary files were swept (once per layout and client).
+    swept: AtomicBool,
 }
 
 /// Reads and writes OCI layouts.
-#[derive(Default)]
 pub struct OciDirClient {
     layouts: Mutex<HashMap<PathBuf, Arc<LayoutState>>>,
+    /// Largest manifest read (`limits.manifestBytes`).
+    manifest_limit: u64,
+}
+
+impl Default for OciDirClient {
+    fn default() -> Self {
+        OciDirClient::new(crate::config::Limits::default().manifest_bytes)
+    }
 }
 
 fn blob_path(layout: &Path, digest: &str) -> Result<PathBuf> {
@@ -58,6 +75,11 @@ fn io_err(path: &Path, e: &std::io::Error) -> ClientError {
 }
 
 impl OciDirClient {
+    /// A client reading manifests of at most `manifest_limit` bytes.
+    pub fn new(manifest_limit: u64) -> Self {
+        OciDirClient { layouts: Mutex::new(HashMap::new()), manifest_limit }
+    }
+
     fn state(&self, layout: &Path) -> Arc<LayoutState> {
         let mut map = self.layouts.lock().expect("layout map poisoned");
         map.entry(layout.to_path_buf()).or_default().clone()
@@ -74,8 +96,12 @@ impl OciDirClient {
         index["manifests"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Creates the layout skeleton when missing.
+    /// Creates the layout skeleton when missing, and sweeps what killed
+    /// writers left behind the first time this client writes there.
     async fn ensure_layout(&self, layout: &Path) -> Result<()> {
+        if !self.state(layout).swept.swap(true, Ordering::SeqCst) {
+            sweep_stale(layout).await;
+        }
         let blobs = layout.join("blobs").join("sha256");
         tokio::fs::create_dir_all(&blobs).await.map_err(|e| io_err(&blobs, &e))?;
         let marker = layout.join("oci-layout");
@@ -127,12 +153,25 @@ impl OciDirClient {
             (digest.to_string(), None)
         };
         let path = blob_path(layout, &digest)?;
+        let location = path.display().to_string();
+        let size = tokio::fs::metadata(&path).await.map_err(|e| io_err(&path, &e))?.len();
+        if size > self.manifest_limit {
+            return Err(ClientError::new(
+                ErrorKind::TooLarge,
+                &location,
+                format!(
+                    "manifest {digest} is larger than limits.manifestBytes ({} bytes): {size} bytes",
+                    self.manifest_limit
+                ),
+            ));
+        }
         let bytes = Bytes::from(tokio::fs::read(&path).await.map_err(|e| io_err(&path, &e))?);
         let actual = sha256_digest(&bytes);
         if actual != digest {
-            return Err(ClientError::digest_mismatch(path.display().to_string(), &digest, &actual));
+            return Err(ClientError::digest_mismatch(location, &digest, &actual));
         }
-        let media_type = media_type.filter(|m| !m.is_empty()).unwrap_or_else(|| detect_media_type(&bytes));
+        let media_type = manifest_media_type(media_type.as_deref(), &bytes)
+            .map_err(|why| ClientError::new(ErrorKind::Invalid, location, why))?;
         Ok(Manifest { media_type, digest, bytes, rate_limit: None })
     }
 
@@ -249,33 +288,23 @@ impl OciDirClient {
         if tokio::fs::metadata(&final_path).await.is_ok() {
             return Ok(0);
         }
-        let temp = temp_path(&final_path);
-        let result = async {
-            let mut file = tokio::fs::File::create(&temp).await.map_err(|e| io_err(&temp, &e))?;
-            let mut hasher = Sha256::new();
-            let mut written = 0u64;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                written += chunk.len() as u64;
-                file.write_all(&chunk).await.map_err(|e| io_err(&temp, &e))?;
-            }
-            file.flush().await.map_err(|e| io_err(&temp, &e))?;
-            file.sync_all().await.map_err(|e| io_err(&temp, &e))?;
-            let actual = format!("sha256:{}", hex(&hasher.finalize()));
-            if actual != desc.digest || written != desc.size {
-                return Err(ClientError::digest_mismatch(final_path.display().to_string(), &desc.digest, &actual));
-            }
-            tokio::fs::rename(&temp, &final_path).await.map_err(|e| io_err(&final_path, &e))?;
-            Ok(written)
+        // Dropped on every way out but the rename, which removes the file.
+        let mut temp = TempFile::create(layout, &final_path).await?;
+        let mut hasher = Sha256::new();
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            written += chunk.len() as u64;
+            temp.file.write_all(&chunk).await.map_err(|e| io_err(&temp.path, &e))?;
         }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&temp).await;
-        } else {
-            self.state(layout).modified.store(true, Ordering::SeqCst);
+        let actual = format!("sha256:{}", hex(&hasher.finalize()));
+        if actual != desc.digest || written != desc.size {
+            return Err(ClientError::digest_mismatch(final_path.display().to_string(), &desc.digest, &actual));
         }
-        result
+        temp.commit(&final_path).await?;
+        self.state(layout).modified.store(true, Ordering::SeqCst);
+        Ok(written)
     }
 
     async fn write_blob_bytes(&self, layout: &Path, digest: &str, bytes: &Bytes) -> Result<()> {
@@ -333,13 +362,23 @@ impl OciDirClient {
             if !keep.insert(d.digest.clone()) || !is_manifest(&d.media_type) {
                 continue;
             }
-            if let Ok(m) = self.manifest_get(layout, "", &d.digest).await
-                && let Ok(doc) = m.doc()
-            {
-                queue.extend(doc.manifests);
-                queue.extend(doc.config);
-                queue.extend(doc.layers);
-                queue.extend(doc.blobs);
+            let doc = match self.manifest_get(layout, "", &d.digest).await {
+                Ok(m) => m.doc().map_err(|e| ClientError::new(ErrorKind::Invalid, &d.digest, e.to_string())),
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => Err(e),
+            };
+            match doc {
+                Ok(doc) => {
+                    queue.extend(doc.manifests);
+                    queue.extend(doc.config);
+                    queue.extend(doc.layers);
+                    queue.extend(doc.blobs);
+                }
+                // What it names is unknown, so nothing can be called unreferenced.
+                Err(e) => {
+                    tracing::warn!(layout = %layout.display(), manifest = d.digest, error = %e, "Not removing unreferenced blobs: a manifest cannot be read");
+                    return Ok(());
+                }
             }
         }
         let dir = layout.join("blobs").join("sha256");
@@ -352,6 +391,8 @@ impl OciDirClient {
             tracing::debug!(layout = %layout.display(), blob = name, "Removing unreferenced blob");
             let _ = tokio::fs::remove_file(entry.path()).await;
         }
+        // Only when empty: another process may be writing there.
+        let _ = tokio::fs::remove_dir(layout.join(TEMP_DIR)).await;
         Ok(())
     }
 }
@@ -374,25 +415,87 @@ fn set_tag(entries: &mut Vec<Value>, tag: &str, desc: &Descriptor) {
     }
 }
 
-fn temp_path(final_path: &Path) -> PathBuf {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::SeqCst);
-    let name = final_path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    final_path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
+/// A file being written in a layout's [`TEMP_DIR`], locked while open and
+/// removed when dropped unless [`TempFile::commit`] renamed it into place.
+struct TempFile {
+    path: PathBuf,
+    file: tokio::fs::File,
+    committed: bool,
+}
+
+impl TempFile {
+    /// A new locked file in `layout`'s temporary directory, named after `final_path`.
+    async fn create(layout: &Path, final_path: &Path) -> Result<TempFile> {
+        let dir = layout.join(TEMP_DIR);
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| io_err(&dir, &e))?;
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = final_path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let path = dir.join(format!("{}-{n}-{name}", std::process::id()));
+        let file = match tokio::fs::File::create(&path).await {
+            // The last writer of another process removed the empty directory just now.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tokio::fs::create_dir_all(&dir).await.map_err(|e| io_err(&dir, &e))?;
+                tokio::fs::File::create(&path).await
+            }
+            other => other,
+        }
+        .map_err(|e| io_err(&path, &e))?;
+        let temp = TempFile { path, file, committed: false };
+        // Held until the file is closed: a sweeper that can take it knows the writer is gone.
+        rustix::fs::flock(&temp.file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| io_err(&temp.path, &e.into()))?;
+        Ok(temp)
+    }
+
+    /// Flushes the file to disk and renames it to `target`.
+    async fn commit(mut self, target: &Path) -> Result<()> {
+        self.file.flush().await.map_err(|e| io_err(&self.path, &e))?;
+        self.file.sync_all().await.map_err(|e| io_err(&self.path, &e))?;
+        tokio::fs::rename(&self.path, target).await.map_err(|e| io_err(target, &e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Removes temporary files nobody holds: those in [`TEMP_DIR`] whose lock can
+/// be taken, and the `.tmp-*` files older versions wrote among the blobs and
+/// beside `index.json`. Best effort: a file that cannot be read is left.
+async fn sweep_stale(layout: &Path) {
+    let layout = layout.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || {
+        let dir = layout.join(TEMP_DIR);
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(file) = std::fs::File::open(entry.path()) else { continue };
+            if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+                tracing::debug!(file = %entry.path().display(), "Removing a temporary file a stopped copy left");
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        for old in [layout.join("blobs").join("sha256"), layout.clone()] {
+            for entry in std::fs::read_dir(&old).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    tracing::debug!(file = %entry.path().display(), "Removing a temporary file a stopped copy left");
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    })
+    .await;
 }
 
 async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temp = temp_path(path);
-    let write = async {
-        let mut f = tokio::fs::File::create(&temp).await?;
-        f.write_all(bytes).await?;
-        f.sync_all().await?;
-        tokio::fs::rename(&temp, path).await
-    };
-    if let Err(e) = write.await {
-        let _ = tokio::fs::remove_file(&temp).await;
-        return Err(io_err(path, &e));
-    }
-    Ok(())
+    let layout = path.parent().unwrap_or(Path::new("."));
+    let mut temp = TempFile::create(layout, path).await?;
+    temp.file.write_all(bytes).await.map_err(|e| io_err(&temp.path, &e))?;
+    temp.commit(path).await
 }
 
 /// A blob in a layout as a [`BlobSource`].

@@ -267,20 +267,51 @@ impl Manifest {
     }
 }
 
-/// The media type of manifest bytes when no header says it: the document's
-/// `mediaType`, else a guess from its shape.
-pub fn detect_media_type(bytes: &[u8]) -> String {
-    let doc: ManifestDoc = serde_json::from_slice(bytes).unwrap_or_default();
-    if let Some(mt) = doc.media_type.filter(|m| !m.is_empty()) {
-        return mt;
+/// The media type of bytes served as a manifest, or why they are not one.
+///
+/// A registry (or a layout) may answer a manifest request with anything: a
+/// login page with status 200, a config blob, an error document. Those must
+/// never be pushed as a manifest, so the bytes must be a JSON object whose
+/// media type is a manifest type: the document's own `mediaType` when it
+/// names one, else the `Content-Type` when that does, else one recognised
+/// from the document's shape (an OCI manifest may leave `mediaType` out).
+pub fn manifest_media_type(content_type: Option<&str>, bytes: &[u8]) -> Result<String, String> {
+    let served = content_type.filter(|c| !c.is_empty()).unwrap_or("no content type");
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return Err(format!("not a manifest ({served}): {}", preview(bytes)));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(format!("not a manifest ({served}): the document is not a JSON object"));
+    }
+    // Parsed exactly as every later reader parses it ([`Manifest::doc`]), so
+    // what passes here reads the same there (a duplicate key fails both).
+    let doc: ManifestDoc = serde_json::from_slice(bytes).map_err(|e| format!("not a manifest ({served}): {e}"))?;
+    match doc.media_type.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) if is_manifest(m) => return Ok(m.to_string()),
+        Some(m) => return Err(format!("not a manifest: its media type is {m}")),
+        None => {}
+    }
+    if let Some(c) = content_type.filter(|c| is_manifest(c)) {
+        return Ok(c.to_string());
     }
     if !doc.manifests.is_empty() {
-        MT_OCI_INDEX.to_string()
+        Ok(MT_OCI_INDEX.to_string())
     } else if !doc.fs_layers.is_empty() {
-        MT_DOCKER_V1_SIGNED.to_string()
+        Ok(MT_DOCKER_V1_SIGNED.to_string())
+    } else if doc.config.is_some() {
+        Ok(MT_OCI_MANIFEST.to_string())
     } else {
-        MT_OCI_MANIFEST.to_string()
+        Err(format!("not a manifest ({served}): a JSON document without manifests, config or layers"))
     }
+}
+
+/// The start of a body that is not JSON, for an error: printable text only.
+fn preview(bytes: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("the body starts with {:?}", text.trim())
 }
 
 /// The answer to a manifest HEAD.
@@ -333,10 +364,62 @@ mod tests {
     }
 
     #[test]
-    fn media_type_detection() {
-        assert_eq!(detect_media_type(br#"{"mediaType":"x/y"}"#), "x/y");
-        assert_eq!(detect_media_type(br#"{"manifests":[{"mediaType":"a","digest":"d","size":1}]}"#), MT_OCI_INDEX);
-        assert_eq!(detect_media_type(br#"{"config":{"mediaType":"a","digest":"d","size":1}}"#), MT_OCI_MANIFEST);
+    fn what_is_served_as_a_manifest_must_be_one() {
+        let d = r#"{"mediaType":"a","digest":"d","size":1}"#;
+        let index = format!(r#"{{"manifests":[{d}]}}"#);
+        let image = format!(r#"{{"schemaVersion":2,"config":{d},"layers":[]}}"#);
+        let ok = [
+            (None, format!(r#"{{"mediaType":"{MT_DOCKER_MANIFEST}"}}"#), MT_DOCKER_MANIFEST),
+            (None, index.clone(), MT_OCI_INDEX),
+            (None, image.clone(), MT_OCI_MANIFEST),
+            (Some("application/json"), image.clone(), MT_OCI_MANIFEST),
+            (Some(MT_DOCKER_LIST), index.clone(), MT_DOCKER_LIST),
+            // The document's own type wins over a header that disagrees.
+            (Some(MT_OCI_INDEX), format!(r#"{{"mediaType":"{MT_DOCKER_LIST}","manifests":[]}}"#), MT_DOCKER_LIST),
+        ];
+        for (ct, body, want) in ok {
+            assert_eq!(manifest_media_type(ct, body.as_bytes()).as_deref(), Ok(want), "{ct:?} {body}");
+        }
+        let html = b"<!DOCTYPE html>\n<html><body>Sign in</body></html>";
+        let refused = [
+            (
+                Some("text/html"),
+                &html[..],
+                "not a manifest (text/html): the body starts with \"<!DOCTYPE html> <html><body>Sign in</body></html>\"",
+            ),
+            (
+                Some(MT_OCI_MANIFEST),
+                &html[..],
+                "not a manifest (application/vnd.oci.image.manifest.v1+json): the body starts with",
+            ),
+            (
+                Some(MT_OCI_MANIFEST),
+                b"[1, 2]",
+                "not a manifest (application/vnd.oci.image.manifest.v1+json): the document is not a JSON object",
+            ),
+            (
+                None,
+                br#"{"mediaType":"application/vnd.oci.image.config.v1+json"}"#,
+                "not a manifest: its media type is application/vnd.oci.image.config.v1+json",
+            ),
+            (
+                Some("application/json"),
+                br#"{"errors":[]}"#,
+                "not a manifest (application/json): a JSON document without manifests, config or layers",
+            ),
+            (None, br#"{"manifests": 3}"#, "not a manifest (no content type): invalid type"),
+            // Found by the `manifest` fuzz target: a duplicate key passed a lenient parse
+            // here and failed the strict one of every later reader.
+            (
+                Some(MT_OCI_INDEX),
+                br#"{"manifests":[{"mediaType":"a","digest":"d","digest":"e","size":1}]}"#,
+                "not a manifest (application/vnd.oci.image.index.v1+json): duplicate field `digest`",
+            ),
+        ];
+        for (ct, body, want) in refused {
+            let got = manifest_media_type(ct, body).unwrap_err();
+            assert!(got.starts_with(want), "{got} / {want}");
+        }
     }
 
     #[test]

@@ -339,7 +339,37 @@ fn resolve_defaults(raw: &RawDefaults, engine: &Templates, diags: &mut Diagnosti
         cache_time: value(&raw.cache_time).unwrap_or_default(),
         skip_docker_config: raw.skip_docker_config.unwrap_or(false),
         user_agent: value(&raw.user_agent).unwrap_or_default(),
+        limits: resolve_limits(&raw.limits, diags),
     }
+}
+
+/// `defaults.limits`, each unset one at its default. A limit must be
+/// positive: "no limit" is what these exist to prevent.
+fn resolve_limits(raw: &RawLimits, diags: &mut Diagnostics) -> Limits {
+    let d = Limits::default();
+    let mut count = |field: &Field<i64>, key: &str, default: u64| match field {
+        None => default,
+        Some(v) if v.value > 0 => v.value as u64,
+        Some(v) => {
+            diags.error(v.pos, format!("defaults.limits.{key}"), format!("must be at least 1, found {}", v.value));
+            default
+        }
+    };
+    let manifest_bytes = count(&raw.manifest_bytes, "manifestBytes", d.manifest_bytes);
+    let list_page_bytes = count(&raw.list_page_bytes, "listPageBytes", d.list_page_bytes);
+    let tags = count(&raw.tags, "tags", d.tags);
+    let repositories = count(&raw.repositories, "repositories", d.repositories);
+    let depth = count(&raw.depth, "depth", d.depth);
+    let referrers = count(&raw.referrers, "referrers", d.referrers);
+    let idle_timeout = match &raw.idle_timeout {
+        None => d.idle_timeout,
+        Some(v) if v.value.to_std() >= std::time::Duration::from_millis(100) => v.value,
+        Some(v) => {
+            diags.error(v.pos, "defaults.limits.idleTimeout", "must be at least 100ms (an idle timeout cannot be off)");
+            d.idle_timeout
+        }
+    };
+    Limits { idle_timeout, manifest_bytes, list_page_bytes, tags, repositories, depth, referrers }
 }
 
 fn sync_type(step: &RawStep, path: &str, diags: &mut Diagnostics) -> Option<SyncType> {

@@ -408,10 +408,29 @@ impl Decoder<'_> {
                 "cacheTime" => d.cache_time = self.duration(value, &p),
                 "skipDockerConfig" => d.skip_docker_config = self.bool(value, &p),
                 "userAgent" => d.user_agent = self.string(value, &p),
+                "limits" => d.limits = self.limits(value, &p),
                 other => self.unknown(other, value, path),
             }
         }
         d
+    }
+
+    fn limits(&mut self, node: &Node, path: &str) -> RawLimits {
+        let mut l = RawLimits::default();
+        for (key, value) in self.entries(node, path) {
+            let p = join(path, key);
+            match key {
+                "idleTimeout" => l.idle_timeout = self.duration(value, &p),
+                "manifestBytes" => l.manifest_bytes = self.int(value, &p),
+                "listPageBytes" => l.list_page_bytes = self.int(value, &p),
+                "tags" => l.tags = self.int(value, &p),
+                "repositories" => l.repositories = self.int(value, &p),
+                "depth" => l.depth = self.int(value, &p),
+                "referrers" => l.referrers = self.int(value, &p),
+                other => self.unknown(other, value, path),
+            }
+        }
+        l
     }
 
     fn tag_spec(&mut self, node: &Node, path: &str, semver: bool) -> RawTagSpec {

@@ -264,6 +264,55 @@ pub struct Defaults {
     pub skip_docker_config: bool,
     /// User-Agent override.
     pub user_agent: String,
+    /// What the client accepts from registries and how long it waits (ours).
+    #[serde(skip_serializing_if = "Limits::is_default")]
+    pub limits: Limits,
+}
+
+/// `defaults.limits`: bounds on what a registry (or layout) can make the
+/// client read, wait for or walk. A registry is outside our control; these
+/// keep a misbehaving one from stalling a run or growing it without end.
+/// Exceeding one fails the image or step that met it, naming the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// No byte moving for this long (connecting, waiting for headers, a body
+    /// either way) counts as a broken connection: retried, then the image fails.
+    pub idle_timeout: GoDuration,
+    /// Largest manifest read (COPY-7).
+    pub manifest_bytes: u64,
+    /// Largest page of a tag list, catalog or referrers listing.
+    pub list_page_bytes: u64,
+    /// Most tags listed for one repository (all pages together).
+    pub tags: u64,
+    /// Most repositories listed from one registry's catalog.
+    pub repositories: u64,
+    /// Levels of manifests below an image's top: children of an index, and
+    /// referrers with their own children and referrers.
+    pub depth: u64,
+    /// Most referrers one manifest may have.
+    pub referrers: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idle_timeout: GoDuration::from_secs(30),
+            manifest_bytes: 8 << 20,
+            list_page_bytes: 8 << 20,
+            tags: 200_000,
+            repositories: 100_000,
+            depth: 16,
+            referrers: 1_000,
+        }
+    }
+}
+
+impl Limits {
+    /// True when every limit has its default (the config does not print them).
+    pub fn is_default(&self) -> bool {
+        *self == Limits::default()
+    }
 }
 
 /// `type:` of a step.

@@ -109,6 +109,19 @@ pub struct RawDefaults {
     pub cache_time: Field<GoDuration>,
     pub skip_docker_config: Option<bool>,
     pub user_agent: Field<String>,
+    pub limits: RawLimits,
+}
+
+/// `defaults.limits:`
+#[derive(Debug, Default, Clone)]
+pub struct RawLimits {
+    pub idle_timeout: Field<GoDuration>,
+    pub manifest_bytes: Field<i64>,
+    pub list_page_bytes: Field<i64>,
+    pub tags: Field<i64>,
+    pub repositories: Field<i64>,
+    pub depth: Field<i64>,
+    pub referrers: Field<i64>,
 }
 
 /// `tags:` or one `tagSets:` entry.

@@ -34,6 +34,36 @@ pub struct CopyOptions {
     pub include_external: bool,
     /// Keep only these platforms of an index (an empty entry keeps children without one).
     pub platforms: Option<Vec<Option<Platform>>>,
+    /// How deep and wide an image's graph may be (`limits.depth`, `limits.referrers`).
+    pub limits: crate::config::Limits,
+}
+
+impl CopyOptions {
+    /// Fails when a manifest `depth` levels below an image's top is one too many.
+    pub fn check_depth(&self, depth: usize, digest: &str) -> Result<()> {
+        let max = self.limits.depth as usize;
+        if depth > max {
+            return Err(ClientError::new(
+                ErrorKind::TooLarge,
+                digest,
+                format!("the image's graph is deeper than {max} levels (limits.depth): nested indexes or referrers"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails when `subject` has more referrers than `limits.referrers`.
+    pub fn check_referrers(&self, subject: &str, count: usize) -> Result<()> {
+        let max = self.limits.referrers as usize;
+        if count > max {
+            return Err(ClientError::new(
+                ErrorKind::TooLarge,
+                subject,
+                format!("{count} referrers, more than {max} (limits.referrers)"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The index with only the children whose platform is listed (decisions.md:
@@ -210,6 +240,7 @@ impl Context<'_> {
         if source.is_empty() {
             return Ok(Referrers::None);
         }
+        self.options.check_referrers(subject, source.len())?;
         let target = self.target_referrers(subject, &target_tag).await?;
         Ok(Referrers::Listed(Listing { source, source_index, target }))
     }

@@ -14,6 +14,7 @@
 //! the `parallel` copy slots (PAR-1, decisions.md).
 
 pub mod backup;
+pub mod cells;
 pub mod copy;
 pub mod discover;
 pub mod error;
@@ -58,6 +59,11 @@ pub struct PipelineOptions {
     pub rate_limit_retry: Option<Duration>,
     /// `--shard`: only target repositories this shard owns are synced.
     pub shard: Option<crate::shard::Shard>,
+    /// Keep every image's report in its step's report. Off, only what a
+    /// summary prints (`check`'s stale images) and what notifiers read (steps
+    /// with `notify:`) is kept, and counts and totals are tallied as images
+    /// end: a step over a hundred thousand tags then needs no memory per tag.
+    pub keep_images: bool,
 }
 
 impl Default for PipelineOptions {
@@ -68,6 +74,7 @@ impl Default for PipelineOptions {
             image_concurrency: 8,
             rate_limit_retry: None,
             shard: None,
+            keep_images: true,
         }
     }
 }
@@ -88,6 +95,8 @@ pub struct Pipeline {
     writes: Arc<crate::client::locks::KeyedLocks>,
     /// Told how many images there are and when each ends (a progress display).
     images: Option<Arc<dyn ImageWatch>>,
+    /// `defaults.limits` (graph depth and referrer fan-out).
+    limits: crate::config::Limits,
 }
 
 /// Follows a run image by image (a progress display).
@@ -106,6 +115,15 @@ pub trait StepObserver: Send + Sync {
     fn finished(&self, report: &StepReport);
 }
 
+/// One repository of a step: its source and target, and whether every
+/// image report is kept.
+#[derive(Clone, Copy)]
+struct Repository<'a> {
+    src: &'a str,
+    tgt: &'a str,
+    keep_all: bool,
+}
+
 /// The unit of work `--shard` assigns: the target repository of `target`
 /// (`registry/repo`, or the layout of `ocidir://`), tag and digest dropped.
 pub fn unit_of(target: &str) -> String {
@@ -117,9 +135,10 @@ pub fn unit_of(target: &str) -> String {
 }
 
 /// The copy options of a step, from what was compiled at load.
-fn copy_options(step: &SyncStep) -> CopyOptions {
+fn copy_options(step: &SyncStep, limits: crate::config::Limits) -> CopyOptions {
     let spec = &step.spec;
     CopyOptions {
+        limits,
         referrers: spec.options.referrers,
         referrer_filters: spec.options.referrer_filters.clone(),
         digest_tags: spec.options.digest_tags,
@@ -144,6 +163,7 @@ impl Pipeline {
             observers: std::collections::HashMap::new(),
             writes: Arc::default(),
             images: None,
+            limits: config.defaults.limits,
         }
     }
 
@@ -210,7 +230,7 @@ impl Pipeline {
     }
 
     fn note_error(&self, report: &mut StepReport, e: StageError) {
-        report.errors.push(e);
+        report.add_error(e);
         if self.options.abort_on_error {
             self.cancel.cancel();
         }
@@ -237,22 +257,13 @@ impl Pipeline {
     async fn run_step_stages(&self, step: &SyncStep, action: Mode, state: &RunState) -> StepReport {
         let started = Instant::now();
         let spec = &step.spec;
-        let mut report = StepReport {
-            index: step.index,
-            source: spec.source.clone(),
-            target: spec.target.clone(),
-            kind: spec.kind.as_str().to_string(),
-            images: Vec::new(),
-            errors: Vec::new(),
-            units_owned: Vec::new(),
-            units_skipped: Vec::new(),
-            duration: Duration::ZERO,
-        };
+        let mut report = StepReport::new(step.index, &spec.source, &spec.target, spec.kind.as_str());
+        let keep_all = self.options.keep_images || !self.observers_of(step).is_empty();
         if self.cancel.is_cancelled() {
             report.duration = started.elapsed();
             return report;
         }
-        let options = copy_options(step);
+        let options = copy_options(step, self.limits);
         match spec.kind {
             SyncType::Image => {
                 let (Some(src), Some(tgt)) = (&step.compiled.source_ref, &step.compiled.target_ref) else {
@@ -268,16 +279,17 @@ impl Pipeline {
                 self.found(1);
                 let image =
                     self.process_image_in(step, &options, &scope, src.clone(), tgt.clone(), action, state).await;
-                self.collect(&mut report, image);
+                self.collect(&mut report, image, keep_all);
             }
             SyncType::Repository => {
                 if !self.claim(&mut report, unit_of(&spec.target)) {
                     report.duration = started.elapsed();
                     return report;
                 }
-                self.run_repository(step, &options, &spec.source, &spec.target, action, &mut report, state).await;
+                let at = Repository { src: &spec.source, tgt: &spec.target, keep_all };
+                self.run_repository(step, &options, at, action, &mut report, state).await;
             }
-            SyncType::Registry => self.run_registry(step, &options, action, &mut report, state).await,
+            SyncType::Registry => self.run_registry(step, &options, action, &mut report, state, keep_all).await,
         }
         report.duration = started.elapsed();
         report
@@ -310,14 +322,15 @@ impl Pipeline {
         }
     }
 
-    fn collect(&self, report: &mut StepReport, (image, error): (ImageReport, Option<StageError>)) {
+    fn collect(&self, report: &mut StepReport, (image, error): (ImageReport, Option<StageError>), keep_all: bool) {
         if let Some(w) = &self.images {
             w.image_done(&image);
         }
         if let Some(e) = error {
             self.note_error(report, e);
         }
-        report.images.push(image);
+        let keep = keep_all || matches!(image.outcome, Outcome::Stale | Outcome::WouldRefresh);
+        report.add(image, keep);
     }
 
     async fn run_registry(
@@ -327,6 +340,7 @@ impl Pipeline {
         action: Mode,
         report: &mut StepReport,
         state: &RunState,
+        keep_all: bool,
     ) {
         let spec = &step.spec;
         let registry = crate::reference::parse_registry_host(&spec.source).unwrap_or_else(|_| spec.source.clone());
@@ -346,21 +360,21 @@ impl Pipeline {
             if !self.claim(report, unit_of(&tgt)) {
                 continue;
             }
-            self.run_repository(step, options, &src, &tgt, action, report, state).await;
+            let at = Repository { src: &src, tgt: &tgt, keep_all };
+            self.run_repository(step, options, at, action, report, state).await;
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_repository(
         &self,
         step: &SyncStep,
         options: &CopyOptions,
-        src: &str,
-        tgt: &str,
+        at: Repository<'_>,
         action: Mode,
         report: &mut StepReport,
         state: &RunState,
     ) {
+        let Repository { src, tgt, keep_all } = at;
         let (src_repo, tgt_repo) = match (Reference::parse(src), Reference::parse(tgt)) {
             (Ok(s), Ok(t)) => (s, t),
             (Err(e), _) => {
@@ -398,7 +412,9 @@ impl Pipeline {
             }
         };
         if tags.is_empty() {
-            tracing::warn!(source = src, available = ?available.tags, "No matching tags found");
+            // A huge listing is not repeated whole in one log line.
+            let shown = &available.tags[..available.tags.len().min(100)];
+            tracing::warn!(source = src, available = ?shown, count = available.tags.len(), "No matching tags found");
             return;
         }
         if action == Mode::Missing {
@@ -412,15 +428,17 @@ impl Pipeline {
             tags = filter::missing_only(tags, &existing);
         }
         self.found(tags.len());
-        let scope = self.scope(step, src_repo, tgt_repo, tags.clone());
+        let scope = self.scope(step, src_repo, tgt_repo, tags);
         let scope = &scope;
         // Boxed: an image's future is large, and moving it into the stream would copy it.
-        let work = tags.into_iter().map(|tag| -> futures_util::future::BoxFuture<'_, _> {
+        // By index: a closure over `&String` items trips the compiler's Send checks.
+        let work = (0..scope.tags.len()).map(|i| -> futures_util::future::BoxFuture<'_, _> {
             Box::pin(async move {
+                let tag = &scope.tags[i];
                 if self.cancel.is_cancelled() {
                     return None;
                 }
-                let refs = (discover::tag_reference(src, &tag), discover::tag_reference(tgt, &tag));
+                let refs = (discover::tag_reference(src, tag), discover::tag_reference(tgt, tag));
                 Some(match refs {
                     (Ok(s), Ok(t)) => self.process_image_in(step, options, scope, s, t, action, state).await,
                     (Err(e), _) | (_, Err(e)) => {
@@ -437,7 +455,7 @@ impl Pipeline {
         let mut stream = futures_util::stream::iter(work).buffered(self.image_concurrency());
         while let Some(image) = stream.next().await {
             let Some(image) = image else { continue };
-            self.collect(report, image);
+            self.collect(report, image, keep_all);
         }
         drop(stream);
         state.forget_repository(&scope.source);
@@ -447,7 +465,7 @@ impl Pipeline {
     /// Plans and, unless checking, copies one image (IMG-1 … IMG-15), as a run of its own.
     pub async fn process_image(&self, step: &SyncStep, src: Reference, tgt: Reference, action: Mode) -> ImageReport {
         let scope = self.scope(step, src.clone(), tgt.clone(), vec![]);
-        self.process_image_in(step, &copy_options(step), &scope, src, tgt, action, &self.new_run()).await.0
+        self.process_image_in(step, &copy_options(step, self.limits), &scope, src, tgt, action, &self.new_run()).await.0
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::error::{StageError, serialize_errors};
 
 /// What happened to one image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Target already had the source digest.
@@ -128,11 +128,16 @@ pub struct StepReport {
     /// Step type.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Images handled.
+    /// Images handled, when their reports are kept (see [`StepReport::add`]);
+    /// [`StepReport::tally`] counts every image either way.
     pub images: Vec<ImageReport>,
-    /// Errors of the step (listing, filters, images), in order.
+    /// Errors of the step (listing, filters, images), in order; at most
+    /// [`ERRORS_KEPT`], the rest counted in `errors_dropped`.
     #[serde(serialize_with = "serialize_errors")]
     pub errors: Vec<StageError>,
+    /// Errors beyond [`ERRORS_KEPT`], counted only.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub errors_dropped: usize,
     /// With `--shard`: the units of work (target repositories) this shard did.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub units_owned: Vec<String>,
@@ -142,9 +147,70 @@ pub struct StepReport {
     /// Wall time.
     #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
+    /// What every image came to, kept or not.
+    #[serde(skip)]
+    pub tally: Tally,
+}
+
+/// Errors a step report keeps; a storm of failures (a registry gone) beyond
+/// this is counted, so a step of many images cannot grow without bound.
+pub const ERRORS_KEPT: usize = 1000;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What the images of a step came to, counted as each ends, so the counts
+/// and totals hold even when the image reports themselves are not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Images ended, per outcome.
+    pub outcomes: std::collections::BTreeMap<Outcome, usize>,
+    /// Copy counters of all of them.
+    pub totals: CopyStats,
+    /// The last `RateLimit-Remaining` seen per source registry.
+    pub rate_limits: std::collections::BTreeMap<String, i64>,
 }
 
 impl StepReport {
+    /// An empty report of step `index`.
+    pub fn new(index: usize, source: &str, target: &str, kind: &str) -> Self {
+        StepReport {
+            index,
+            source: source.to_string(),
+            target: target.to_string(),
+            kind: kind.to_string(),
+            images: Vec::new(),
+            errors: Vec::new(),
+            errors_dropped: 0,
+            units_owned: Vec::new(),
+            units_skipped: Vec::new(),
+            duration: Duration::ZERO,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Counts an image that ended, and keeps its report when `keep`.
+    pub fn add(&mut self, image: ImageReport, keep: bool) {
+        *self.tally.outcomes.entry(image.outcome).or_default() += 1;
+        self.tally.totals.add(&image.stats);
+        if let Some(remaining) = image.rate_limit_remaining {
+            self.tally.rate_limits.insert(image.source_registry.clone(), remaining);
+        }
+        if keep {
+            self.images.push(image);
+        }
+    }
+
+    /// Records an error of the step (beyond [`ERRORS_KEPT`], counts it).
+    pub fn add_error(&mut self, e: StageError) {
+        if self.errors.len() < ERRORS_KEPT {
+            self.errors.push(e);
+        } else {
+            self.errors_dropped += 1;
+        }
+    }
+
     /// True when the step had no error.
     pub fn ok(&self) -> bool {
         self.errors.is_empty()
@@ -152,16 +218,17 @@ impl StepReport {
 
     /// Sums the copy counters of all images.
     pub fn totals(&self) -> CopyStats {
-        let mut t = CopyStats::default();
-        for i in &self.images {
-            t.add(&i.stats);
-        }
-        t
+        self.tally.totals
     }
 
     /// How many images ended with `outcome`.
     pub fn count(&self, outcome: Outcome) -> usize {
-        self.images.iter().filter(|i| i.outcome == outcome).count()
+        self.tally.outcomes.get(&outcome).copied().unwrap_or(0)
+    }
+
+    /// How many images the step handled.
+    pub fn image_count(&self) -> usize {
+        self.tally.outcomes.values().sum()
     }
 }
 
@@ -190,14 +257,14 @@ impl Counts {
     /// The counts of one step.
     pub fn of(step: &StepReport) -> Self {
         Counts {
-            images: step.images.len(),
+            images: step.image_count(),
             copied: step.count(Outcome::Copied),
             refreshed: step.count(Outcome::Refreshed),
             up_to_date: step.count(Outcome::UpToDate),
             skipped: step.count(Outcome::SkippedExists) + step.count(Outcome::SkippedMediaType),
             stale: step.count(Outcome::Stale),
             would_refresh: step.count(Outcome::WouldRefresh),
-            failed: step.errors.len(),
+            failed: step.errors.len() + step.errors_dropped,
         }
     }
 

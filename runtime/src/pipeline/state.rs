@@ -14,12 +14,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+use super::cells::{Cell, CellMap, key};
 use crate::client::locks::{KeyGuard, KeyedLocks};
 use crate::client::{BlobCopy, Client, ClientError, Descriptor, Manifest, ManifestHead, Pushed, PutOptions, Result};
 use crate::client::{digest_tag_subject, fallback_tag, is_manifest};
 use crate::reference::{Reference, Scheme};
-
-type Cell<T> = Arc<OnceCell<T>>;
 
 /// A repository's identity for maps: `registry/repo` or `ocidir://path`.
 pub fn repo_key(r: &Reference) -> String {
@@ -77,17 +76,30 @@ impl TagList {
     }
 }
 
-/// Everything one run remembers.
-#[derive(Default)]
+/// Most manifest HEADs remembered: a repository of a hundred thousand tags
+/// keeps the latest this many (the lookups of one image and its neighbours).
+const HEADS_CAP: usize = 16 << 10;
+/// Most manifests kept, and their bytes together.
+const MANIFESTS_CAP: usize = 4 << 10;
+const MANIFESTS_BUDGET: usize = 8 << 20;
+/// Most pushes and blob copies remembered (a few dozen bytes each).
+const WRITES_CAP: usize = 64 << 10;
+/// Most blob holders remembered (mount sources).
+const HOLDERS_CAP: usize = 16 << 10;
+
+/// Everything one run remembers; bounded (see [`CellMap`]), so forgetting
+/// only costs asking again.
 pub struct RunState {
-    heads: Mutex<HashMap<String, Cell<Option<ManifestHead>>>>,
+    heads: CellMap<Option<ManifestHead>>,
     /// A registry's refusal (a pull-only token may not list tags) is kept for
     /// the run too: every image of the repository would otherwise ask again.
+    /// Dropped when the repository's images are done.
     tag_lists: Mutex<HashMap<String, Cell<Result<Arc<TagList>>>>>,
-    manifests: Mutex<HashMap<String, Cell<Manifest>>>,
-    pushed: Mutex<HashMap<String, Cell<Pushed>>>,
-    blobs: Mutex<HashMap<String, Cell<BlobCopy>>>,
-    holders: Mutex<HashMap<String, Cell<Reference>>>,
+    manifests: CellMap<Manifest>,
+    pushed: CellMap<Pushed>,
+    blobs: CellMap<BlobCopy>,
+    /// Per registry and blob digest: the repository that got it first.
+    holders: CellMap<String>,
     /// A write of a manifest or blob holds it exclusively, and a push of a
     /// manifest holds what it names shared: the registry rewrites a link on
     /// every write and reads the links of what a manifest names to verify it.
@@ -97,6 +109,21 @@ pub struct RunState {
     /// copied into them: all they hold was written by this run and is in its
     /// memory, so looking there needs no request.
     fresh: Mutex<HashMap<String, Cell<bool>>>,
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        RunState {
+            heads: CellMap::new(HEADS_CAP, usize::MAX),
+            tag_lists: Mutex::default(),
+            manifests: CellMap::new(MANIFESTS_CAP, MANIFESTS_BUDGET),
+            pushed: CellMap::new(WRITES_CAP, usize::MAX),
+            blobs: CellMap::new(WRITES_CAP, usize::MAX),
+            holders: CellMap::new(HOLDERS_CAP, usize::MAX),
+            writes: Arc::default(),
+            fresh: Mutex::default(),
+        }
+    }
 }
 
 fn cell<T>(map: &Mutex<HashMap<String, Cell<T>>>, key: &str) -> Cell<T> {
@@ -118,12 +145,10 @@ impl RunState {
         RunState { writes, ..RunState::default() }
     }
 
-    /// Forgets the manifests read from or for `repository` once its images
-    /// are done: a registry step over thousands of repositories would keep
-    /// every manifest it copied until the step ends.
+    /// Forgets the tag list of `repository` once its images are done: a
+    /// registry step over thousands of repositories would keep them all.
     pub fn forget_repository(&self, repository: &Reference) {
-        let prefix = format!("{}@", repo_key(repository));
-        self.manifests.lock().expect("run state poisoned").retain(|k, _| !k.starts_with(&prefix));
+        self.tag_lists.lock().expect("run state poisoned").remove(&repo_key(repository));
     }
 
     /// The manifest `r` names, `None` when absent. Asked once per run (an
@@ -140,16 +165,15 @@ impl RunState {
         r: &Reference,
         like: Option<&ManifestHead>,
     ) -> Result<Option<ManifestHead>> {
-        let key = manifest_key(r);
+        let key = key(&manifest_key(r));
         if self.known_fresh(r) {
-            let remembered = self.heads.lock().expect("run state poisoned").get(&key).cloned();
-            match remembered {
+            match self.heads.get(key) {
                 None => return Ok(None),
                 Some(c) if c.initialized() => return Ok(c.get().cloned().flatten()),
                 Some(_) => {}
             }
         }
-        let c = cell(&self.heads, &key);
+        let c = self.heads.cell(key);
         let found = c
             .get_or_try_init(|| async {
                 match client.manifest_head_unless(r, like).await {
@@ -160,7 +184,7 @@ impl RunState {
             })
             .await;
         if found.is_err() {
-            forget(&self.heads, &key, &c);
+            self.heads.forget_if(key, &c);
         }
         found.cloned()
     }
@@ -186,18 +210,32 @@ impl RunState {
     /// Remembers what `r` names now (after a push, or from a GET).
     pub fn record_head(&self, r: &Reference, head: ManifestHead) {
         let c = Arc::new(OnceCell::new_with(Some(Some(head))));
-        self.heads.lock().expect("run state poisoned").insert(manifest_key(r), c);
+        self.heads.insert(key(&manifest_key(r)), c);
     }
 
     /// A manifest by digest (`r` must carry one), fetched once per run.
     pub async fn manifest(&self, client: &Client, r: &Reference) -> Result<Manifest> {
-        let key = manifest_key(r);
-        let c = cell(&self.manifests, &key);
-        let m = c.get_or_try_init(|| client.manifest_get(r)).await;
-        if m.is_err() {
-            forget(&self.manifests, &key, &c);
+        let key = key(&manifest_key(r));
+        let c = self.manifests.cell(key);
+        let mut ran = false;
+        let m = c
+            .get_or_try_init(|| {
+                ran = true;
+                client.manifest_get(r)
+            })
+            .await;
+        match m {
+            Ok(m) => {
+                if ran {
+                    self.manifests.weigh(key, m.bytes.len());
+                }
+                Ok(m.clone())
+            }
+            Err(e) => {
+                self.manifests.forget_if(key, &c);
+                Err(e)
+            }
         }
-        m.cloned()
     }
 
     /// The tags of `repository`, listed once per run and shared by every
@@ -247,8 +285,8 @@ impl RunState {
         m: &Manifest,
         options: PutOptions,
     ) -> Result<(Pushed, bool)> {
-        let key = format!("{}={}", manifest_key(pinned), m.digest);
-        let c = cell(&self.pushed, &key);
+        let key = key(&format!("{}={}", manifest_key(pinned), m.digest));
+        let c = self.pushed.cell(key);
         let mut ran = false;
         let pushed = c
             .get_or_try_init(|| async {
@@ -266,7 +304,7 @@ impl RunState {
                 Ok((*p, ran))
             }
             Err(e) => {
-                forget(&self.pushed, &key, &c);
+                self.pushed.forget_if(key, &c);
                 Err(e)
             }
         }
@@ -310,8 +348,8 @@ impl RunState {
         dst: &Reference,
         desc: &Descriptor,
     ) -> Result<(BlobCopy, bool)> {
-        let key = format!("{}@{}", repo_key(dst), desc.digest);
-        let c = cell(&self.blobs, &key);
+        let key = key(&format!("{}@{}", repo_key(dst), desc.digest));
+        let c = self.blobs.cell(key);
         let mut ran = false;
         let result = c
             .get_or_try_init(|| {
@@ -322,7 +360,7 @@ impl RunState {
         match result {
             Ok(how) => Ok((*how, ran)),
             Err(e) => {
-                forget(&self.blobs, &key, &c);
+                self.blobs.forget_if(key, &c);
                 Err(e)
             }
         }
@@ -339,11 +377,11 @@ impl RunState {
             return client.copy_blob(src, dst, desc, None).await;
         }
         let fresh = self.known_fresh(dst);
-        let key = format!("{}@{}", repo_key(dst), desc.digest);
+        let write_key = format!("{}@{}", repo_key(dst), desc.digest);
         let copy = |from: Option<&Reference>| {
-            let (from, key) = (from.cloned(), key.clone());
+            let (from, write_key) = (from.cloned(), write_key.clone());
             async move {
-                let _held = self.writes.lock(&key).await;
+                let _held = self.writes.lock(&write_key).await;
                 if fresh {
                     client.copy_missing_blob(src, dst, desc, from.as_ref()).await
                 } else {
@@ -351,26 +389,26 @@ impl RunState {
                 }
             }
         };
-        let holder_key = format!("{}@{}", dst.registry, desc.digest);
-        let holder = cell(&self.holders, &holder_key);
+        let holder_key = key(&format!("{}@{}", dst.registry, desc.digest));
+        let holder = self.holders.cell(holder_key);
         let mut how = None;
         let holding = holder
             .get_or_try_init(|| async {
                 how = Some(copy(None).await?);
-                Ok::<_, ClientError>(dst.clone())
+                Ok::<_, ClientError>(dst.repository.clone())
             })
             .await;
         let holding = match holding {
             Ok(h) => h.clone(),
             Err(e) => {
-                forget(&self.holders, &holder_key, &holder);
+                self.holders.forget_if(holder_key, &holder);
                 return Err(e);
             }
         };
         match how {
             Some(h) => Ok(h),
             // Another repository of this registry got it first: mount from there.
-            None => copy(Some(&holding)).await,
+            None => copy(Some(&Reference { repository: holding, ..dst.clone() })).await,
         }
     }
 }

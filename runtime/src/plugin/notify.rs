@@ -242,22 +242,16 @@ mod tests {
 
     #[test]
     fn a_report_becomes_one_event_per_image_then_the_end_of_the_step() {
-        let mut report = StepReport {
-            index: 0,
-            source: "src/app".into(),
-            target: "dst/app".into(),
-            kind: "repository".into(),
-            images: vec![
-                image("dst/app:v1", Outcome::Copied, "sha256:1"),
-                image("dst/app:v2", Outcome::UpToDate, "sha256:2"),
-                image("dst/app:v3", Outcome::Failed, ""),
-                image("dst/app:v4", Outcome::Failed, ""),
-            ],
-            errors: Vec::new(),
-            units_owned: Vec::new(),
-            units_skipped: Vec::new(),
-            duration: Duration::from_secs(2),
-        };
+        let mut report = StepReport::new(0, "src/app", "dst/app", "repository");
+        for i in [
+            image("dst/app:v1", Outcome::Copied, "sha256:1"),
+            image("dst/app:v2", Outcome::UpToDate, "sha256:2"),
+            image("dst/app:v3", Outcome::Failed, ""),
+            image("dst/app:v4", Outcome::Failed, ""),
+        ] {
+            report.add(i, true);
+        }
+        report.duration = Duration::from_secs(2);
         report.images[2].error = Some("dst/app:v3: boom".into());
         let events = events_of(&report);
         let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();

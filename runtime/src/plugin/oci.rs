@@ -15,13 +15,10 @@ use crate::client::{Client, ClientError, Manifest, PutOptions};
 use crate::config::Config;
 use crate::reference::Reference;
 
-/// Media type of the artifact's config.
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
-/// Media type of the component layer.
-pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
+use crate::artifact::MANIFEST_MEDIA_TYPE;
+pub use crate::artifact::{CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
 /// Largest component pulled (`REGSYNC_PLUGIN_MAX_BYTES` changes it).
 pub const DEFAULT_SIZE_LIMIT: u64 = 64 << 20;
-const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Why a plugin artifact could not be used. Each names the reference.
 #[derive(Debug, thiserror::Error)]
@@ -88,26 +85,8 @@ fn size_limit() -> u64 {
 
 /// The component layer a manifest names, after checking it is a Wasm artifact.
 fn component_layer(reference: &str, m: &Manifest, limit: u64) -> Result<(String, u64), ArtifactError> {
-    let not = |found: String| ArtifactError::NotAComponent { reference: reference.to_string(), found };
-    let doc: Value = serde_json::from_slice(&m.bytes).map_err(|e| not(format!("manifest is not JSON ({e})")))?;
-    let media_type = doc["mediaType"].as_str().unwrap_or(&m.media_type);
-    if media_type != MANIFEST_MEDIA_TYPE {
-        return Err(not(format!("manifest media type {media_type}")));
-    }
-    let config = doc["config"]["mediaType"].as_str().unwrap_or_default();
-    if config != CONFIG_MEDIA_TYPE {
-        return Err(not(format!("config media type {config:?}, expected {CONFIG_MEDIA_TYPE}")));
-    }
-    let layers = doc["layers"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let [layer] = layers else {
-        return Err(not(format!("{} layers, expected one {LAYER_MEDIA_TYPE} layer", layers.len())));
-    };
-    let layer_type = layer["mediaType"].as_str().unwrap_or_default();
-    if layer_type != LAYER_MEDIA_TYPE {
-        return Err(not(format!("layer media type {layer_type:?}, expected {LAYER_MEDIA_TYPE}")));
-    }
-    let digest = layer["digest"].as_str().unwrap_or_default().to_string();
-    let size = layer["size"].as_u64().unwrap_or(0);
+    let (digest, size) = crate::artifact::component_layer(&m.bytes, &m.media_type)
+        .map_err(|found| ArtifactError::NotAComponent { reference: reference.to_string(), found })?;
     if size > limit {
         return Err(ArtifactError::TooLarge { reference: reference.to_string(), size, limit });
     }

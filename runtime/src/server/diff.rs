@@ -76,7 +76,8 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         || a.user_agent != b.user_agent
         || a.blob_limit != b.blob_limit
         || a.cache_count != b.cache_count
-        || a.cache_time != b.cache_time;
+        || a.cache_time != b.cache_time
+        || a.limits != b.limits;
     d
 }
 

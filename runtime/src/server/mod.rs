@@ -164,8 +164,12 @@ async fn prepare_reload(
 
 async fn pipeline_for(config: &Config, plugins: &PluginSet, options: &ServerOptions) -> Arc<Pipeline> {
     let client = Client::from_config(config, options.user_agent.clone()).await;
-    let mut pipeline =
-        Pipeline::new(config, client, PipelineOptions { shard: options.shard, ..PipelineOptions::default() });
+    let mut pipeline = Pipeline::new(
+        config,
+        client,
+        // Metrics read the tallies; notifiers get their steps' image reports regardless.
+        PipelineOptions { shard: options.shard, keep_images: false, ..PipelineOptions::default() },
+    );
     // Notifier queues live as long as the pipeline; the server never exits
     // early enough to need flushing them.
     let _ = plugins.attach(&mut pipeline);

@@ -87,13 +87,26 @@ fn file_fn(args: &[Value]) -> Result<Value, GoError> {
     let path = want_str("file", &args[0])?;
     // regsync turns a read error into "" (TPL-2); we keep that, but say so, since
     // an empty password read from a missing secret is otherwise a puzzle.
-    match std::fs::read_to_string(path) {
+    match read_bounded(path) {
         Ok(text) => Ok(string(text.trim())),
         Err(e) => {
             tracing::warn!(file = path, error = %e, "Template file could not be read, using an empty value");
             Ok(string(""))
         }
     }
+}
+
+/// A file's text, at most [`super::OUTPUT_LIMIT`] bytes of it: `file` reads
+/// secrets, and a path such as `/dev/zero` must not read forever.
+fn read_bounded(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    let limit = super::OUTPUT_LIMIT as u64;
+    std::fs::File::open(path)?.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("longer than {limit} bytes")));
+    }
+    Ok(text)
 }
 
 fn join_fn(args: &[Value]) -> Result<Value, GoError> {

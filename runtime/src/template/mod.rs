@@ -155,9 +155,37 @@ impl Templates {
 }
 
 impl CompiledTemplate {
-    /// Runs the template.
+    /// Runs the template; output past [`OUTPUT_LIMIT`] is an error.
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
-        self.template.execute_template_to_string(&self.name, data).map_err(|e| TemplateError::Execute(clarify(e)))
+        let mut out = Capped { text: String::new(), over: false };
+        match self.template.execute_template_fmt(&mut out, &self.name, data) {
+            Ok(()) => Ok(out.text),
+            Err(_) if out.over => {
+                Err(TemplateError::Execute(format!("the output is longer than {OUTPUT_LIMIT} bytes")))
+            }
+            Err(e) => Err(TemplateError::Execute(clarify(e))),
+        }
+    }
+}
+
+/// Most text one template may produce. Every template of a config expands to
+/// a reference, a tag or a short setting; this only stops a runaway one.
+pub const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// Collects template output up to [`OUTPUT_LIMIT`], then refuses more.
+struct Capped {
+    text: String,
+    over: bool,
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.text.len() + s.len() > OUTPUT_LIMIT {
+            self.over = true;
+            return Err(std::fmt::Error);
+        }
+        self.text.push_str(s);
+        Ok(())
     }
 }
 

@@ -57,6 +57,8 @@ fn file_trims_and_missing_file_is_empty_tpl_2() {
     std::fs::write(&path, "  s3cret\n\n").unwrap();
     assert_eq!(ok(&format!(r#"{{{{file "{}"}}}}"#, path.display())), "s3cret");
     assert_eq!(ok(&format!(r#"{{{{file "{}"}}}}"#, dir.path().join("nope").display())), "");
+    // A file that never ends is read up to the limit, then treated as unreadable.
+    assert_eq!(ok(r#"{{file "/dev/zero"}}"#), "");
 }
 
 #[test]
@@ -192,4 +194,19 @@ fn provider_name_clashes_are_errors() {
     engine.add_provider(Arc::new(Shout)).unwrap();
     let err = engine.add_provider(Arc::new(Clash("shout"))).unwrap_err();
     assert!(err.to_string().ends_with("already defined by plugin \"shout\""));
+}
+
+#[test]
+fn runaway_output_is_an_error_not_memory() {
+    // Each level writes the one below twice: 2^25 copies of "x" if nothing stops it.
+    let mut source = String::from(r#"{{define "l0"}}x{{end}}"#);
+    for i in 1..=25 {
+        source +=
+            &format!(r#"{{{{define "l{i}"}}}}{{{{template "l{}"}}}}{{{{template "l{}"}}}}{{{{end}}}}"#, i - 1, i - 1);
+    }
+    source += r#"{{template "l25"}}"#;
+    let e = Templates::default().render("t", &source, &sync_data()).unwrap_err().to_string();
+    assert!(e.contains(&format!("the output is longer than {OUTPUT_LIMIT} bytes")), "{e}");
+    let small = r#"{{define "a"}}ab{{end}}{{template "a"}}{{template "a"}}"#;
+    assert_eq!(Templates::default().render("t", small, &sync_data()).unwrap(), "abab");
 }

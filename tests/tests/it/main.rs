@@ -14,6 +14,7 @@ mod engine_stress;
 mod engine_work;
 mod fixtures;
 mod harness;
+mod hostile;
 mod image;
 mod interrupt;
 mod kubernetes;

@@ -193,6 +193,8 @@ struct State {
 pub struct Auth {
     host: Host,
     state: tokio::sync::Mutex<State>,
+    /// The idle timeout of token requests (the host's `limits.idleTimeout`).
+    idle: Duration,
 }
 
 /// How much earlier than its expiry a token is renewed.
@@ -206,8 +208,8 @@ const HELPER_RETRY_AFTER_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Auth {
     /// Authentication state for a host.
-    pub fn new(host: Host) -> Self {
-        Auth { host, state: tokio::sync::Mutex::new(State::default()) }
+    pub fn new(host: Host, idle: Duration) -> Self {
+        Auth { host, state: tokio::sync::Mutex::new(State::default()), idle }
     }
 
     /// The login configured for the host, asking its credential helper when it has one.
@@ -293,7 +295,8 @@ impl Auth {
                 scopes.extend(wanted);
                 let login = self.login(&mut state).await;
                 let refresh = state.refresh_token.clone();
-                let (token, refresh_token) = fetch_token(http, &realm, &service, &scopes, &login, refresh).await?;
+                let (token, refresh_token) =
+                    fetch_token(http, self.idle, &realm, &service, &scopes, &login, refresh).await?;
                 if refresh_token.is_some() {
                     state.refresh_token = refresh_token;
                 }
@@ -309,6 +312,7 @@ impl Auth {
 /// falling back to GET with basic auth, as Docker's token servers accept.
 async fn fetch_token(
     http: &reqwest::Client,
+    idle: Duration,
     realm: &str,
     service: &str,
     scopes: &BTreeSet<String>,
@@ -336,15 +340,10 @@ async fn fetch_token(
         }
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let body = super::urls::form_body(&pairs);
-        let resp = http
-            .post(realm)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ClientError::connect(realm.to_string(), &e))?;
+        let post = http.post(realm).header("content-type", "application/x-www-form-urlencoded").body(body);
+        let resp = super::body::send_idle(post, idle, realm).await?;
         if resp.status().is_success() {
-            return parse_token(resp, started, realm).await;
+            return parse_token(resp, idle, started, realm).await;
         }
         tracing::debug!(realm, status = resp.status().as_u16(), "Token POST refused, trying GET");
     }
@@ -360,24 +359,61 @@ async fn fetch_token(
     if let Login::Password { user, pass } = login {
         get = get.basic_auth(user, Some(pass));
     }
-    let resp = get.send().await.map_err(|e| ClientError::connect(realm.to_string(), &e))?;
+    let resp = super::body::send_idle(get, idle, realm).await?;
     if !resp.status().is_success() {
         return Err(unauthorized(format!("token request refused with status {}", resp.status().as_u16())));
     }
-    parse_token(resp, started, realm).await
+    parse_token(resp, idle, started, realm).await
 }
 
-async fn parse_token(resp: reqwest::Response, started: Instant, realm: &str) -> Result<(Token, Option<String>)> {
-    let body = resp.bytes().await.map_err(|e| ClientError::connect(realm.to_string(), &e))?;
-    let parsed: TokenResponse = serde_json::from_slice(&body)
-        .map_err(|e| ClientError::new(ErrorKind::Unauthorized, realm.to_string(), format!("unreadable token: {e}")))?;
-    let value = if parsed.token.is_empty() { parsed.access_token } else { parsed.token };
-    if value.is_empty() {
-        return Err(ClientError::new(ErrorKind::Unauthorized, realm.to_string(), "token response has no token"));
+async fn parse_token(
+    resp: reqwest::Response,
+    idle: Duration,
+    started: Instant,
+    realm: &str,
+) -> Result<(Token, Option<String>)> {
+    let location = super::urls::strip_query(realm);
+    let body = super::body::read_limited(
+        resp,
+        super::body::TOKEN_BODY_LIMIT,
+        idle,
+        &location,
+        || "token response".to_string(),
+        "the token size limit",
+    )
+    .await?;
+    let answer =
+        parse_token_body(&body).map_err(|why| ClientError::new(ErrorKind::Unauthorized, location.clone(), why))?;
+    let token = Token { value: answer.token, scopes: BTreeSet::new(), renew_at: started + answer.renew_after };
+    Ok((token, answer.refresh_token))
+}
+
+/// What a token response gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAnswer {
+    /// The bearer token (`token`, else `access_token`).
+    pub token: String,
+    /// When to ask for a new one, counted from the request.
+    pub renew_after: Duration,
+    /// A refresh token for the next request, when the realm sent one.
+    pub refresh_token: Option<String>,
+}
+
+/// Longest a token is trusted, whatever `expires_in` says: a huge value
+/// would overflow the clock arithmetic, and a day is more than any realm gives.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses a token response body (distribution's token spec, with OAuth2's
+/// `access_token` as an alternative name). The error says why, never the body.
+pub fn parse_token_body(body: &[u8]) -> std::result::Result<TokenAnswer, String> {
+    let parsed: TokenResponse = serde_json::from_slice(body).map_err(|e| format!("unreadable token: {e}"))?;
+    let token = if parsed.token.is_empty() { parsed.access_token } else { parsed.token };
+    if token.is_empty() {
+        return Err("token response has no token".into());
     }
-    let lifetime = Duration::from_secs(parsed.expires_in).max(MIN_TOKEN_LIFETIME);
-    let token = Token { value, scopes: BTreeSet::new(), renew_at: started + lifetime - RENEW_EARLY };
-    Ok((token, (!parsed.refresh_token.is_empty()).then_some(parsed.refresh_token)))
+    let lifetime = Duration::from_secs(parsed.expires_in).clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
+    let refresh_token = (!parsed.refresh_token.is_empty()).then_some(parsed.refresh_token);
+    Ok(TokenAnswer { token, renew_after: lifetime - RENEW_EARLY, refresh_token })
 }
 
 #[cfg(test)]

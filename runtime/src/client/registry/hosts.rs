@@ -190,8 +190,34 @@ pub async fn from_docker_config() -> Vec<Host> {
     hosts
 }
 
-/// Host entries from the text of a Docker `config.json`.
+/// Host entries from the text of a Docker `config.json`, with the hosts its
+/// credential store (`credsStore`) lists.
 pub async fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Error> {
+    let (mut hosts, store) = docker_config_hosts(text)?;
+    if let Some(store) = store {
+        for key in list_store_hosts(&store).await {
+            if let Some(h) = helper_host(&key, &store) {
+                hosts.push(h);
+            }
+        }
+    }
+    Ok(hosts)
+}
+
+/// The host entry of a credential helper for the Docker config key `key`.
+fn helper_host(key: &str, helper: &str) -> Option<Host> {
+    let name = docker_config_name(key)?;
+    let mut h = default_host(&name);
+    h.cred_helper = format!("docker-credential-{helper}");
+    if name != DOCKER_HUB {
+        h.cred_host = key.to_string();
+    }
+    Some(h)
+}
+
+/// Host entries from the text of a Docker `config.json` (`auths`,
+/// `credHelpers`), and its `credsStore` if it names one. Pure: nothing is run.
+pub fn docker_config_hosts(text: &str) -> Result<(Vec<Host>, Option<String>), serde_json::Error> {
     let cfg: DockerConfig = serde_json::from_str(text)?;
     let mut hosts = Vec::new();
     for (key, auth) in &cfg.auths {
@@ -217,25 +243,8 @@ pub async fn parse_docker_config(text: &str) -> Result<Vec<Host>, serde_json::Er
         h.pass = Secret::new(pass);
         hosts.push(h);
     }
-    let mut helper_hosts: Vec<(String, String)> =
-        cfg.cred_helpers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    if !cfg.creds_store.is_empty() {
-        for key in list_store_hosts(&cfg.creds_store).await {
-            helper_hosts.push((key, cfg.creds_store.clone()));
-        }
-    }
-    for (key, helper) in helper_hosts {
-        let Some(name) = docker_config_name(&key) else {
-            continue;
-        };
-        let mut h = default_host(&name);
-        h.cred_helper = format!("docker-credential-{helper}");
-        if name != DOCKER_HUB {
-            h.cred_host = key.clone();
-        }
-        hosts.push(h);
-    }
-    Ok(hosts)
+    hosts.extend(cfg.cred_helpers.iter().filter_map(|(key, helper)| helper_host(key, helper)));
+    Ok((hosts, (!cfg.creds_store.is_empty()).then(|| cfg.creds_store.clone())))
 }
 
 /// `docker-credential-<store> list`: the hosts a credential store knows.

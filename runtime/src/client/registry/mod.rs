@@ -3,9 +3,11 @@
 //! per-host transport rules and auth.
 
 pub mod auth;
+pub mod body;
 mod cache;
 pub mod helper;
 pub mod hosts;
+pub mod listing;
 pub mod referrers;
 pub mod tls;
 pub mod transport;
@@ -27,11 +29,8 @@ use super::blob::{BlobData, BlobSource, ByteStream};
 use super::error::{ClientError, ErrorKind, Result};
 use super::locks::KeyedLocks;
 use super::types::*;
-use crate::config::Host;
+use crate::config::{Host, Limits};
 use crate::reference::Reference;
-
-/// Largest manifest read (COPY-7).
-pub const MANIFEST_READ_LIMIT: usize = 8 << 20;
 
 /// Settings of the registry backend.
 #[derive(Debug, Clone)]
@@ -48,6 +47,8 @@ pub struct RegistryOptions {
     pub blob_limit: u64,
     /// Manifest cache entries and lifetime, when both are set (HTTP-10).
     pub cache: Option<(usize, Duration)>,
+    /// Sizes read and waits (`defaults.limits`).
+    pub limits: Limits,
 }
 
 impl Default for RegistryOptions {
@@ -59,6 +60,7 @@ impl Default for RegistryOptions {
             page_size: None,
             blob_limit: 1 << 30,
             cache: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -153,6 +155,7 @@ impl RegistryClient {
             &self.options.user_agent,
             self.options.docker_certs,
             self.options.retry,
+            self.options.limits.idle_timeout.to_std(),
         )?);
         map.insert(name.to_string(), t.clone());
         Ok(t)
@@ -248,12 +251,16 @@ impl RegistryClient {
             {
                 return Ok(ManifestHead { rate_limit: rate_limit(&resp), ..like.clone() });
             }
-            let digest = resp.header("docker-content-digest").unwrap_or_default();
-            if digest.is_empty() {
+            let digest = resp.header("docker-content-digest").filter(|d| sha256_hex(d).is_some());
+            let media_type = content_type(&resp).filter(|m| is_manifest(m));
+            // Without a digest or a manifest type the HEAD says too little: the
+            // GET reads the body and checks it is a manifest at all.
+            let (Some(digest), Some(media_type)) = (digest, media_type) else {
+                drop(resp);
                 return self.manifest_get(r).await.map(|m| m.head());
-            }
+            };
             let head = ManifestHead {
-                media_type: content_type(&resp).unwrap_or_else(|| MT_OCI_MANIFEST.to_string()),
+                media_type,
                 size: resp.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0),
                 rate_limit: rate_limit(&resp),
                 digest,
@@ -287,13 +294,12 @@ impl RegistryClient {
                 }
             };
             let announced = resp.header("docker-content-digest").filter(|d| sha256_hex(d).is_some());
-            let media_type = content_type(&resp);
+            let served = content_type(&resp);
             let limits = rate_limit(&resp);
             let location = strip_query(&url);
-            let stream: ByteStream =
-                Box::pin(resp.inner.bytes_stream().map(move |c| c.map_err(|e| ClientError::connect("", &e))));
-            let bytes =
-                super::blob::collect(stream, MANIFEST_READ_LIMIT, &location).await.map_err(|e| e.at(&location))?;
+            let cap = self.options.limits.manifest_bytes as usize;
+            let what = || format!("manifest {}", r.common_name());
+            let bytes = resp.read_limited(cap, &location, what, "limits.manifestBytes").await?;
             let digest = sha256_digest(&bytes);
             let expected = if r.digest.is_empty() { announced } else { Some(r.digest.clone()) };
             if let Some(expected) = expected
@@ -301,7 +307,8 @@ impl RegistryClient {
             {
                 return Err(ClientError::digest_mismatch(location, &expected, &digest));
             }
-            let media_type = media_type.filter(|m| is_manifest(m)).unwrap_or_else(|| detect_media_type(&bytes));
+            let media_type = manifest_media_type(served.as_deref(), &bytes)
+                .map_err(|why| ClientError::new(ErrorKind::Invalid, &location, why))?;
             let m = Manifest { media_type, digest, bytes, rate_limit: limits };
             if !r.digest.is_empty()
                 && let Some(c) = &self.cache
@@ -433,14 +440,11 @@ impl RegistryClient {
             }
             // A 200 to a ranged request restarts at byte 0: skip what we already have.
             let mut skip = if status == 200 { offset } else { 0 };
-            let location = strip_query(&url);
             // The request slot is released once the headers are in: holding it while the
             // body streams into an upload on the same host could starve that upload of slots.
-            drop(resp.permit);
-            let stream = resp.inner.bytes_stream().filter_map(move |chunk| {
-                let location = location.clone();
+            let stream = resp.into_stream(strip_query(&url)).filter_map(move |chunk| {
                 let out = match chunk {
-                    Err(e) => Some(Err(ClientError::connect(location, &e))),
+                    Err(e) => Some(Err(e)),
                     Ok(mut bytes) => {
                         if skip > 0 {
                             let n = skip.min(bytes.len() as u64);
@@ -479,10 +483,19 @@ impl RegistryClient {
         upload::send(&t, &repo, blob, session, self.options.blob_limit).await.map(|_| ())
     }
 
-    async fn list_pages(&self, t: &Transport, first: String, scope: Scope, key: &str) -> Result<Vec<String>> {
+    /// Every page of a listing, following `Link` (and, for the catalog,
+    /// `last=`), within `limits.listPageBytes` per page and `cap` names in all.
+    /// A page that adds nothing new, or a `Link` back to a page already read,
+    /// ends the listing. Names are de-duplicated in the order listed.
+    async fn list_pages(&self, t: &Transport, first: String, scope: Scope, what: &ListingOf) -> Result<Vec<String>> {
+        let page_cap = self.options.limits.list_page_bytes as usize;
         let mut out = Vec::new();
         let mut url = first;
+        let mut asked = std::collections::HashSet::new();
         loop {
+            if !asked.insert(url.clone()) {
+                break;
+            }
             let resp = t
                 .send(Request::new(Method::GET, url.clone(), scope.clone()).header("accept", "application/json"))
                 .await?;
@@ -490,34 +503,50 @@ impl RegistryClient {
                 return Err(Transport::error(resp, &url).await);
             }
             let next = next_link(&resp);
-            let body = resp.inner.bytes().await.map_err(|e| ClientError::connect(strip_query(&url), &e))?;
-            let parsed: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| ClientError::new(ErrorKind::Invalid, strip_query(&url), e.to_string()))?;
-            let page: Vec<String> =
-                parsed[key].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
-            let last_entry = page.last().cloned();
-            let previous_last = out.last().cloned();
-            out.extend(page);
-            match (next, key) {
-                (Some(next), _) => url = urls::join(&url, &next)?,
+            let location = strip_query(&url);
+            let body =
+                resp.read_limited(page_cap, &location, || format!("a page of {what}"), "limits.listPageBytes").await?;
+            let before = out.len();
+            let room = what.cap.saturating_sub(before);
+            listing::parse_page(&body, what.key, room, &mut out).map_err(|e| match e {
+                listing::PageError::TooMany => ClientError::new(
+                    ErrorKind::TooLarge,
+                    &location,
+                    format!("{what} has more than {} {} ({})", what.cap, what.key, what.limit_name),
+                ),
+                listing::PageError::Invalid(why) => {
+                    ClientError::new(ErrorKind::Invalid, &location, format!("{what} is not a listing: {why}"))
+                }
+            })?;
+            drop(body);
+            if out.len() == before {
+                break;
+            }
+            match next {
+                Some(next) => url = urls::join(&url, &next)?,
                 // regsync's catalog loop: ask for `last=` until a page is empty or repeats (REG-2).
-                (None, "repositories") => match last_entry {
-                    Some(last) if Some(&last) != previous_last.as_ref() => {
-                        let n = self.options.page_size.map(|n| n.to_string());
-                        let mut query = Vec::new();
-                        if let Some(n) = &n {
-                            query.push(("n", n.as_str()));
-                        }
-                        query.push(("last", last.as_str()));
-                        url = urls::with_only_query(&url, &query)?;
+                None if what.key == "repositories" => {
+                    let last = out.last().cloned().unwrap_or_default();
+                    let n = self.options.page_size.map(|n| n.to_string());
+                    let mut query = Vec::new();
+                    if let Some(n) = &n {
+                        query.push(("n", n.as_str()));
                     }
-                    _ => break,
-                },
-                (None, _) => break,
+                    query.push(("last", last.as_str()));
+                    url = urls::with_only_query(&url, &query)?;
+                }
+                None => break,
             }
         }
-        let mut seen = std::collections::HashSet::new();
-        out.retain(|x| seen.insert(x.clone()));
+        let keep: Vec<bool> = {
+            let mut seen = std::collections::HashSet::with_capacity(out.len());
+            out.iter().map(|x| seen.insert(x.as_str())).collect()
+        };
+        let mut i = 0;
+        out.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
         Ok(out)
     }
 
@@ -529,7 +558,13 @@ impl RegistryClient {
             if let Some(n) = self.options.page_size {
                 url = urls::with_query(&url, &[("n", &n.to_string())])?;
             }
-            match self.list_pages(&t, url, Self::scope(&t, &r.repository, false), "tags").await {
+            let what = ListingOf {
+                key: "tags",
+                of: format!("the tag list of {}/{}", r.registry, r.repository),
+                cap: self.options.limits.tags as usize,
+                limit_name: "limits.tags",
+            };
+            match self.list_pages(&t, url, Self::scope(&t, &r.repository, false), &what).await {
                 Ok(tags) => return Ok(tags),
                 Err(e) => last = Some(e),
             }
@@ -544,7 +579,13 @@ impl RegistryClient {
         if let Some(n) = self.options.page_size {
             url = urls::with_query(&url, &[("n", &n.to_string())])?;
         }
-        self.list_pages(&t, url, Scope::Catalog, "repositories").await
+        let what = ListingOf {
+            key: "repositories",
+            of: format!("the catalog of {registry}"),
+            cap: self.options.limits.repositories as usize,
+            limit_name: "limits.repositories",
+        };
+        self.list_pages(&t, url, Scope::Catalog, &what).await
     }
 
     /// Referrers of `r.digest`: the referrers API when the registry has it,
@@ -558,6 +599,24 @@ impl RegistryClient {
             Err(e) if e.is_not_found() => Ok(Vec::new()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Which listing [`RegistryClient::list_pages`] reads, for its limits and errors.
+struct ListingOf {
+    /// The JSON key of the names.
+    key: &'static str,
+    /// What it is, for errors: `the tag list of registry/repo`.
+    of: String,
+    /// Most names in all.
+    cap: usize,
+    /// The setting of that cap.
+    limit_name: &'static str,
+}
+
+impl std::fmt::Display for ListingOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.of)
     }
 }
 

@@ -19,8 +19,6 @@ use crate::reference::Reference;
 /// a registry may gain the API while a server runs for months.
 pub const API_MEMORY: Duration = Duration::from_secs(300);
 
-/// Largest referrers listing read, per page.
-const LIST_READ_LIMIT: usize = 8 << 20;
 /// Most `Link` pages followed for one listing (a cycling `Link` must end).
 const MAX_PAGES: usize = 1000;
 
@@ -117,11 +115,9 @@ impl RegistryClient {
             }
             let next = super::next_link(&resp).map(|l| super::urls::join(&url, &l)).transpose()?;
             let location = strip_query(&url);
-            let stream: crate::client::blob::ByteStream =
-                Box::pin(futures_util::StreamExt::map(resp.inner.bytes_stream(), |c| {
-                    c.map_err(|e| ClientError::connect("", &e))
-                }));
-            let body = crate::client::blob::collect(stream, LIST_READ_LIMIT, &location).await?;
+            let cap = self.options.limits.list_page_bytes as usize;
+            let what = || format!("a page of the referrers of {}", r.common_name());
+            let body = resp.read_limited(cap, &location, what, "limits.listPageBytes").await?;
             let doc: ManifestDoc = match serde_json::from_slice(&body) {
                 Ok(d) => d,
                 // A 200 that is not an index is a registry without the API answering anything.
@@ -136,6 +132,14 @@ impl RegistryClient {
             }
             out.extend(doc.manifests);
             first = false;
+            let cap = self.options.limits.referrers as usize;
+            if out.len() > cap {
+                return Err(ClientError::new(
+                    ErrorKind::TooLarge,
+                    location,
+                    format!("{} has more than {cap} referrers (limits.referrers)", r.common_name()),
+                ));
+            }
             match next {
                 Some(n) => url = n,
                 None => break,

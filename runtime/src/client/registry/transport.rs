@@ -1,7 +1,8 @@
 //! One registry host on the wire: its HTTP client (TLS settings), the
 //! concurrent-request limit (`reqConcurrent`), pacing (`reqPerSec`), retries
 //! with exponential backoff shared by every request to the host (HTTP-4,
-//! HTTP-6), and answering auth challenges.
+//! HTTP-6), answering auth challenges, the idle timeout on every wait and
+//! the redirect rules (bounded, no loops, no https → http).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +13,9 @@ use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, RETRY_AFTER, WWW
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::auth::{Auth, Scope};
+use super::body::{self, Activity};
 use super::tls;
+use super::urls;
 pub use super::urls::strip_query;
 use crate::client::blob::ByteStream;
 use crate::client::error::{ClientError, ErrorKind, Result, describe};
@@ -22,6 +25,8 @@ use crate::config::{Host, TlsMode};
 pub const MAX_RETRIES: u32 = 5;
 /// The longest backoff.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 10;
 
 /// A request body.
 pub enum Body {
@@ -75,6 +80,8 @@ pub struct Response {
     pub inner: reqwest::Response,
     /// The slot.
     pub permit: Option<OwnedSemaphorePermit>,
+    /// The host's idle timeout, which every read of the body keeps.
+    pub idle: Duration,
 }
 
 impl Response {
@@ -91,6 +98,27 @@ impl Response {
     /// The headers.
     pub fn headers(&self) -> &HeaderMap {
         self.inner.headers()
+    }
+
+    /// The whole body, at most `limit` bytes; `what` and `limit_name` make the error
+    /// of a larger one (see [`body::read_limited`]). The request slot is held until done.
+    pub async fn read_limited(
+        self,
+        limit: usize,
+        location: &str,
+        what: impl Fn() -> String,
+        limit_name: &str,
+    ) -> Result<Bytes> {
+        let Response { inner, permit, idle } = self;
+        let out = body::read_limited(inner, limit, idle, location, what, limit_name).await;
+        drop(permit);
+        out
+    }
+
+    /// The body as a stream, each chunk within the idle timeout. The request
+    /// slot is given back now: the body may feed an upload to the same host.
+    pub fn into_stream(self, location: String) -> ByteStream {
+        body::idle_stream(self.inner, self.idle, location)
     }
 }
 
@@ -126,19 +154,50 @@ pub struct Transport {
     pacing: Option<(Duration, tokio::sync::Mutex<Instant>)>,
     backoff: Mutex<Backoff>,
     policy: RetryPolicy,
+    idle: Duration,
+}
+
+/// Why a redirect was not followed.
+#[derive(Debug, thiserror::Error)]
+enum RedirectRefused {
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooMany,
+    #[error("redirect loop back to {0}")]
+    Loop(String),
+    #[error("redirect from https to plain http ({0}) refused")]
+    Downgrade(String),
+}
+
+/// Redirects are followed for at most [`MAX_REDIRECTS`] hops, never in a
+/// loop, never from https to http. reqwest itself drops `Authorization` when
+/// a hop changes scheme, host or port, so credentials stay with their registry.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let next = urls::strip_query(attempt.url().as_str());
+        let previous = attempt.previous();
+        if previous.len() > MAX_REDIRECTS {
+            return attempt.error(RedirectRefused::TooMany);
+        }
+        if previous.iter().any(|u| u == attempt.url()) {
+            return attempt.error(RedirectRefused::Loop(next));
+        }
+        if previous.last().is_some_and(|p| p.scheme() == "https") && attempt.url().scheme() != "https" {
+            return attempt.error(RedirectRefused::Downgrade(next));
+        }
+        attempt.follow()
+    })
 }
 
 impl Transport {
-    /// Builds the transport for a host.
-    pub fn new(host: Host, user_agent: &str, docker_certs: bool, policy: RetryPolicy) -> Result<Self> {
+    /// Builds the transport for a host; `idle` bounds every wait (`limits.idleTimeout`).
+    pub fn new(host: Host, user_agent: &str, docker_certs: bool, policy: RetryPolicy, idle: Duration) -> Result<Self> {
         let scheme = if host.tls == TlsMode::Disabled { "http" } else { "https" };
         let tls = tls::client_config(&host, docker_certs)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .user_agent(user_agent)
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(300))
-            .redirect(reqwest::redirect::Policy::limited(10))
+            .connect_timeout(idle)
+            .redirect(redirect_policy())
             .build()
             .map_err(|e| ClientError::new(ErrorKind::Invalid, host.registry.clone(), describe(&e)))?;
         let limiter = (host.req_concurrent > 0).then(|| Arc::new(Semaphore::new(host.req_concurrent as usize)));
@@ -146,13 +205,14 @@ impl Transport {
             .then(|| (Duration::from_secs_f64(1.0 / host.req_per_sec), tokio::sync::Mutex::new(Instant::now())));
         Ok(Transport {
             base_url: format!("{scheme}://{}", host.hostname),
-            auth: Auth::new(host.clone()),
+            auth: Auth::new(host.clone(), idle),
             host,
             http,
             limiter,
             pacing,
             backoff: Mutex::new(Backoff::default()),
             policy,
+            idle,
         })
     }
 
@@ -232,23 +292,28 @@ impl Transport {
             if let Some(h) = self.auth.header(&self.http, &scope).await? {
                 rb = rb.header(AUTHORIZATION, h);
             }
+            // Sending the body and waiting for the answer share one idle timeout:
+            // a chunk the registry takes is progress, as is the answer itself.
+            let activity = Activity::new();
             if let Some(b) = &replay {
                 rb = rb.body(b.clone());
             } else if let Some((s, len)) = stream_body.take() {
-                rb = rb.header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(s));
+                rb = rb.header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(activity.watch(s)));
             }
-            let result = rb.send().await;
+            let result = match body::within_idle(self.idle, &activity, rb.send()).await {
+                Some(r) => r.map_err(|e| body::request_error(&url, &e)),
+                None => Err(body::idle_error(&strip_query(&url), self.idle)),
+            };
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
                     let delay = self.record_failure(None);
-                    let text = describe(&e);
-                    if replayable && attempt < MAX_RETRIES && !e.is_builder() {
-                        tracing::debug!(url, error = text, ?delay, "Request failed, retrying");
+                    if replayable && attempt < MAX_RETRIES && e.kind == ErrorKind::Connect {
+                        tracing::debug!(url = strip_query(&url), error = %e, ?delay, "Request failed, retrying");
                         attempt += 1;
                         continue;
                     }
-                    return Err(ClientError::new(ErrorKind::Connect, strip_query(&url), text));
+                    return Err(e);
                 }
             };
             let status = resp.status().as_u16();
@@ -281,7 +346,7 @@ impl Transport {
             } else {
                 self.record_success();
             }
-            return Ok(Response { inner: resp, permit });
+            return Ok(Response { inner: resp, permit, idle: self.idle });
         }
     }
 
@@ -295,7 +360,8 @@ impl Transport {
             405 => ErrorKind::UnsupportedApi,
             _ => ErrorKind::Http,
         };
-        let body = resp.inner.bytes().await.unwrap_or_default();
+        let body = body::read_prefix(resp.inner, body::ERROR_BODY_LIMIT, resp.idle).await;
+        drop(resp.permit);
         let (code, message) = registry_error(&body);
         ClientError { kind, location: strip_query(url), status: Some(status), code, message }
     }
@@ -320,7 +386,12 @@ fn registry_error(body: &[u8]) -> (Option<String>, String) {
             let first = &e.errors[0];
             ((!first.code.is_empty()).then(|| first.code.clone()), first.message.clone())
         }
-        _ => (None, String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string()),
+        // Whatever else the registry sent (an HTML page), shortened and without
+        // control characters, so it cannot rewrite a terminal or a log line.
+        _ => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+            (None, text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_string())
+        }
     }
 }
 
@@ -340,7 +411,7 @@ mod tests {
     fn backoff_doubles_and_honours_retry_after() {
         let mut host = crate::client::registry::hosts::default_host("127.0.0.1:1");
         host.tls = TlsMode::Disabled;
-        let t = Transport::new(host, "test", false, RetryPolicy::default()).unwrap();
+        let t = Transport::new(host, "test", false, RetryPolicy::default(), Duration::from_secs(30)).unwrap();
         assert_eq!(t.record_failure(None), Duration::from_millis(100));
         assert_eq!(t.record_failure(None), Duration::from_millis(200));
         assert_eq!(t.record_failure(Some(Duration::from_secs(2))), Duration::from_secs(2));

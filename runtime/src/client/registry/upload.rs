@@ -63,8 +63,10 @@ pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, 
     if !chunked {
         match put_whole(t, repo, blob, &session).await {
             Ok(()) => return Ok(Uploaded::Sent),
-            Err(e) if e.kind == ErrorKind::DigestMismatch => return Err(e),
-            Err(e) => {
+            // The source failed (stalled, gone, wrong bytes): sending it in chunks
+            // would read the same source again and fail the same way.
+            Err(Failed::Source(e)) => return Err(e),
+            Err(Failed::Target(e)) => {
                 tracing::debug!(repo, digest = blob.desc.digest, error = %e, "Single PUT failed, retrying in chunks");
             }
         }
@@ -74,8 +76,16 @@ pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, 
     put_chunks(t, repo, blob, session, blob_limit).await.map(|_| Uploaded::Sent)
 }
 
-async fn put_whole(t: &Transport, repo: &str, blob: &BlobData, session: &Session) -> Result<()> {
-    let url = urls::with_query(&session.location, &[("digest", &blob.desc.digest)])?;
+/// Which side a failed single PUT failed on.
+enum Failed {
+    /// Reading the blob (the source, or its digest check).
+    Source(ClientError),
+    /// The registry we upload to.
+    Target(ClientError),
+}
+
+async fn put_whole(t: &Transport, repo: &str, blob: &BlobData, session: &Session) -> std::result::Result<(), Failed> {
+    let url = urls::with_query(&session.location, &[("digest", &blob.desc.digest)]).map_err(Failed::Target)?;
     let (stream, failure) = blob.stream_watched();
     let req = Request::new(Method::PUT, url.clone(), Scope::Repository { name: repo.to_string(), push: true })
         .header("content-type", "application/octet-stream")
@@ -83,12 +93,12 @@ async fn put_whole(t: &Transport, repo: &str, blob: &BlobData, session: &Session
     let result = t.send(req).await;
     // A failure of our own stream (digest mismatch, source gone) explains a broken PUT better.
     if let Some(e) = failure.lock().expect("poisoned").take() {
-        return Err(e);
+        return Err(Failed::Source(e));
     }
-    let resp = result?;
+    let resp = result.map_err(Failed::Target)?;
     match resp.status() {
         201 | 204 => Ok(()),
-        _ => Err(Transport::error(resp, &url).await),
+        _ => Err(Failed::Target(Transport::error(resp, &url).await)),
     }
 }
 

@@ -102,7 +102,7 @@ impl<'a> ImageCopy<'a> {
             self.filtered_top = Some(top.digest.clone());
         }
         let under = is_fallback_tag(&dst.tag).then(|| digest_tag_subject(&dst.tag)).flatten();
-        self.copy_tree(src, dst, &top, names, under.as_deref()).await?;
+        self.copy_tree(src, dst, &top, names, under.as_deref(), 0).await?;
         self.push_tagged(dst, &top).await?;
         self.finish().await
     }
@@ -111,8 +111,8 @@ impl<'a> ImageCopy<'a> {
     pub async fn refresh(self, work: &[Work]) -> Result<CopyStats> {
         for w in work {
             match w {
-                Work::Referrers(subject) => referrers::sync(&self, subject).await?,
-                Work::DigestTag(tag) => referrers::digest_tag(&self, tag).await?,
+                Work::Referrers(subject) => referrers::sync(&self, subject, 1).await?,
+                Work::DigestTag(tag) => referrers::digest_tag(&self, tag, 1).await?,
             }
         }
         self.finish().await
@@ -140,14 +140,15 @@ impl<'a> ImageCopy<'a> {
         }
         let loops = std::mem::take(&mut *self.loops.lock().expect("poisoned"));
         for subject in loops {
-            referrers::sync(&self, &subject).await?;
+            referrers::sync(&self, &subject, 1).await?;
         }
         Ok(*self.stats.lock().expect("poisoned"))
     }
 
     /// Everything `m` needs on the target, but not `m` itself: child manifests
     /// (pushed by digest), blobs, referrers and digest tags. `under` is the
-    /// subject whose fallback tag the tree's root will be pushed as, if any.
+    /// subject whose fallback tag the tree's root will be pushed as, if any;
+    /// `depth` is how far below the image's top `m` is (`limits.depth`).
     pub(super) fn copy_tree<'b>(
         &'b self,
         src: &'b Reference,
@@ -155,15 +156,17 @@ impl<'a> ImageCopy<'a> {
         m: &'b Manifest,
         names: &'b Names,
         under: Option<&'b str>,
+        depth: usize,
     ) -> BoxFuture<'b, Result<()>> {
         Box::pin(async move {
+            self.ctx.options.check_depth(depth, &m.digest)?;
             if !self.visited.lock().expect("poisoned").insert(m.digest.clone()) {
                 return Ok(());
             }
             let doc = m.doc().map_err(|e| invalid(src, e))?;
             // Built eagerly: a lazy `map` closure here trips the compiler's Send checks.
             let children: Vec<BoxFuture<'_, Result<()>>> =
-                doc.manifests.iter().map(|child| self.copy_child(src, dst, child, under)).collect();
+                doc.manifests.iter().map(|child| self.copy_child(src, dst, child, under, depth + 1)).collect();
             futures_util::stream::iter(children).buffer_unordered(FAN_OUT).try_collect::<Vec<()>>().await?;
             let copies: Vec<BoxFuture<'_, Result<()>>> = doc
                 .config
@@ -179,17 +182,18 @@ impl<'a> ImageCopy<'a> {
             }
             // The filtered top's referrers and digest tags are the source index's.
             let subject = if self.filtered_top.as_ref() == Some(&m.digest) { &self.top } else { &m.digest };
-            self.extras_of(subject).await
+            self.extras_of(subject, depth).await
         })
     }
 
-    /// The referrers and digest tags of one manifest, when the step copies them.
-    pub(super) async fn extras_of(&self, digest: &str) -> Result<()> {
+    /// The referrers and digest tags of one manifest (`depth` below the
+    /// image's top; theirs are one level further), when the step copies them.
+    pub(super) async fn extras_of(&self, digest: &str, depth: usize) -> Result<()> {
         if self.ctx.options.referrers {
-            referrers::sync(self, digest).await?;
+            referrers::sync(self, digest, depth + 1).await?;
         }
         if self.ctx.options.digest_tags {
-            referrers::digest_tags_of(self, digest).await?;
+            referrers::digest_tags_of(self, digest, depth + 1).await?;
         }
         Ok(())
     }
@@ -203,6 +207,7 @@ impl<'a> ImageCopy<'a> {
         dst: &'b Reference,
         child: &'b Descriptor,
         under: Option<&'b str>,
+        depth: usize,
     ) -> BoxFuture<'b, Result<()>> {
         Box::pin(async move {
             let names = Names::pinned(src, dst, &child.digest);
@@ -219,10 +224,10 @@ impl<'a> ImageCopy<'a> {
                 .is_some_and(|h| h.digest == child.digest);
             let opts = self.ctx.options;
             if present && !force && !(is_index(&child.media_type) && (opts.referrers || opts.digest_tags)) {
-                return self.extras_of(&child.digest).await;
+                return self.extras_of(&child.digest, depth).await;
             }
             let m = state.manifest(client, &src.pinned(&child.digest)).await?;
-            self.copy_tree(src, dst, &m, &names, under).await?;
+            self.copy_tree(src, dst, &m, &names, under, depth).await?;
             if present && !force {
                 return Ok(());
             }

@@ -17,8 +17,9 @@ use super::{ImageCopy, Names};
 use crate::client::{Descriptor, ErrorKind, Result, Upkeep, fallback_tag};
 use crate::pipeline::lookup::Referrers;
 
-/// Brings the target's referrers of `subject` (a source digest) in line with the source's.
-pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str) -> BoxFuture<'b, Result<()>> {
+/// Brings the target's referrers of `subject` (a source digest) in line with
+/// the source's; the referrers are `depth` levels below the image's top.
+pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str, depth: usize) -> BoxFuture<'b, Result<()>> {
     Box::pin(async move {
         let ctx = copy.ctx;
         let listing = match ctx.referrers(subject, true).await? {
@@ -27,7 +28,7 @@ pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str) -> BoxFuture<'b, Resu
                 // The target lists the same referrers; theirs may have their own.
                 if ctx.look_below(&copy.top).await? {
                     for r in ctx.listed_in(&index).await? {
-                        copy.extras_of(&r.digest).await?;
+                        copy.extras_of(&r.digest, depth).await?;
                     }
                 }
                 return Ok(());
@@ -39,7 +40,7 @@ pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str) -> BoxFuture<'b, Resu
         let mut acknowledged = false;
         let mut all_landed = true;
         for r in &wanted {
-            match referrer(copy, subject, r, listing.target.contains(&r.digest)).await {
+            match referrer(copy, subject, r, listing.target.contains(&r.digest), depth).await {
                 Ok(Some(ack)) => {
                     acknowledged |= ack;
                     if !listing.target.contains(&r.digest) {
@@ -84,8 +85,15 @@ pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str) -> BoxFuture<'b, Resu
 /// referrers and digest tags. `Some(acknowledged)` when it is on the target
 /// (acknowledged: the push was answered with `OCI-Subject`); `None` when it
 /// is still being copied higher up, so the subject waits for the end (COPY-11).
-async fn referrer(copy: &ImageCopy<'_>, subject: &str, r: &Descriptor, listed: bool) -> Result<Option<bool>> {
+async fn referrer(
+    copy: &ImageCopy<'_>,
+    subject: &str,
+    r: &Descriptor,
+    listed: bool,
+    depth: usize,
+) -> Result<Option<bool>> {
     let ctx = copy.ctx;
+    ctx.options.check_depth(depth, &r.digest)?;
     let (from, to) = (&ctx.scope.referrer_source, &ctx.scope.referrer_target);
     let present = listed || ctx.state.head(ctx.client, &to.pinned(&r.digest)).await.ok().flatten().is_some();
     if copy.visited.lock().expect("poisoned").contains(&r.digest) {
@@ -96,27 +104,27 @@ async fn referrer(copy: &ImageCopy<'_>, subject: &str, r: &Descriptor, listed: b
         return Ok(Some(false));
     }
     if present && !ctx.options.force_recursive {
-        copy.extras_of(&r.digest).await?;
+        copy.extras_of(&r.digest, depth).await?;
         return Ok(Some(false));
     }
     let m = ctx.state.manifest(ctx.client, &from.pinned(&r.digest)).await?;
     let names = Names::pinned(from, to, &r.digest);
-    copy.copy_tree(from, to, &m, &names, None).await?;
+    copy.copy_tree(from, to, &m, &names, None, depth).await?;
     let pushed = copy.push_by_digest(to, &m, Upkeep::Caller).await?;
     Ok(Some(pushed.subject_acknowledged))
 }
 
 /// Copies the digest tags of `digest` (COPY-10).
-pub async fn digest_tags_of(copy: &ImageCopy<'_>, digest: &str) -> Result<()> {
+pub async fn digest_tags_of(copy: &ImageCopy<'_>, digest: &str, depth: usize) -> Result<()> {
     for tag in copy.ctx.digest_tags(digest).await? {
-        digest_tag(copy, &tag).await?;
+        digest_tag(copy, &tag, depth).await?;
     }
     Ok(())
 }
 
 /// One digest tag: nothing when both sides name the same manifest, else
 /// its graph now and the tag at the end of the copy.
-pub fn digest_tag<'b>(copy: &'b ImageCopy<'b>, tag: &'b str) -> BoxFuture<'b, Result<()>> {
+pub fn digest_tag<'b>(copy: &'b ImageCopy<'b>, tag: &'b str, depth: usize) -> BoxFuture<'b, Result<()>> {
     Box::pin(async move {
         let ctx = copy.ctx;
         let (src, dst) = (ctx.scope.source.with_tag(tag), ctx.scope.target.with_tag(tag));
@@ -127,14 +135,14 @@ pub fn digest_tag<'b>(copy: &'b ImageCopy<'b>, tag: &'b str) -> BoxFuture<'b, Re
             };
             if target.is_some_and(|t| t.digest == source.digest) && !ctx.options.force_recursive {
                 if ctx.look_below(&copy.top).await? {
-                    copy.extras_of(&source.digest).await?;
+                    copy.extras_of(&source.digest, depth).await?;
                 }
                 return Ok(());
             }
             let m = ctx.client.manifest_get(&src.with_digest(&source.digest)).await?;
             let names = Names { source: src.common_name(), target: dst.common_name() };
             let under = crate::client::digest_tag_subject(tag).filter(|_| crate::client::is_fallback_tag(tag));
-            copy.copy_tree(&ctx.scope.source, &ctx.scope.target, &m, &names, under.as_deref()).await?;
+            copy.copy_tree(&ctx.scope.source, &ctx.scope.target, &m, &names, under.as_deref(), depth).await?;
             copy.deferred.lock().expect("poisoned").push((dst.clone(), m));
             Ok(())
         }

@@ -22,10 +22,11 @@ pub async fn observe(
 ) -> Result<(Vec<ReferrersSeen>, Vec<DigestTagSeen>)> {
     let mut referrers = Vec::new();
     let mut tags = Vec::new();
-    let mut queue = VecDeque::from([top.to_string()]);
+    let mut queue = VecDeque::from([(top.to_string(), 0usize)]);
     let mut seen: HashSet<String> = HashSet::new();
     let mut below: Option<bool> = None;
-    while let Some(subject) = queue.pop_front() {
+    while let Some((subject, depth)) = queue.pop_front() {
+        ctx.options.check_depth(depth, &subject)?;
         if !seen.insert(subject.clone()) {
             continue;
         }
@@ -77,7 +78,7 @@ pub async fn observe(
                 .map_err(|e| crate::client::ClientError::new(crate::client::ErrorKind::Invalid, top, e.to_string()))?;
             next.extend(doc.manifests.into_iter().filter(|d| is_manifest(&d.media_type)).map(|d| d.digest));
         }
-        queue.extend(next);
+        queue.extend(next.into_iter().map(|d| (d, depth + 1)));
     }
     Ok((referrers, tags))
 }
