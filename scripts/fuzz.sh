@@ -8,6 +8,9 @@
 # crashing input to fuzz/artifacts/<target>/, which makes the script exit 1.
 # A crash becomes a regression test (see fuzz/README.md).
 #
+# FUZZ_DEV=1 builds without optimisation: minutes less to build, fewer
+# executions per second; what CI's short smoke run uses.
+#
 # Builds with nightly when it is installed, else with the stable toolchain
 # and RUSTC_BOOTSTRAP=1 (cargo fuzz needs nightly flags); installs cargo-fuzz
 # when it is missing. No sanitizer (the code is safe Rust: panics, overflows,
@@ -34,6 +37,7 @@ targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || read -r -a targets <<<"$(echo $all)"
 
 flags=(-s none -a)
+[[ ${FUZZ_DEV:-0} == 1 ]] && flags+=(--dev)
 cargo "${toolchain[@]}" fuzz build "${flags[@]}"
 
 failed=0

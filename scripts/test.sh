@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing, then runs all of it:
-# formatting, clippy, and every unit and integration test (plugins included).
+# formatting, clippy, every unit and integration test (plugins included), and
+# a short run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +64,7 @@ fi
 phase "fmt and clippy"
 cargo fmt --all -- --check
 cargo fmt --all --manifest-path plugins/Cargo.toml -- --check
+cargo fmt --all --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --locked --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml -- -D warnings
 # The image test builds a musl binary (minutes on two cores): it runs alone
@@ -74,4 +76,7 @@ cargo test --workspace --locked -- --skip image::the_image_builds_runs_from_its_
 # The plugins' own unit tests, on the host.
 phase "plugin unit tests"
 cargo test --locked --quiet --lib -p keep-latest -p semver-fns -p webhook --manifest-path plugins/Cargo.toml --target "$(rustc -vV | sed -n 's/^host: //p')"
+# Every fuzz target for a few seconds over its seeds (long runs: scripts/fuzz.sh 600).
+phase "fuzz smoke"
+FUZZ_DEV=1 scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-3}"
 phase "done"

@@ -166,7 +166,7 @@ pub fn wait_for(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> 
 pub struct Measured {
     /// Exit code, output.
     pub run: Run,
-    /// Peak resident memory of the process, KiB (the kernel's `ru_maxrss`).
+    /// Peak resident memory of the `regsync` process, KiB.
     pub max_rss_kib: u64,
     /// Wall time from start to exit.
     pub elapsed: std::time::Duration,
@@ -174,57 +174,32 @@ pub struct Measured {
     pub killed: bool,
 }
 
-/// Runs `regsync ARGS` in `dir`, killing it after `limit`, and measures its
-/// peak memory with `wait4` (only this process, not the test's others).
-// The child is reaped by `wait4` below, which std's `Child` cannot see.
-#[allow(clippy::zombie_processes)]
-pub fn run_measured(dir: &std::path::Path, args: &[&str], limit: std::time::Duration) -> Measured {
-    use std::io::Read;
+/// Runs `regsync ARGS` in `dir` under `rss_of` (the tests crate's `rss-of`
+/// binary, `env!("CARGO_BIN_EXE_rss-of")` in a test), which kills it after
+/// `limit` and reports its own child's peak memory: measured from a small
+/// process, so the test process's size does not count (see that binary).
+pub fn run_measured(rss_of: &str, dir: &std::path::Path, args: &[&str], limit: std::time::Duration) -> Measured {
     let started = std::time::Instant::now();
-    let mut child = Command::new(regsync_bin())
+    let report = tempfile::NamedTempFile::new().expect("report file");
+    let out = Command::new(rss_of)
+        .arg(report.path())
+        .arg(limit.as_secs().max(1).to_string())
+        .arg(regsync_bin())
         .args(args)
         .current_dir(dir)
         .env_remove("DOCKER_CONFIG")
         .env("REGSYNC_PLUGIN_CACHE", crate::plugins::cache_dir())
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start regsync");
-    let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
-    let stdout = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let pid = child.id() as libc::pid_t;
-    let mut killed = false;
-    let (status, usage) = loop {
-        let mut status = 0;
-        // SAFETY: zeroed `rusage` is a valid value, and both pointers outlive the call.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `pid` is our own child, not yet reaped (std's `Child` is never waited on).
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break (status, usage);
-        }
-        assert!(r == 0, "wait4 failed: {}", std::io::Error::last_os_error());
-        if !killed && started.elapsed() > limit {
-            let _ = child.kill();
-            killed = true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+        .output()
+        .expect("run regsync under rss-of");
+    let text = std::fs::read_to_string(report.path()).unwrap_or_default();
+    let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or_default().to_string();
+    let mut run = Run::from(out);
+    run.code = field("code").parse().unwrap_or(-1);
     Measured {
-        run: Run { code, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() },
-        max_rss_kib: usage.ru_maxrss as u64,
+        run,
+        max_rss_kib: field("max_rss_kib").parse().unwrap_or(u64::MAX),
         elapsed: started.elapsed(),
-        killed,
+        killed: field("killed") == "true",
     }
 }

@@ -50,6 +50,20 @@ pub enum Scene {
     /// Manifests, blobs, tags and referrers come from what [`Hostile::put_manifest`],
     /// [`Hostile::put_blob`] and [`Hostile::set_referrers`] made up.
     Memory,
+    /// Manifests answer 404 with an error body of `bytes` (announced, streamed).
+    HugeError {
+        /// Size of the error body.
+        bytes: u64,
+    },
+    /// Blob GETs send `chunk` bytes every `every`: slow, but moving.
+    Trickle {
+        /// Bytes per step.
+        chunk: usize,
+        /// Time between steps.
+        every: Duration,
+    },
+    /// Manifest requests are read and never answered.
+    Silent,
 }
 
 /// One request, as logged.
@@ -74,6 +88,8 @@ struct State {
     /// Subject digest → the descriptors its referrers listing gives.
     referrers: HashMap<String, Vec<Value>>,
     basic: Option<(String, String)>,
+    /// A bearer realm every request must have a token from (any token).
+    bearer: Option<String>,
     log: Vec<Seen>,
 }
 
@@ -113,6 +129,11 @@ impl Hostile {
     /// Requires basic auth with these credentials for every request.
     pub fn require_basic(&self, user: &str, pass: &str) {
         self.state.lock().unwrap().basic = Some((user.to_string(), pass.to_string()));
+    }
+
+    /// Requires a bearer token from `realm` for every request (any token passes).
+    pub fn require_bearer(&self, realm: &str) {
+        self.state.lock().unwrap().bearer = Some(realm.to_string());
     }
 
     /// Makes `repo` act out `scene`.
@@ -259,7 +280,7 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, own: &str) ->
         let Some(req) = read_request(&mut reader)? else { return Ok(()) };
         let head = req.method == "HEAD";
         let authorization = req.header("authorization").map(str::to_string);
-        let (scene, basic, upstream) = {
+        let (scene, basic, bearer, upstream) = {
             let mut s = state.lock().unwrap();
             s.log.push(Seen {
                 method: req.method.clone(),
@@ -267,8 +288,15 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, own: &str) ->
                 authorization: authorization.is_some(),
             });
             let scene = route(&req.target).and_then(|(repo, _, _)| s.scenes.get(&repo).cloned());
-            (scene, s.basic.clone(), s.upstream.clone())
+            (scene, s.basic.clone(), s.bearer.clone(), s.upstream.clone())
         };
+        if let Some(realm) = bearer
+            && !authorization.as_deref().is_some_and(|a| a.starts_with("Bearer "))
+        {
+            let h = [("WWW-Authenticate", format!("Bearer realm=\"{realm}\",service=\"hostile\""))];
+            answer(&mut out, 401, &h, b"", head)?;
+            continue;
+        }
         if let Some((user, pass)) = basic {
             use base64::Engine as _;
             let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
@@ -286,17 +314,22 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, own: &str) ->
             (Some(Scene::EndlessTags { bytes }), "tags") => {
                 let h = [("Content-Type", "application/json".to_string()), ("Connection", "close".to_string())];
                 out.write_all(head_text(200, &h).as_bytes())?;
-                let opening = format!(r#"{{"name":"{repo}","tags":["#);
-                let mut n = 0u64;
-                stream(&mut out, bytes, |at, chunk| {
-                    if at == 0 {
-                        chunk.extend_from_slice(opening.as_bytes());
+                // Whole names only, then a proper end: valid JSON for a client that reads it all.
+                let mut chunk = format!(r#"{{"name":"{repo}","tags":["#).into_bytes();
+                let (mut sent, mut n) = (0u64, 0u64);
+                while sent + chunk.len() as u64 + 20 < bytes {
+                    chunk.extend_from_slice(format!(r#""t{n:08}","#).as_bytes());
+                    n += 1;
+                    if chunk.len() >= 60 << 10 {
+                        if out.write_all(&chunk).is_err() {
+                            return Ok(());
+                        }
+                        sent += chunk.len() as u64;
+                        chunk.clear();
                     }
-                    while chunk.len() < 60 << 10 {
-                        chunk.extend_from_slice(format!(r#""t{n:08}","#).as_bytes());
-                        n += 1;
-                    }
-                });
+                }
+                chunk.extend_from_slice(br#""end"]}"#);
+                let _ = out.write_all(&chunk);
                 return Ok(());
             }
             (Some(Scene::HugeManifest { bytes }), "manifests") => {
@@ -349,6 +382,38 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, own: &str) ->
                 answer(&mut out, 307, &[("Location", format!("{to}/{repo}/{rest}"))], b"", false)?;
             }
             (Some(Scene::Memory), _) => made_up(state, &repo, kind, &rest, head, &mut out)?,
+            (Some(Scene::HugeError { bytes }), "manifests") => {
+                let h = [("Content-Type", "application/json".to_string()), ("Content-Length", bytes.to_string())];
+                out.write_all(head_text(404, &h).as_bytes())?;
+                if !head {
+                    let opening = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":""#;
+                    stream(&mut out, bytes, |at, chunk| {
+                        if at == 0 {
+                            chunk.extend_from_slice(opening);
+                        }
+                        chunk.resize(chunk.len() + (64 << 10), b'x');
+                    });
+                    return Ok(());
+                }
+            }
+            (Some(Scene::Trickle { chunk, every }), "blobs") if req.method == "GET" => {
+                let bytes = client
+                    .get(format!("{upstream}/v2/{repo}/blobs/{rest}"))
+                    .send()
+                    .and_then(|r| r.bytes())
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default();
+                out.write_all(head_text(200, &[("Content-Length", bytes.len().to_string())]).as_bytes())?;
+                for piece in bytes.chunks(chunk.max(1)) {
+                    out.write_all(piece)?;
+                    out.flush()?;
+                    std::thread::sleep(every);
+                }
+            }
+            (Some(Scene::Silent), "manifests") => {
+                stall(&mut out, stop);
+                return Ok(());
+            }
             _ => forward(&client, &upstream, own, &req, &mut out)?,
         }
     }

@@ -316,6 +316,15 @@ impl Pipeline {
         }
     }
 
+    /// `fut`, or `None` as soon as the run is cancelled: a listing of a slow
+    /// or huge repository must not hold up a stop.
+    async fn until_cancelled<T>(&self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            out = fut => Some(out),
+            _ = self.cancel.cancelled() => None,
+        }
+    }
+
     fn found(&self, n: usize) {
         if let Some(w) = &self.images {
             w.images_found(n);
@@ -344,7 +353,10 @@ impl Pipeline {
     ) {
         let spec = &step.spec;
         let registry = crate::reference::parse_registry_host(&spec.source).unwrap_or_else(|_| spec.source.clone());
-        let repos = match discover::repositories(&self.client, &registry).await {
+        let Some(listed) = self.until_cancelled(discover::repositories(&self.client, &registry)).await else {
+            return;
+        };
+        let repos = match listed {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(source = spec.source, error = %e, "Failed to list source repositories");
@@ -387,7 +399,10 @@ impl Pipeline {
             }
         };
         // The run's one listing of this repository, shared with the referrer and digest-tag lookups.
-        let available = match state.tag_list(&self.client, &src_repo).await {
+        let Some(listed) = self.until_cancelled(state.tag_list(&self.client, &src_repo)).await else {
+            return;
+        };
+        let available = match listed {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(source = src, error = %e, "Failed getting source tags");
@@ -418,7 +433,10 @@ impl Pipeline {
             return;
         }
         if action == Mode::Missing {
-            let existing = match self.client.tag_list(&tgt_repo).await {
+            let Some(listed) = self.until_cancelled(self.client.tag_list(&tgt_repo)).await else {
+                return;
+            };
+            let existing = match listed {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::debug!(target = tgt, error = %e, "Failed getting target tags");
