@@ -4,8 +4,9 @@
 # another, and prints a table: target, executions, seconds, result.
 #
 # Seeds are read from fuzz/corpus/<target>/ (committed, small); what the
-# fuzzer finds goes to target/fuzz-corpus/<target>/ (not committed) and a
-# crashing input to fuzz/artifacts/<target>/, which makes the script exit 1.
+# fuzzer finds goes to $FUZZ_CORPUS/<target>/ (default target/fuzz-corpus, not
+# committed; it is read again at the next run) and a crashing input to
+# fuzz/artifacts/<target>/, which makes the script exit 1.
 # A crash becomes a regression test (see fuzz/README.md).
 #
 # FUZZ_DEV=1 builds without optimisation: minutes less to build, fewer
@@ -40,12 +41,13 @@ flags=(-s none -a)
 [[ ${FUZZ_DEV:-0} == 1 ]] && flags+=(--dev)
 cargo "${toolchain[@]}" fuzz build "${flags[@]}"
 
+corpus=${FUZZ_CORPUS:-target/fuzz-corpus}
 failed=0
 printf '%-18s %14s %8s  %s\n' target executions seconds result
 for t in "${targets[@]}"; do
-    work=target/fuzz-corpus/$t
+    work=$corpus/$t
     mkdir -p "$work" "fuzz/artifacts/$t"
-    log=target/fuzz-corpus/$t.log
+    log=$corpus/$t.log
     set +e
     cargo "${toolchain[@]}" fuzz run "${flags[@]}" "$t" "$work" "fuzz/corpus/$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \

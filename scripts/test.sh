@@ -78,5 +78,6 @@ phase "plugin unit tests"
 cargo test --locked --quiet --lib -p keep-latest -p semver-fns -p webhook --manifest-path plugins/Cargo.toml --target "$(rustc -vV | sed -n 's/^host: //p')"
 # Every fuzz target for a few seconds over its seeds (long runs: scripts/fuzz.sh 600).
 phase "fuzz smoke"
-FUZZ_DEV=1 scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-3}"
+rm -rf target/fuzz-smoke
+FUZZ_DEV=1 FUZZ_CORPUS=target/fuzz-smoke scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-3}"
 phase "done"

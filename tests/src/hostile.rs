@@ -161,6 +161,12 @@ impl Hostile {
         json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
     }
 
+    /// The bytes of made-up content named by a descriptor from [`Hostile::put_manifest`].
+    pub fn manifest_bytes(&self, desc: &Value) -> Vec<u8> {
+        let digest = desc["digest"].as_str().unwrap_or_default();
+        self.state.lock().unwrap().content.get(digest).map(|(_, b)| b.clone()).unwrap_or_default()
+    }
+
     /// What `GET /v2/<repo>/referrers/<subject>` lists (true or not).
     pub fn set_referrers(&self, subject: &str, referrers: Vec<Value>) {
         self.state.lock().unwrap().referrers.insert(subject.to_string(), referrers);

@@ -21,6 +21,7 @@ pub use self::blob::{BlobProgress, TransferWatch};
 pub use self::error::{ClientError, ErrorKind, Result};
 use self::ocidir::{OciDirBlobSource, OciDirClient};
 pub use self::registry::Pushed;
+pub use self::registry::body::LARGE_BODY;
 use self::registry::{Mount, RegistryBlobSource, RegistryClient, RegistryOptions};
 pub use self::types::*;
 use crate::config::{Config, Host};

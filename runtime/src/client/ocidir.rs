@@ -206,6 +206,7 @@ impl OciDirClient {
             .await?;
         }
         if upkeep
+            && manifest.links().is_ok_and(|l| l.subject.is_some())
             && let Ok(doc) = manifest.doc()
             && let Some(subject) = &doc.subject
         {
@@ -363,7 +364,7 @@ impl OciDirClient {
                 continue;
             }
             let doc = match self.manifest_get(layout, "", &d.digest).await {
-                Ok(m) => m.doc().map_err(|e| ClientError::new(ErrorKind::Invalid, &d.digest, e.to_string())),
+                Ok(m) => m.links().map_err(|e| ClientError::new(ErrorKind::Invalid, &d.digest, e.to_string())),
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => Err(e),
             };

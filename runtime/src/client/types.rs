@@ -219,6 +219,32 @@ pub struct ManifestDoc {
     pub fs_layers: Vec<Schema1Layer>,
 }
 
+/// What a manifest names (children, config, layers, blobs, subject), parsed
+/// without its annotations or anything else: the copy walks this, so a
+/// manifest carrying megabytes of annotations costs them once, not per walk.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestLinks {
+    /// Index children.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    /// Image config.
+    #[serde(default)]
+    pub config: Option<Descriptor>,
+    /// Image layers (OCI/Docker v2).
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    /// Artifact blobs (deprecated artifact manifest).
+    #[serde(default)]
+    pub blobs: Vec<Descriptor>,
+    /// The manifest this one refers to.
+    #[serde(default)]
+    pub subject: Option<Descriptor>,
+    /// Schema 1 layers.
+    #[serde(default)]
+    pub fs_layers: Vec<Schema1Layer>,
+}
+
 /// A schema 1 layer reference.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -258,6 +284,11 @@ impl Manifest {
 
     /// Parses the fields we read.
     pub fn doc(&self) -> Result<ManifestDoc, serde_json::Error> {
+        serde_json::from_slice(&self.bytes)
+    }
+
+    /// Parses only what the manifest names (see [`ManifestLinks`]).
+    pub fn links(&self) -> Result<ManifestLinks, serde_json::Error> {
         serde_json::from_slice(&self.bytes)
     }
 

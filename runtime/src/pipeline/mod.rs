@@ -550,7 +550,7 @@ impl Pipeline {
         if self.cancel.is_cancelled() {
             return Err((Stage::Plan, ClientError::new(ErrorKind::Cancelled, &source, "").into()));
         }
-        let planned = plan::plan(ctx, step, src, tgt, action, &mut gate, &self.platforms)
+        let mut planned = plan::plan(ctx, step, src, tgt, action, &mut gate, &self.platforms)
             .await
             .map_err(|e| (if gate.passed() { Stage::RateLimit } else { Stage::Plan }, e.into()))?;
         report.digest = planned.source_head.digest.clone();
@@ -600,6 +600,11 @@ impl Pipeline {
             return Ok(());
         }
 
+        // A large manifest is not held while waiting for a slot (every image of a
+        // step may be waiting): the copy reads it again when its turn comes.
+        if planned.manifest.as_ref().is_some_and(|m| m.bytes.len() > crate::client::LARGE_BODY) {
+            planned.manifest = None;
+        }
         // Writes wait for a copy slot, then for the rate limit (PAR-1, RL-3).
         gate.pass().await.map_err(|e| (Stage::RateLimit, e.into()))?;
         tracing::debug!(source, target, "Image sync running");

@@ -81,7 +81,7 @@ impl TagList {
 const HEADS_CAP: usize = 16 << 10;
 /// Most manifests kept, and their bytes together.
 const MANIFESTS_CAP: usize = 4 << 10;
-const MANIFESTS_BUDGET: usize = 8 << 20;
+const MANIFESTS_BUDGET: usize = 4 << 20;
 /// Most pushes and blob copies remembered (a few dozen bytes each).
 const WRITES_CAP: usize = 64 << 10;
 /// Most blob holders remembered (mount sources).
@@ -315,7 +315,7 @@ impl RunState {
     pub async fn hold_for_push(&self, r: &Reference, m: &Manifest) -> Vec<KeyGuard<'_>> {
         let repo = repo_key(r);
         let named: Vec<String> = m
-            .doc()
+            .links()
             .map(|d| {
                 let blobs = d.config.into_iter().chain(d.layers).chain(d.blobs).filter(|b| b.urls.is_empty());
                 d.manifests

@@ -481,3 +481,43 @@ fn listings_are_capped_across_pages_and_honest_pages_pass() {
     let why = format!("the catalog of {} has more than 2 repositories (limits.repositories)", source.host);
     assert!(run.stderr.contains(&why), "{why}\n{}", run.stderr);
 }
+
+#[test]
+fn manifests_just_under_the_limit_everywhere_stay_within_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (upstream, target) = (Registry::start(), Registry::start());
+    let h = Hostile::start(&upstream.url);
+    // Twelve images whose manifests are each 3.5 MiB (within our limit and the
+    // target registry's 4 MiB), all planned at once.
+    let mut steps = Vec::new();
+    for i in 0..12 {
+        let repo = format!("hostile/fat{i}");
+        h.scene(&repo, Scene::Memory);
+        let image = made_up_image(&h, &repo, None, &format!("fat{i}"));
+        let (config, layers) = {
+            let doc: serde_json::Value = serde_json::from_slice(&h.manifest_bytes(&image)).unwrap();
+            (doc["config"].clone(), doc["layers"].clone())
+        };
+        let padding = "x".repeat(7 << 19);
+        h.put_manifest(
+            &repo,
+            Some("v1"),
+            &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": config, "layers": layers, "annotations": {"padding": padding}}),
+        );
+        steps.push(format!("{repo}:v1"));
+    }
+    let steps: Vec<(&str, &str, &str)> = steps.iter().map(|s| (s.as_str(), "image", "")).collect();
+    let cfg = write_config(dir.path(), &config(&h.host, &target.host, "idleTimeout: 10s", &steps));
+    let m = run_measured(RSS_OF, dir.path(), &["once", "-c", &cfg], Duration::from_secs(120));
+    let out = format!("{}\n{}", m.run.stdout, m.run.stderr);
+    assert_eq!(m.run.code, 0, "{out}");
+    for (repo, _, _) in &steps {
+        let (repo, tag) = repo.split_once(':').unwrap();
+        assert_eq!(target.api().verify_tag(repo, tag), Vec::<String>::new(), "{repo}");
+    }
+    let gets = h.log().iter().filter(|s| s.method == "GET" && s.path.contains("/manifests/v1")).count();
+    assert!(gets >= 12, "every manifest was read");
+    assert!(m.max_rss_kib < 64 << 10, "twelve 3.5 MiB manifests at once cost {} KiB:\n{out}", m.max_rss_kib);
+    eprintln!("fat manifests: peak RSS {} MiB", m.max_rss_kib >> 10);
+}

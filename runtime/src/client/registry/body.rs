@@ -21,6 +21,32 @@ use crate::client::error::{ClientError, ErrorKind, Result};
 
 /// Bytes of an error body read for its message (the registry's first error entry).
 pub const ERROR_BODY_LIMIT: usize = 64 << 10;
+/// A body read into memory past this size is a large one; see [`ReadGate`].
+pub const LARGE_BODY: usize = 1 << 20;
+/// Large bodies in memory at once, client-wide.
+pub const LARGE_READS: usize = 1;
+
+/// Lets only [`LARGE_READS`] large bodies (manifests, listing pages past
+/// [`LARGE_BODY`]) be read at once, whatever the concurrency: a registry that
+/// answers every request with a body just under its limit then costs a few
+/// limits of memory, not one per image in flight. Small bodies never wait.
+#[derive(Clone)]
+pub struct ReadGate(Arc<tokio::sync::Semaphore>);
+
+impl Default for ReadGate {
+    fn default() -> Self {
+        ReadGate(Arc::new(tokio::sync::Semaphore::new(LARGE_READS)))
+    }
+}
+
+/// A large read's turn, held until its bytes are dropped or parsed.
+pub type ReadTurn = Option<tokio::sync::OwnedSemaphorePermit>;
+
+impl ReadGate {
+    async fn turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.0.clone().acquire_owned().await.expect("the read gate is never closed")
+    }
+}
 /// Bytes of a token response read (JWTs run to a few KiB).
 pub const TOKEN_BODY_LIMIT: usize = 256 << 10;
 
@@ -165,6 +191,21 @@ pub async fn read_limited(
     what: impl Fn() -> String,
     limit_name: &str,
 ) -> Result<Bytes> {
+    read_gated(resp, limit, idle, None, location, what, limit_name).await.map(|(bytes, _)| bytes)
+}
+
+/// [`read_limited`], taking a turn at `gate` once the body is (or is
+/// announced to be) larger than [`LARGE_BODY`]; the turn comes back with the
+/// bytes, so a caller can hold it while it parses them.
+pub async fn read_gated(
+    resp: reqwest::Response,
+    limit: usize,
+    idle: Duration,
+    gate: Option<&ReadGate>,
+    location: &str,
+    what: impl Fn() -> String,
+    limit_name: &str,
+) -> Result<(Bytes, ReadTurn)> {
     let too_large = |seen: String| {
         ClientError::new(
             ErrorKind::TooLarge,
@@ -177,6 +218,12 @@ pub async fn read_limited(
     {
         return Err(too_large(format!(": {len} bytes announced")));
     }
+    let mut turn = None;
+    if let Some(gate) = gate
+        && resp.content_length().is_some_and(|len| len > LARGE_BODY as u64)
+    {
+        turn = Some(gate.turn().await);
+    }
     let mut stream = idle_stream(resp, idle, location.to_string());
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
@@ -184,9 +231,15 @@ pub async fn read_limited(
         if buf.len() + chunk.len() > limit {
             return Err(too_large(String::new()));
         }
+        if turn.is_none()
+            && let Some(gate) = gate
+            && buf.len() + chunk.len() > LARGE_BODY
+        {
+            turn = Some(gate.turn().await);
+        }
         buf.extend_from_slice(&chunk);
     }
-    Ok(buf.freeze())
+    Ok((buf.freeze(), turn))
 }
 
 /// The first `limit` bytes of a body (an error message), or what came before

@@ -76,6 +76,8 @@ pub struct RegistryClient {
     tag_locks: KeyedLocks,
     /// One referrers-API probe per registry at a time.
     api_probes: KeyedLocks,
+    /// Large bodies read at once, over every host.
+    gate: body::ReadGate,
 }
 
 /// What a manifest push learnt.
@@ -137,6 +139,7 @@ impl RegistryClient {
             api: referrers::ApiSupport::default(),
             tag_locks: KeyedLocks::default(),
             api_probes: KeyedLocks::default(),
+            gate: body::ReadGate::default(),
         }
     }
 
@@ -156,6 +159,7 @@ impl RegistryClient {
             self.options.docker_certs,
             self.options.retry,
             self.options.limits.idle_timeout.to_std(),
+            self.gate.clone(),
         )?);
         map.insert(name.to_string(), t.clone());
         Ok(t)
@@ -252,9 +256,13 @@ impl RegistryClient {
                 return Ok(ManifestHead { rate_limit: rate_limit(&resp), ..like.clone() });
             }
             let digest = resp.header("docker-content-digest").filter(|d| sha256_hex(d).is_some());
-            let media_type = content_type(&resp).filter(|m| is_manifest(m));
-            // Without a digest or a manifest type the HEAD says too little: the
-            // GET reads the body and checks it is a manifest at all.
+            // A HEAD without a digest, or served as something that is not a
+            // manifest (an HTML page), says too little: the GET reads the body and
+            // checks it is a manifest at all. One without a type is taken as OCI.
+            let media_type = match content_type(&resp) {
+                None => Some(MT_OCI_MANIFEST.to_string()),
+                Some(m) => Some(m).filter(|m| is_manifest(m)),
+            };
             let (Some(digest), Some(media_type)) = (digest, media_type) else {
                 drop(resp);
                 return self.manifest_get(r).await.map(|m| m.head());
@@ -299,7 +307,8 @@ impl RegistryClient {
             let location = strip_query(&url);
             let cap = self.options.limits.manifest_bytes as usize;
             let what = || format!("manifest {}", r.common_name());
-            let bytes = resp.read_limited(cap, &location, what, "limits.manifestBytes").await?;
+            // A large manifest keeps its turn at the read gate until it is checked (parsed).
+            let (bytes, turn) = resp.read_gated(cap, &location, what, "limits.manifestBytes").await?;
             let digest = sha256_digest(&bytes);
             let expected = if r.digest.is_empty() { announced } else { Some(r.digest.clone()) };
             if let Some(expected) = expected
@@ -309,6 +318,7 @@ impl RegistryClient {
             }
             let media_type = manifest_media_type(served.as_deref(), &bytes)
                 .map_err(|why| ClientError::new(ErrorKind::Invalid, &location, why))?;
+            drop(turn);
             let m = Manifest { media_type, digest, bytes, rate_limit: limits };
             if !r.digest.is_empty()
                 && let Some(c) = &self.cache
@@ -335,6 +345,7 @@ impl RegistryClient {
         if pushed.subject_acknowledged {
             self.note_subject_acknowledged(r);
         } else if upkeep
+            && m.links().is_ok_and(|l| l.subject.is_some())
             && let Ok(doc) = m.doc()
             && let Some(subject) = &doc.subject
         {
@@ -387,7 +398,7 @@ impl RegistryClient {
     /// Checks that every blob and child manifest `m` names is in the
     /// repository; a missing one is an error (no point pushing again).
     async fn confirm_named_content(&self, r: &Reference, m: &Manifest) -> Result<()> {
-        let doc = m.doc().map_err(|e| ClientError::new(ErrorKind::Invalid, r.common_name(), e.to_string()))?;
+        let doc = m.links().map_err(|e| ClientError::new(ErrorKind::Invalid, r.common_name(), e.to_string()))?;
         for child in &doc.manifests {
             if is_manifest(&child.media_type) {
                 self.manifest_head(&r.with_digest(&child.digest)).await?;
@@ -504,8 +515,8 @@ impl RegistryClient {
             }
             let next = next_link(&resp);
             let location = strip_query(&url);
-            let body =
-                resp.read_limited(page_cap, &location, || format!("a page of {what}"), "limits.listPageBytes").await?;
+            let (body, turn) =
+                resp.read_gated(page_cap, &location, || format!("a page of {what}"), "limits.listPageBytes").await?;
             let before = out.len();
             let room = what.cap.saturating_sub(before);
             listing::parse_page(&body, what.key, room, &mut out).map_err(|e| match e {
@@ -518,7 +529,8 @@ impl RegistryClient {
                     ClientError::new(ErrorKind::Invalid, &location, format!("{what} is not a listing: {why}"))
                 }
             })?;
-            drop(body);
+            // The parsed names are in `out`; the page and its turn can go.
+            drop((body, turn));
             if out.len() == before {
                 break;
             }

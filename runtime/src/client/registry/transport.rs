@@ -27,6 +27,16 @@ pub const MAX_RETRIES: u32 = 5;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 10;
+/// Request bodies in memory larger than this are sent in pieces of this size.
+const REPLAY_PIECE: usize = 64 << 10;
+
+/// `bytes` as a stream of [`REPLAY_PIECE`]-sized pieces (no copies).
+fn pieces(bytes: Bytes) -> ByteStream {
+    let n = bytes.len().div_ceil(REPLAY_PIECE);
+    Box::pin(futures_util::stream::iter(
+        (0..n).map(move |i| Ok(bytes.slice(i * REPLAY_PIECE..((i + 1) * REPLAY_PIECE).min(bytes.len())))),
+    ))
+}
 
 /// A request body.
 pub enum Body {
@@ -82,6 +92,8 @@ pub struct Response {
     pub permit: Option<OwnedSemaphorePermit>,
     /// The host's idle timeout, which every read of the body keeps.
     pub idle: Duration,
+    /// The client's gate for large bodies.
+    pub gate: body::ReadGate,
 }
 
 impl Response {
@@ -109,8 +121,20 @@ impl Response {
         what: impl Fn() -> String,
         limit_name: &str,
     ) -> Result<Bytes> {
-        let Response { inner, permit, idle } = self;
-        let out = body::read_limited(inner, limit, idle, location, what, limit_name).await;
+        self.read_gated(limit, location, what, limit_name).await.map(|(bytes, _)| bytes)
+    }
+
+    /// [`Response::read_limited`], also returning the large-body turn it took
+    /// (see [`body::ReadGate`]), for a caller that parses the bytes under it.
+    pub async fn read_gated(
+        self,
+        limit: usize,
+        location: &str,
+        what: impl Fn() -> String,
+        limit_name: &str,
+    ) -> Result<(Bytes, body::ReadTurn)> {
+        let Response { inner, permit, idle, gate } = self;
+        let out = body::read_gated(inner, limit, idle, Some(&gate), location, what, limit_name).await;
         drop(permit);
         out
     }
@@ -155,6 +179,7 @@ pub struct Transport {
     backoff: Mutex<Backoff>,
     policy: RetryPolicy,
     idle: Duration,
+    gate: body::ReadGate,
 }
 
 /// Why a redirect was not followed.
@@ -189,8 +214,16 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 }
 
 impl Transport {
-    /// Builds the transport for a host; `idle` bounds every wait (`limits.idleTimeout`).
-    pub fn new(host: Host, user_agent: &str, docker_certs: bool, policy: RetryPolicy, idle: Duration) -> Result<Self> {
+    /// Builds the transport for a host; `idle` bounds every wait
+    /// (`limits.idleTimeout`), `gate` the large bodies read at once.
+    pub fn new(
+        host: Host,
+        user_agent: &str,
+        docker_certs: bool,
+        policy: RetryPolicy,
+        idle: Duration,
+        gate: body::ReadGate,
+    ) -> Result<Self> {
         let scheme = if host.tls == TlsMode::Disabled { "http" } else { "https" };
         let tls = tls::client_config(&host, docker_certs)?;
         let http = reqwest::Client::builder()
@@ -213,6 +246,7 @@ impl Transport {
             backoff: Mutex::new(Backoff::default()),
             policy,
             idle,
+            gate,
         })
     }
 
@@ -296,7 +330,14 @@ impl Transport {
             // a chunk the registry takes is progress, as is the answer itself.
             let activity = Activity::new();
             if let Some(b) = &replay {
-                rb = rb.body(b.clone());
+                rb = if b.len() > REPLAY_PIECE {
+                    // A large chunk on a slow link takes longer than the idle timeout
+                    // to send; sent in pieces, each one the registry takes is progress.
+                    let len = b.len() as u64;
+                    rb.header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(activity.watch(pieces(b.clone()))))
+                } else {
+                    rb.body(b.clone())
+                };
             } else if let Some((s, len)) = stream_body.take() {
                 rb = rb.header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(activity.watch(s)));
             }
@@ -346,7 +387,7 @@ impl Transport {
             } else {
                 self.record_success();
             }
-            return Ok(Response { inner: resp, permit, idle: self.idle });
+            return Ok(Response { inner: resp, permit, idle: self.idle, gate: self.gate.clone() });
         }
     }
 
@@ -411,7 +452,9 @@ mod tests {
     fn backoff_doubles_and_honours_retry_after() {
         let mut host = crate::client::registry::hosts::default_host("127.0.0.1:1");
         host.tls = TlsMode::Disabled;
-        let t = Transport::new(host, "test", false, RetryPolicy::default(), Duration::from_secs(30)).unwrap();
+        let t =
+            Transport::new(host, "test", false, RetryPolicy::default(), Duration::from_secs(30), Default::default())
+                .unwrap();
         assert_eq!(t.record_failure(None), Duration::from_millis(100));
         assert_eq!(t.record_failure(None), Duration::from_millis(200));
         assert_eq!(t.record_failure(Some(Duration::from_secs(2))), Duration::from_secs(2));

@@ -163,7 +163,7 @@ impl<'a> ImageCopy<'a> {
             if !self.visited.lock().expect("poisoned").insert(m.digest.clone()) {
                 return Ok(());
             }
-            let doc = m.doc().map_err(|e| invalid(src, e))?;
+            let doc = m.links().map_err(|e| invalid(src, e))?;
             // Built eagerly: a lazy `map` closure here trips the compiler's Send checks.
             let children: Vec<BoxFuture<'_, Result<()>>> =
                 doc.manifests.iter().map(|child| self.copy_child(src, dst, child, under, depth + 1)).collect();
@@ -244,7 +244,7 @@ impl<'a> ImageCopy<'a> {
         m: &Manifest,
         under: Option<&str>,
     ) -> Result<crate::client::Pushed> {
-        let subject = m.doc().ok().and_then(|d| d.subject).map(|s| s.digest);
+        let subject = m.links().ok().and_then(|d| d.subject).map(|s| s.digest);
         let upkeep = if subject.is_some() && subject.as_deref() == under { Upkeep::Caller } else { Upkeep::Now };
         self.push_by_digest(dst, m, upkeep).await
     }
