@@ -31,6 +31,9 @@ use super::types::*;
 
 /// The annotation that names a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Largest `index.json` read: room for hundreds of thousands of tags, and a
+/// stop for a file that is not one (a layout may come from anywhere).
+pub const INDEX_LIMIT: u64 = 64 << 20;
 /// Where a layout's temporary files are written (same file system as the blobs, so renames are atomic).
 pub const TEMP_DIR: &str = ".regsync-tmp";
 const READ_CHUNK: usize = 256 * 1024;
@@ -87,6 +90,14 @@ impl OciDirClient {
 
     async fn read_index(&self, layout: &Path) -> Result<Value> {
         let path = layout.join("index.json");
+        let size = tokio::fs::metadata(&path).await.map_err(|e| io_err(&path, &e))?.len();
+        if size > INDEX_LIMIT {
+            return Err(ClientError::new(
+                ErrorKind::TooLarge,
+                path.display().to_string(),
+                format!("index.json is larger than {INDEX_LIMIT} bytes: {size} bytes"),
+            ));
+        }
         let bytes = tokio::fs::read(&path).await.map_err(|e| io_err(&path, &e))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::new(ErrorKind::Invalid, path.display().to_string(), e.to_string()))

@@ -448,6 +448,16 @@ mod tests {
         assert_eq!((code, msg.as_str()), (None, "404 page not found"));
     }
 
+    #[tokio::test]
+    async fn large_bodies_go_in_pieces_that_add_up() {
+        use futures_util::StreamExt;
+        let bytes = Bytes::from((0..200_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        let parts: Vec<Bytes> = pieces(bytes.clone()).map(|p| p.unwrap()).collect().await;
+        assert_eq!(parts.len(), 4);
+        assert!(parts.iter().all(|p| p.len() <= REPLAY_PIECE));
+        assert_eq!(parts.concat(), bytes.to_vec());
+    }
+
     #[test]
     fn backoff_doubles_and_honours_retry_after() {
         let mut host = crate::client::registry::hosts::default_host("127.0.0.1:1");
