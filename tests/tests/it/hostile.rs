@@ -239,6 +239,7 @@ fn once_and_check_stop_within_seconds_of_sigterm_whatever_they_are_doing() {
     let cfg = write_config(dir.path(), &text);
     let (run, took) = stop_when(dir.path(), &["once", "-c", &cfg], stalled_blob);
     assert!(took < Duration::from_secs(5), "once took {took:?} to stop\n{}", run.stderr);
+    eprintln!("once stopped in {took:?}");
     assert_eq!(run.code, 0, "cancelled and nothing else failed (SIG-3)\n{}", run.stderr);
     assert!(target.api().tags("hostile/stall").is_empty());
 
