@@ -90,10 +90,19 @@ impl ServerProcess {
 
     /// Starts `regsync server ARGS` in `dir` with extra environment variables.
     pub fn start_env(dir: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> ServerProcess {
-        let log = dir.join(format!("server-{}.log", std::process::id() ^ rand_suffix()));
-        let file = std::fs::File::create(&log).expect("server log");
+        Self::spawn(dir, "server", args, env)
+    }
+
+    /// Starts `regsync once ARGS` in `dir`, to watch or stop it while it runs.
+    pub fn start_once(dir: &std::path::Path, args: &[&str]) -> ServerProcess {
+        Self::spawn(dir, "once", args, &[])
+    }
+
+    fn spawn(dir: &std::path::Path, command: &str, args: &[&str], env: &[(&str, String)]) -> ServerProcess {
+        let log = dir.join(format!("{command}-{}.log", std::process::id() ^ rand_suffix()));
+        let file = std::fs::File::create(&log).expect("process log");
         let child = Command::new(regsync_bin())
-            .arg("server")
+            .arg(command)
             .args(args)
             .args(["-v", "debug"])
             .current_dir(dir)
@@ -104,7 +113,7 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
-            .expect("start regsync server");
+            .expect("start regsync");
         ServerProcess { child, log }
     }
 

@@ -523,6 +523,11 @@ pub struct Elsewhere {
 impl Elsewhere {
     /// Starts answering with `reply`.
     pub fn start(reply: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Elsewhere {
+        Self::start_with_request(move |req| reply(&req.target))
+    }
+
+    /// Starts answering with `reply`, given the whole request.
+    pub fn start_with_request(reply: impl Fn(&crate::http1::Request) -> Reply + Send + Sync + 'static) -> Elsewhere {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind elsewhere");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -539,7 +544,7 @@ impl Elsewhere {
                             path: req.target.clone(),
                             authorization: req.header("authorization").is_some(),
                         });
-                        let (status, headers, body) = reply(&req.target);
+                        let (status, headers, body) = reply(&req);
                         let refs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
                         if answer(&mut out, status, &refs, &body, req.method == "HEAD").is_err() {
                             break;

@@ -2,7 +2,7 @@
 //! ([`registry`]), an OCI layout generator ([`fixtures`]), plain-HTTP OCI
 //! helpers ([`oci`]), the `regsync` binary ([`bin`]), golden files
 //! ([`golden`]), the shared compatibility fixtures ([`shared`]), a fault
-//! proxy ([`proxy`]), a hostile registry ([`hostile`]), an upload-rate limiting relay ([`slowlink`]), a token issuer ([`token`]), a webhook receiver
+//! proxy ([`proxy`]) with its registry quirks ([`quirks`]), a hostile registry ([`hostile`]), an upload-rate limiting relay ([`slowlink`]), a token issuer ([`token`]), a webhook receiver
 //! ([`webhook`]), the request parsing those three share ([`http1`]), a
 //! client-only image copy ([`copy`]) and the plugins of `plugins/` ([`plugins`]).
 
@@ -15,6 +15,7 @@ pub mod http1;
 pub mod oci;
 pub mod plugins;
 pub mod proxy;
+pub mod quirks;
 pub mod registry;
 pub mod shared;
 pub mod slowlink;

@@ -69,10 +69,14 @@ pub struct Logged {
     pub status: u16,
     /// The `Range` request header, if any.
     pub range: Option<String>,
+    /// The `Content-Range` request header, if any.
+    pub content_range: Option<String>,
     /// Request body length.
     pub body_len: usize,
     /// The `User-Agent` request header (tells processes sharing a proxy apart).
     pub user_agent: Option<String>,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 /// The referrers API (OCI distribution 1.1) the proxy adds in front of a
@@ -98,7 +102,10 @@ pub struct FaultProxy {
     log: Arc<Mutex<Vec<Logged>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     api: SharedApi,
+    quirks: SharedQuirks,
 }
+
+type SharedQuirks = Arc<Mutex<crate::quirks::Quirks>>;
 
 impl FaultProxy {
     /// Starts a proxy forwarding to `upstream` (`http://127.0.0.1:PORT`).
@@ -111,7 +118,9 @@ impl FaultProxy {
         let upstream = upstream.trim_end_matches('/').to_string();
         let in_flight: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)> = Arc::default();
         let api: SharedApi = Arc::default();
-        let (r, l, s, f, a) = (rules.clone(), log.clone(), stop.clone(), in_flight.clone(), api.clone());
+        let quirks: SharedQuirks = Arc::default();
+        let (r, l, s, f, a, q) =
+            (rules.clone(), log.clone(), stop.clone(), in_flight.clone(), api.clone(), quirks.clone());
         let own = format!("http://{host}");
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -119,13 +128,24 @@ impl FaultProxy {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, l, up, f, a, me) = (r.clone(), l.clone(), upstream.clone(), f.clone(), a.clone(), own.clone());
+                let (r, l, up, f, me) = (r.clone(), l.clone(), upstream.clone(), f.clone(), own.clone());
+                let (a, q) = (a.clone(), q.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, (&up, &me), &r, &l, &f, &a);
+                    let _ = serve(conn, (&up, &me), &r, &l, &f, (&a, &q));
                 });
             }
         });
-        FaultProxy { host, in_flight, rules, log, stop, api }
+        FaultProxy { host, in_flight, rules, log, stop, api, quirks }
+    }
+
+    /// Imitates a registry quirk from now on (see [`crate::quirks::Quirk`]).
+    pub fn quirk(&self, quirk: crate::quirks::Quirk) {
+        self.quirks.lock().unwrap().on.push(quirk);
+    }
+
+    /// The pre-signed URLs [`crate::quirks::Quirk::BlobsFromStorage`] hands out.
+    pub(crate) fn signed_urls(&self) -> crate::quirks::SignedUrls {
+        self.quirks.lock().unwrap().signed.clone()
     }
 
     /// Offers the referrers API from now on, listing `page` referrers per
@@ -272,7 +292,7 @@ fn serve(
     rules: &Mutex<Vec<Rule>>,
     log: &Mutex<Vec<Logged>>,
     flight: &(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize),
-    api: &SharedApi,
+    (api, quirks): (&SharedApi, &SharedQuirks),
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
     let client = reqwest::blocking::Client::builder()
@@ -288,8 +308,10 @@ fn serve(
         };
         let len = request.body.len();
         let range = request.header("range").map(str::to_string);
+        let content_range = request.header("content-range").map(str::to_string);
         let user_agent = request.header("user-agent").map(str::to_string);
         let crate::http1::Request { method, target: path, headers, body } = request;
+        let at = std::time::Instant::now();
         let _counted = InFlight::new(flight);
         let fault = take_fault(rules, &method, &path, len);
         let record = |status: u16| {
@@ -298,8 +320,10 @@ fn serve(
                 path: path.clone(),
                 status,
                 range: range.clone(),
+                content_range: content_range.clone(),
                 body_len: len,
                 user_agent: user_agent.clone(),
+                at,
             });
         };
         let respond = |out: &mut TcpStream,
@@ -319,6 +343,13 @@ fn serve(
             }
             out.flush()
         };
+        let seen = crate::quirks::Seen { method: &method, path: &path, headers: &headers, body: &body };
+        let made_up = quirks.lock().unwrap().answer(&seen, upstream, &client);
+        if let Some((status, hdrs, body)) = made_up {
+            record(status);
+            respond(&mut out, status, &hdrs, &body, method == "HEAD")?;
+            continue;
+        }
         if let Some((status, hdrs, body)) = referrers_answer(api, &method, &path) {
             record(status);
             respond(&mut out, status, &hdrs, &body, false)?;
@@ -376,7 +407,8 @@ fn serve(
         let pushed_manifest = (method == "PUT" && split_route(&path, "manifests").is_some()).then(|| body.clone());
         let content_type = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.clone());
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut req = client.request(m, format!("{upstream}{path}"));
+        let forward = quirks.lock().unwrap().forward_path(&path);
+        let mut req = client.request(m, format!("{upstream}{forward}"));
         for (k, v) in &headers {
             if !matches!(k.to_ascii_lowercase().as_str(), "host" | "connection" | "content-length") {
                 req = req.header(k.as_str(), v.as_str());
@@ -390,7 +422,7 @@ fn serve(
                 continue;
             }
         };
-        let status = resp.status().as_u16();
+        let mut status = resp.status().as_u16();
         let mut hdrs: Vec<(String, String)> = resp
             .headers()
             .iter()
@@ -405,6 +437,10 @@ fn serve(
         }
         let upstream_len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).map(str::to_string);
         let mut bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        {
+            let seen = crate::quirks::Seen { method: &method, path: &path, headers: &headers, body: &[] };
+            quirks.lock().unwrap().rewrite(&seen, (upstream, &client), &mut status, &mut hdrs, &mut bytes);
+        }
         let head = method == "HEAD";
         let length = if head { upstream_len.unwrap_or_else(|| "0".into()) } else { bytes.len().to_string() };
         hdrs.push(("Content-Length".to_string(), length));

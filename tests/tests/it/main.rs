@@ -24,6 +24,7 @@ mod plugin_harness;
 mod plugin_oci;
 mod plugins;
 mod progress;
+mod quirks;
 mod server;
 mod shard;
 mod sync_cli;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::helper::{self, HelperError};
 use crate::client::error::{ClientError, ErrorKind, Result};
-use crate::config::Host;
+use crate::config::{Host, TlsMode};
 
 /// What a request needs: a repository and whether it writes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -121,6 +121,13 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
         rest = p;
     }
     result
+}
+
+/// Whether a `WWW-Authenticate` header says the token lacked the scope
+/// (`error="insufficient_scope"`).
+pub fn insufficient_scope(header: &str) -> bool {
+    let h = header.to_ascii_lowercase();
+    h.contains("error=\"insufficient_scope\"") || h.contains("error=insufficient_scope")
 }
 
 /// A login for one host.
@@ -261,12 +268,30 @@ impl Auth {
         })
     }
 
-    /// Records a challenge from a 401; the next [`Auth::header`] answers it.
-    pub async fn challenged(&self, www_authenticate: &str, scope: &Scope) {
+    /// Records a challenge from a 401 to a request for `url`; the next
+    /// [`Auth::header`] answers it. Returns false when asking again cannot
+    /// help: the registry said `insufficient_scope` to a token already asked
+    /// for this scope (Docker Hub answers so for a repository that does not
+    /// exist), so the token, good for everything else, is kept.
+    pub async fn challenged(&self, www_authenticate: &str, scope: &Scope, url: &str) -> bool {
         let mut state = self.state.lock().await;
-        state.challenge = parse_challenge(www_authenticate);
+        let key = scope.key(self.host.repo_auth);
+        if insufficient_scope(www_authenticate)
+            && let Some(t) = state.tokens.get(&key)
+            && scope.strings().iter().all(|s| t.scopes.contains(s))
+        {
+            return false;
+        }
+        state.challenge = parse_challenge(www_authenticate).map(|c| match c {
+            // A relative realm is relative to the request that was challenged.
+            Challenge::Bearer { realm, service } => {
+                Challenge::Bearer { realm: super::urls::join(url, &realm).unwrap_or(realm), service }
+            }
+            other => other,
+        });
         // The token we sent was not good enough for this scope: drop it.
-        state.tokens.remove(&scope.key(self.host.repo_auth));
+        state.tokens.remove(&key);
+        true
     }
 
     /// The `Authorization` header for a request, fetching a token if needed.
@@ -283,6 +308,17 @@ impl Auth {
                 _ => Ok(None),
             },
             Some(Challenge::Bearer { realm, service }) => {
+                if self.host.tls != TlsMode::Disabled && !realm.starts_with("https://") {
+                    // Passwords and tokens would cross the network unencrypted.
+                    return Err(ClientError::new(
+                        ErrorKind::Unauthorized,
+                        super::urls::strip_query(&realm),
+                        format!(
+                            "token realm refused: {} is an https registry and the realm is not https",
+                            self.host.registry
+                        ),
+                    ));
+                }
                 let key = scope.key(self.host.repo_auth);
                 let wanted = scope.strings();
                 if let Some(t) = state.tokens.get(&key)
@@ -333,7 +369,9 @@ async fn fetch_token(
     };
     let started = Instant::now();
     if let Some(mut form) = post_form {
-        form.push(("service", service.to_string()));
+        if !service.is_empty() {
+            form.push(("service", service.to_string()));
+        }
         form.push(("client_id", client_id.to_string()));
         for s in scopes {
             form.push(("scope", s.clone()));
@@ -347,7 +385,10 @@ async fn fetch_token(
         }
         tracing::debug!(realm, status = resp.status().as_u16(), "Token POST refused, trying GET");
     }
-    let mut query: Vec<(&str, String)> = vec![("service", service.to_string()), ("client_id", client_id.to_string())];
+    let mut query: Vec<(&str, String)> = vec![("client_id", client_id.to_string())];
+    if !service.is_empty() {
+        query.insert(0, ("service", service.to_string()));
+    }
     for s in scopes {
         query.push(("scope", s.clone()));
     }

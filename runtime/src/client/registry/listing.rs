@@ -102,6 +102,11 @@ impl<'de> Visitor<'de> for Names<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut taken = 0usize;
         while let Some(name) = seq.next_element::<String>()? {
+            if name.is_empty() {
+                // Some registries list an empty name; it names nothing to sync.
+                tracing::debug!("Empty name in a listing skipped");
+                continue;
+            }
             if taken == self.room {
                 return Err(de::Error::custom(TOO_MANY));
             }

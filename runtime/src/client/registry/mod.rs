@@ -88,6 +88,9 @@ pub struct Pushed {
     pub subject_acknowledged: bool,
 }
 
+/// The largest `n=` asked for in tag and catalog listings.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
 /// How many times a manifest push answered `DIGEST_INVALID` is retried once
 /// everything it names is confirmed present.
 const DIGEST_INVALID_RETRIES: usize = 3;
@@ -141,6 +144,12 @@ impl RegistryClient {
             api_probes: KeyedLocks::default(),
             gate: body::ReadGate::default(),
         }
+    }
+
+    /// The `n=` asked for: never above what every registry takes (ECR
+    /// refuses more than 1000).
+    fn page_size(&self) -> Option<usize> {
+        self.options.page_size.map(|n| n.clamp(1, MAX_PAGE_SIZE))
     }
 
     /// The settings used for a registry name.
@@ -368,7 +377,10 @@ impl RegistryClient {
                 .header("content-type", m.media_type.clone())
                 .body(Body::Bytes(m.bytes.clone()));
             let resp = t.send(req).await?;
-            if resp.status() != 201 {
+            let status = resp.status();
+            if matches!(status, 200 | 202 | 204) {
+                tracing::debug!(url = strip_query(&url), status, "Manifest taken with an unusual status");
+            } else if status != 201 {
                 let e = Transport::error(resp, &url).await;
                 if e.code.as_deref() == Some("DIGEST_INVALID") && attempt < DIGEST_INVALID_RETRIES {
                     attempt += 1;
@@ -503,6 +515,7 @@ impl RegistryClient {
         let mut out = Vec::new();
         let mut url = first;
         let mut asked = std::collections::HashSet::new();
+        let mut linked = false;
         loop {
             if !asked.insert(url.clone()) {
                 break;
@@ -535,11 +548,17 @@ impl RegistryClient {
                 break;
             }
             match next {
-                Some(next) => url = urls::join(&url, &next)?,
-                // regsync's catalog loop: ask for `last=` until a page is empty or repeats (REG-2).
-                None if what.key == "repositories" => {
+                Some(next) => {
+                    linked = true;
+                    url = urls::join(&url, &next)?;
+                }
+                // regsync's catalog loop: ask for `last=` until a page is empty or
+                // repeats (REG-2). A registry that pages with `Link` ends its
+                // listing by leaving it out, and its `last` may be an opaque
+                // cursor (Quay, ECR) a repository name is not.
+                None if what.key == "repositories" && !linked => {
                     let last = out.last().cloned().unwrap_or_default();
-                    let n = self.options.page_size.map(|n| n.to_string());
+                    let n = self.page_size().map(|n| n.to_string());
                     let mut query = Vec::new();
                     if let Some(n) = &n {
                         query.push(("n", n.as_str()));
@@ -567,7 +586,7 @@ impl RegistryClient {
         let mut last = None;
         for (t, ns) in self.read_order(&r.registry)? {
             let mut url = Self::url(&t, &r.repository, "tags/list", ns.as_deref());
-            if let Some(n) = self.options.page_size {
+            if let Some(n) = self.page_size() {
                 url = urls::with_query(&url, &[("n", &n.to_string())])?;
             }
             let what = ListingOf {
@@ -588,7 +607,7 @@ impl RegistryClient {
     pub async fn catalog(&self, registry: &str) -> Result<Vec<String>> {
         let t = self.transport(registry)?;
         let mut url = format!("{}/v2/_catalog", t.base_url);
-        if let Some(n) = self.options.page_size {
+        if let Some(n) = self.page_size() {
             url = urls::with_query(&url, &[("n", &n.to_string())])?;
         }
         let what = ListingOf {

@@ -103,14 +103,15 @@ impl RegistryClient {
                     return Err(Transport::error(resp, &url).await);
                 }
                 let e = Transport::error(resp, &url).await;
-                if status == 404 && e.code.is_some() {
-                    // The route answered with a registry error about this repository
-                    // or subject: the API is there, with nothing to list.
-                    self.api.set(r, true, false);
+                if status == 404 && e.code.as_deref() == Some("NAME_UNKNOWN") {
+                    // No such repository: nothing refers to anything in it, under
+                    // the API or a fallback tag.
                     return Ok(Some(Vec::new()));
                 }
-                // A plain 404 page (no such route), 400, 405: no API on this registry.
-                self.api.set(r, false, status == 404);
+                // A registry with the API never answers 404 (distribution-spec):
+                // any other 404 (GHCR's), 400 or 405 means the fallback tag. Only a
+                // plain 404 page (no such route) says so for the whole registry.
+                self.api.set(r, false, status == 404 && e.code.is_none());
                 return Ok(None);
             }
             let next = super::next_link(&resp).map(|l| super::urls::join(&url, &l)).transpose()?;

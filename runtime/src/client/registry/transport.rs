@@ -25,6 +25,9 @@ use crate::config::{Host, TlsMode};
 pub const MAX_RETRIES: u32 = 5;
 /// The longest backoff.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest `Retry-After` waited for; a registry asking for more fails the
+/// request with its answer instead of holding the run.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 10;
 /// Request bodies in memory larger than this are sent in pieces of this size.
@@ -36,6 +39,16 @@ fn pieces(bytes: Bytes) -> ByteStream {
     Box::pin(futures_util::stream::iter(
         (0..n).map(move |i| Ok(bytes.slice(i * REPLAY_PIECE..((i + 1) * REPLAY_PIECE).min(bytes.len())))),
     ))
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (RFC 9110) counted from now.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// A request body.
@@ -250,6 +263,15 @@ impl Transport {
         })
     }
 
+    /// Whether `url` is on this host (scheme, host and port), the only place
+    /// its credentials go.
+    fn same_origin(&self, url: &str) -> bool {
+        match (reqwest::Url::parse(url), reqwest::Url::parse(&self.base_url)) {
+            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+            _ => false,
+        }
+    }
+
     /// True when `apiOpts.disableHead` is set (HTTP-9).
     pub fn head_disabled(&self) -> bool {
         self.host.api_opts.get("disableHead").is_some_and(|v| v == "true")
@@ -323,7 +345,11 @@ impl Transport {
             for (k, v) in &headers {
                 rb = rb.header(*k, v);
             }
-            if let Some(h) = self.auth.header(&self.http, &scope).await? {
+            // Credentials stay with this host: a `Link` or upload `Location`
+            // elsewhere (object storage) gets none.
+            if self.same_origin(&url)
+                && let Some(h) = self.auth.header(&self.http, &scope).await?
+            {
                 rb = rb.header(AUTHORIZATION, h);
             }
             // Sending the body and waiting for the answer share one idle timeout:
@@ -365,21 +391,18 @@ impl Transport {
                 && let Some(challenge) = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
             {
                 tracing::debug!(url = strip_query(&url), challenge, "Registry asked for authentication");
-                self.auth.challenged(challenge, &scope).await;
                 answered_challenge = true;
-                if replayable {
+                if self.auth.challenged(challenge, &scope, &url).await && replayable {
                     continue;
                 }
             }
             if crate::client::error::is_transient_status(status) {
-                let retry_after = resp
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                let delay = self.record_failure(retry_after);
-                if replayable && attempt < MAX_RETRIES {
+                let retry_after =
+                    resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                // Asked to wait longer than a run should: fail now with the answer.
+                let too_long = retry_after.is_some_and(|d| d > MAX_RETRY_AFTER);
+                let delay = self.record_failure(retry_after.map(|d| d.min(MAX_RETRY_AFTER)));
+                if replayable && attempt < MAX_RETRIES && !too_long {
                     tracing::debug!(url = strip_query(&url), status, ?delay, "Registry asked to retry");
                     attempt += 1;
                     continue;
@@ -401,9 +424,16 @@ impl Transport {
             405 => ErrorKind::UnsupportedApi,
             _ => ErrorKind::Http,
         };
+        let denied =
+            status == 401 && resp.header("www-authenticate").is_some_and(|h| super::auth::insufficient_scope(&h));
         let body = body::read_prefix(resp.inner, body::ERROR_BODY_LIMIT, resp.idle).await;
         drop(resp.permit);
-        let (code, message) = registry_error(&body);
+        let (code, mut message) = registry_error(&body);
+        if denied {
+            // Docker Hub answers so for a repository that does not exist, too.
+            let said = if message.is_empty() { String::new() } else { format!(": {message}") };
+            message = format!("access denied or no such repository (insufficient_scope){said}");
+        }
         ClientError { kind, location: strip_query(url), status: Some(status), code, message }
     }
 }
@@ -456,6 +486,16 @@ mod tests {
         assert_eq!(parts.len(), 4);
         assert!(parts.iter().all(|p| p.len() <= REPLAY_PIECE));
         assert_eq!(parts.concat(), bytes.to_vec());
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(30);
+        let waited = parse_retry_after(&httpdate::fmt_http_date(soon)).unwrap();
+        assert!(waited > Duration::from_secs(27) && waited <= Duration::from_secs(30), "{waited:?}");
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]
