@@ -386,6 +386,24 @@ fn opaque_page_cursors_pass_through_untouched_for_tags_and_catalog() {
 }
 
 #[test]
+fn listing_pages_never_ask_for_more_than_1000() {
+    use regsync::client::registry::RegistryOptions as ClientOptions;
+    let (reg, proxy) = proxied(RegistryOptions::default());
+    proxy.quirk(Quirk::OpaquePages(1000));
+    let (_d, src) = layout(&[("v1", 24, 500), ("v2", 25, 500)]);
+    reg.api().push_layout(&LayoutReader::open(&src), "ecr/app").unwrap();
+    // A library caller asking for pages of 5000 gets pages of 1000 at most (ECR's maximum).
+    let c = crate::client::client_with(
+        vec![crate::client::http_host(&proxy.host)],
+        ClientOptions { docker_certs: false, page_size: Some(5000), ..ClientOptions::default() },
+    );
+    let tags = crate::client::rt().block_on(c.tag_list(&crate::client::r(&format!("{}/ecr/app", proxy.host)))).unwrap();
+    assert_eq!(tags.len(), 2);
+    assert!(proxy.log().iter().any(|l| l.path.contains("n=1000")), "{:?}", proxy.log());
+    assert!(proxy.log().iter().all(|l| l.status != 400));
+}
+
+#[test]
 fn retry_after_as_an_http_date_is_waited_for_and_a_long_one_fails_fast() {
     let (reg, proxy) = proxied(RegistryOptions::default());
     let (_d, src) = layout(&[("v1", 11, 3_000)]);

@@ -478,6 +478,45 @@ mod tests {
             Some(Challenge::Bearer { realm: "https://t/token".into(), service: "s".into() })
         );
         assert_eq!(parse_challenge("Negotiate"), None);
+        // Quirks: no service or scope; a Basic without realm after a Bearer without one.
+        assert_eq!(
+            parse_challenge(r#"Bearer realm="/token""#),
+            Some(Challenge::Bearer { realm: "/token".into(), service: String::new() })
+        );
+        assert_eq!(parse_challenge(r#"Bearer error="invalid_request", Basic"#), Some(Challenge::Basic));
+    }
+
+    #[test]
+    fn insufficient_scope_is_recognised_however_quoted() {
+        assert!(insufficient_scope(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nope:pull",error="insufficient_scope""#
+        ));
+        assert!(insufficient_scope("Bearer realm=x,error=insufficient_scope"));
+        assert!(!insufficient_scope(r#"Bearer realm="x",error="invalid_token""#));
+    }
+
+    #[tokio::test]
+    async fn relative_realms_resolve_against_the_challenged_request() {
+        let auth = Auth::new(crate::client::registry::hosts::default_host("reg.example"), Duration::from_secs(5));
+        let scope = Scope::Repository { name: "a/b".into(), push: false };
+        assert!(auth.challenged(r#"Bearer realm="/token""#, &scope, "https://reg.example/v2/a/b/manifests/v1").await);
+        let state = auth.state.lock().await;
+        assert_eq!(
+            state.challenge,
+            Some(Challenge::Bearer { realm: "https://reg.example/token".into(), service: String::new() })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_http_realm_for_an_https_registry_is_refused() {
+        let auth = Auth::new(crate::client::registry::hosts::default_host("reg.example"), Duration::from_secs(5));
+        let scope = Scope::Repository { name: "a/b".into(), push: false };
+        auth.challenged(r#"Bearer realm="http://auth.example/token""#, &scope, "https://reg.example/v2/").await;
+        let host = crate::client::registry::hosts::default_host("reg.example");
+        let tls = crate::client::registry::tls::client_config(&host, false).unwrap();
+        let http = reqwest::Client::builder().tls_backend_preconfigured(tls).build().unwrap();
+        let err = auth.header(&http, &scope).await.unwrap_err();
+        assert!(err.to_string().contains("token realm refused"), "{err}");
     }
 
     #[test]

@@ -268,9 +268,8 @@ async fn put_chunks(
             }
         };
         first = false;
-        if now_held < offset || now_held > end + 1 {
-            // Before what it confirmed (its bytes are gone from memory) or
-            // beyond what was sent: the upload could only end with wrong bytes.
+        if now_held < offset {
+            // Before what it confirmed: those bytes are gone from memory.
             return Err(Failed::Target(ClientError::new(
                 ErrorKind::Invalid,
                 strip_query(&location),
@@ -280,6 +279,19 @@ async fn put_chunks(
                 ),
             )));
         }
+        // More than was sent is a registry counting its own way: our count
+        // goes on, and the digest check at the end catches wrong bytes.
+        let now_held = if now_held > end + 1 {
+            tracing::debug!(
+                url = strip_query(&location),
+                held = now_held,
+                sent = end + 1,
+                "Range beyond the bytes sent"
+            );
+            end + 1
+        } else {
+            now_held
+        };
         if now_held == offset {
             stalled += 1;
             if stalled >= MAX_STALLED_CHUNKS {
