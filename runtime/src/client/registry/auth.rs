@@ -181,6 +181,8 @@ struct Token {
     value: String,
     scopes: BTreeSet<String>,
     renew_at: Instant,
+    /// Fetched again after `insufficient_scope`: a second refusal is final.
+    second_try: bool,
 }
 
 struct HelperCache {
@@ -192,6 +194,8 @@ struct HelperCache {
 struct State {
     challenge: Option<Challenge>,
     tokens: HashMap<String, Token>,
+    /// Token keys dropped after `insufficient_scope`: their next token is a second try.
+    retrying: BTreeSet<String>,
     refresh_token: Option<String>,
     helper: Option<HelperCache>,
 }
@@ -270,17 +274,25 @@ impl Auth {
 
     /// Records a challenge from a 401 to a request for `url`; the next
     /// [`Auth::header`] answers it. Returns false when asking again cannot
-    /// help: the registry said `insufficient_scope` to a token already asked
-    /// for this scope (Docker Hub answers so for a repository that does not
-    /// exist), so the token, good for everything else, is kept.
+    /// help: the registry said `insufficient_scope` to a fresh token fetched
+    /// again for this scope after a first refusal (Docker Hub answers so for
+    /// a repository that does not exist), so that token, good for everything
+    /// else, is kept. The first refusal gets a new token: the old one may
+    /// predate the repository, or a login that failed for a moment.
     pub async fn challenged(&self, www_authenticate: &str, scope: &Scope, url: &str) -> bool {
         let mut state = self.state.lock().await;
         let key = scope.key(self.host.repo_auth);
-        if insufficient_scope(www_authenticate)
+        let denied = insufficient_scope(www_authenticate);
+        if denied
             && let Some(t) = state.tokens.get(&key)
+            && t.second_try
+            && t.renew_at > Instant::now()
             && scope.strings().iter().all(|s| t.scopes.contains(s))
         {
             return false;
+        }
+        if denied {
+            state.retrying.insert(key.clone());
         }
         state.challenge = parse_challenge(www_authenticate).map(|c| match c {
             // A relative realm is relative to the request that was challenged.
@@ -308,17 +320,6 @@ impl Auth {
                 _ => Ok(None),
             },
             Some(Challenge::Bearer { realm, service }) => {
-                if self.host.tls != TlsMode::Disabled && !realm.starts_with("https://") {
-                    // Passwords and tokens would cross the network unencrypted.
-                    return Err(ClientError::new(
-                        ErrorKind::Unauthorized,
-                        super::urls::strip_query(&realm),
-                        format!(
-                            "token realm refused: {} is an https registry and the realm is not https",
-                            self.host.registry
-                        ),
-                    ));
-                }
                 let key = scope.key(self.host.repo_auth);
                 let wanted = scope.strings();
                 if let Some(t) = state.tokens.get(&key)
@@ -330,6 +331,19 @@ impl Auth {
                 let mut scopes: BTreeSet<String> = state.tokens.get(&key).map(|t| t.scopes.clone()).unwrap_or_default();
                 scopes.extend(wanted);
                 let login = self.login(&mut state).await;
+                let secret = login != Login::None || state.refresh_token.is_some();
+                if secret && self.host.tls != TlsMode::Disabled && !realm.starts_with("https://") {
+                    // The password or refresh token would cross the network
+                    // unencrypted; an anonymous token request has nothing to lose.
+                    return Err(ClientError::new(
+                        ErrorKind::Unauthorized,
+                        super::urls::strip_query(&realm),
+                        format!(
+                            "token realm refused: {} is an https registry and the realm is not https",
+                            self.host.registry
+                        ),
+                    ));
+                }
                 let refresh = state.refresh_token.clone();
                 let (token, refresh_token) =
                     fetch_token(http, self.idle, &realm, &service, &scopes, &login, refresh).await?;
@@ -337,7 +351,8 @@ impl Auth {
                     state.refresh_token = refresh_token;
                 }
                 let header = format!("Bearer {}", token.value);
-                state.tokens.insert(key, Token { scopes, ..token });
+                let second_try = state.retrying.remove(&key);
+                state.tokens.insert(key, Token { scopes, second_try, ..token });
                 Ok(Some(header))
             }
         }
@@ -425,7 +440,12 @@ async fn parse_token(
     .await?;
     let answer =
         parse_token_body(&body).map_err(|why| ClientError::new(ErrorKind::Unauthorized, location.clone(), why))?;
-    let token = Token { value: answer.token, scopes: BTreeSet::new(), renew_at: started + answer.renew_after };
+    let token = Token {
+        value: answer.token,
+        scopes: BTreeSet::new(),
+        renew_at: started + answer.renew_after,
+        second_try: false,
+    };
     Ok((token, answer.refresh_token))
 }
 
@@ -508,8 +528,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_http_realm_for_an_https_registry_is_refused() {
-        let auth = Auth::new(crate::client::registry::hosts::default_host("reg.example"), Duration::from_secs(5));
+    async fn an_http_realm_for_an_https_registry_is_refused_with_a_login() {
+        let mut host = crate::client::registry::hosts::default_host("reg.example");
+        host.user = "u".into();
+        host.pass = crate::config::Secret::new("p");
+        let auth = Auth::new(host, Duration::from_secs(5));
         let scope = Scope::Repository { name: "a/b".into(), push: false };
         auth.challenged(r#"Bearer realm="http://auth.example/token""#, &scope, "https://reg.example/v2/").await;
         let host = crate::client::registry::hosts::default_host("reg.example");

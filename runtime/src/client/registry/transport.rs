@@ -386,13 +386,17 @@ impl Transport {
             let status = resp.status().as_u16();
             // LOG-2: regsync's trace dump; the Authorization header is never logged.
             tracing::trace!(method = %method, url = strip_query(&url), status, "reg http request");
+            // Only this host's own challenges touch its login: a 401 from
+            // another host (a `Location` or `Link` elsewhere) is just an answer.
+            let answered_by = resp.url().to_string();
             if status == 401
                 && !answered_challenge
+                && self.same_origin(&answered_by)
                 && let Some(challenge) = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
             {
                 tracing::debug!(url = strip_query(&url), challenge, "Registry asked for authentication");
                 answered_challenge = true;
-                if self.auth.challenged(challenge, &scope, &url).await && replayable {
+                if self.auth.challenged(challenge, &scope, &answered_by).await && replayable {
                     continue;
                 }
             }

@@ -98,6 +98,7 @@ pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, 
             // The source failed (stalled, gone, wrong bytes): sending it in chunks
             // would read the same source again and fail the same way.
             Err(Failed::Source(e)) => return Err(e),
+            Err(Failed::Target(e) | Failed::Refused(e)) if !chunks_may_help(&e) => return Err(e),
             Err(Failed::Target(e) | Failed::Refused(e)) => {
                 tracing::debug!(repo, digest = blob.desc.digest, error = %e, "Single PUT failed, retrying in chunks");
             }
@@ -119,6 +120,14 @@ pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, 
         }
         Err(e) => Err(e.into_error()),
     }
+}
+
+/// Whether a failed single PUT may go through in chunks: not when the
+/// registry refused the login, the repository or the bytes themselves.
+fn chunks_may_help(e: &ClientError) -> bool {
+    let refused = matches!(e.status, Some(401 | 403))
+        || matches!(e.code.as_deref(), Some("NAME_UNKNOWN" | "DIGEST_INVALID" | "DENIED" | "UNAUTHORIZED"));
+    !refused
 }
 
 /// Why an upload failed, which decides whether another way may work.
@@ -151,16 +160,32 @@ async fn put_whole(t: &Transport, repo: &str, blob: &BlobData, session: &Session
         return Err(Failed::Source(e));
     }
     let resp = result.map_err(Failed::Target)?;
-    finished(resp, &url).await.map_err(Failed::Target)
+    finished(t, repo, &blob.desc.digest, resp, &url).await.map_err(Failed::Target)
 }
 
-/// Accepts the answer to the PUT that completes an upload.
-async fn finished(resp: Response, url: &str) -> Result<()> {
-    match resp.status() {
-        201 => Ok(()),
-        200 | 202 | 204 => {
-            tracing::debug!(url = strip_query(url), status = resp.status(), "Upload completed with an unusual status");
-            Ok(())
+/// Accepts the answer to the PUT that completes an upload. `201` and `204`
+/// say it is done; a `200` or `202` may also mean a session still open, so
+/// the blob must be named in the answer or be there.
+async fn finished(t: &Transport, repo: &str, digest: &str, resp: Response, url: &str) -> Result<()> {
+    let status = resp.status();
+    match status {
+        201 | 204 => Ok(()),
+        200 | 202 => {
+            tracing::debug!(url = strip_query(url), status, "Upload completed with an unusual status");
+            if resp.header("docker-content-digest").as_deref() == Some(digest) {
+                return Ok(());
+            }
+            drop(resp);
+            let blob = format!("{}/v2/{repo}/blobs/{digest}", t.base_url);
+            let head = Request::new(Method::HEAD, blob, Scope::Repository { name: repo.to_string(), push: false });
+            match t.send(head).await?.status() {
+                200 => Ok(()),
+                other => Err(ClientError::new(
+                    ErrorKind::Invalid,
+                    strip_query(url),
+                    format!("upload of {digest} answered {status} but the blob is not there ({other})"),
+                )),
+            }
         }
         _ => Err(Transport::error(resp, url).await),
     }
@@ -173,7 +198,18 @@ fn held(range: &str) -> Option<u64> {
     let range = range.strip_prefix("bytes=").unwrap_or(range);
     let (start, end) = range.split_once('-')?;
     let (start, end): (u64, u64) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
-    (start == 0 && end >= start).then_some(end + 1)
+    if start != 0 {
+        return None;
+    }
+    end.checked_add(1)
+}
+
+/// Reads a `Range` answer after a chunk `offset..=end` was sent. distribution
+/// says `0-0` for an empty upload as for one byte: at the start, after more
+/// than one byte, it can only mean nothing was kept.
+fn held_after(range: Option<String>, offset: u64, end: u64) -> Option<u64> {
+    let held = held(&range?)?;
+    Some(if offset == 0 && held == 1 && end > 0 { 0 } else { held })
 }
 
 /// The bytes the registry holds for an upload, from its status (after a
@@ -203,6 +239,9 @@ async fn put_chunks(
     if let Some(min) = session.chunk_min {
         chunk_size = chunk_size.max(min.min(blob_limit));
     }
+    // A chunk never needs more room than the blob.
+    let size = blob.desc.size.max(1);
+    chunk_size = chunk_size.min(size);
     let scope = Scope::Repository { name: repo.to_string(), push: true };
     let mut location = session.location;
     // Bytes confirmed by the registry; `pending` holds what follows them,
@@ -240,17 +279,20 @@ async fn put_chunks(
                     tracing::debug!(url = strip_query(&location), status, "Chunk taken with an unusual status");
                 }
                 if let Some(min) = chunk_min(&resp) {
-                    chunk_size = chunk_size.max(min.min(blob_limit));
+                    chunk_size = chunk_size.max(min.min(blob_limit)).min(size);
                 }
                 if let Some(next) = resp.header("location") {
                     location = urls::join(&location, &next).map_err(Failed::Target)?;
                 }
                 // No Range in the answer: taken as all sent (older registries).
-                resp.header("range").and_then(|r| held(&r)).unwrap_or(end + 1)
+                held_after(resp.header("range"), offset, end).unwrap_or(end + 1)
             }
             416 => {
                 drop(resp);
-                let (now_held, next) = upload_status(t, &location, &scope).await.map_err(Failed::Target)?;
+                // A registry that cannot say where the first chunk stands may not take chunks at all.
+                let (now_held, next) = upload_status(t, &location, &scope)
+                    .await
+                    .map_err(|e| if first { Failed::Refused(e) } else { Failed::Target(e) })?;
                 tracing::debug!(
                     url = strip_query(&location),
                     held = now_held,
@@ -259,7 +301,7 @@ async fn put_chunks(
                 location = next;
                 // distribution says `0-0` for an empty upload as for one byte;
                 // at the start, resending that byte is the safe reading.
-                if offset == 0 && now_held == 1 { 0 } else { now_held }
+                if offset == 0 && now_held == 1 && end > 0 { 0 } else { now_held }
             }
             _ => {
                 let e = Transport::error(resp, &location).await;
@@ -279,16 +321,26 @@ async fn put_chunks(
                 ),
             )));
         }
-        // More than was sent is a registry counting its own way: our count
-        // goes on, and the digest check at the end catches wrong bytes.
-        let now_held = if now_held > end + 1 {
+        // One byte more than was sent is a registry counting its own way
+        // (an exclusive end); more means bytes we did not send, or sent twice.
+        let now_held = if now_held == end + 2 {
             tracing::debug!(
                 url = strip_query(&location),
                 held = now_held,
                 sent = end + 1,
-                "Range beyond the bytes sent"
+                "Range one beyond the bytes sent"
             );
             end + 1
+        } else if now_held > end + 2 {
+            return Err(Failed::Target(ClientError::new(
+                ErrorKind::Invalid,
+                strip_query(&location),
+                format!(
+                    "upload of {} broken: the registry holds {now_held} bytes after only {} were sent",
+                    blob.desc.digest,
+                    end + 1
+                ),
+            )));
         } else {
             now_held
         };
@@ -323,7 +375,7 @@ async fn put_chunks(
         .send(Request::new(Method::PUT, url.clone(), scope).body(Body::Bytes(Bytes::new())))
         .await
         .map_err(Failed::Target)?;
-    finished(resp, &url).await.map_err(Failed::Target)
+    finished(t, repo, &blob.desc.digest, resp, &url).await.map_err(Failed::Target)
 }
 
 #[cfg(test)]
@@ -338,5 +390,15 @@ mod tests {
         assert_eq!(held("5-9"), None);
         assert_eq!(held("0-"), None);
         assert_eq!(held("junk"), None);
+        assert_eq!(held(&format!("0-{}", u64::MAX)), None);
+    }
+
+    #[test]
+    fn an_empty_upload_reads_as_nothing_held() {
+        use super::held_after;
+        assert_eq!(held_after(Some("0-0".into()), 0, 1023), Some(0));
+        assert_eq!(held_after(Some("0-0".into()), 0, 0), Some(1), "a one-byte chunk");
+        assert_eq!(held_after(Some("0-1023".into()), 0, 1023), Some(1024));
+        assert_eq!(held_after(None, 0, 1023), None);
     }
 }
