@@ -140,6 +140,9 @@ impl FaultProxy {
 
     /// Imitates a registry quirk from now on (see [`crate::quirks::Quirk`]).
     pub fn quirk(&self, quirk: crate::quirks::Quirk) {
+        if let crate::quirks::Quirk::ReferrersApi { page } = quirk {
+            self.emulate_referrers_api(page);
+        }
         self.quirks.lock().unwrap().on.push(quirk);
     }
 

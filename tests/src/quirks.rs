@@ -119,6 +119,15 @@ pub enum Quirk {
     /// actions/attest-build-provenance#71; distribution-spec: a registry with
     /// the API never answers 404, the client falls back to the tag schema.
     ReferrersNotFound,
+    /// **zot, Harbor 2.8+, distribution 3**: the referrers API, and a manifest
+    /// `PUT` with a `subject` answered with `OCI-Subject` (the registry
+    /// indexed it, no fallback tag is needed), `page` referrers per answer.
+    /// Evidence: distribution-spec `spec.md` (OCI-Subject on push), zot's
+    /// `pkg/api/routes.go` (sets it when the manifest has a subject).
+    ReferrersApi {
+        /// Referrers per page.
+        page: usize,
+    },
     /// **ECR**: a repository must exist before a push (`404 NAME_UNKNOWN` on
     /// the upload and manifest routes of any other). Evidence:
     /// regclient/regclient#869, plexsystems/sinker#55 (the error text).

@@ -1,6 +1,6 @@
 //! Raw config to the loaded [`Config`]: defaults merged, templates expanded,
 //! and everything regsync would only find out at run time checked now
-//! (decisions.md): types, references, regexes, semver ranges, platforms,
+//! (docs/decisions.md): types, references, regexes, semver ranges, platforms,
 //! schedules, TLS values, negative intervals. Every problem is recorded.
 
 use super::defaults::{self, MIN_RETRY};

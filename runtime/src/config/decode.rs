@@ -207,7 +207,7 @@ impl Decoder<'_> {
         }
     }
 
-    /// `credExpire`: a Go duration string, or an integer number of nanoseconds (decisions.md).
+    /// `credExpire`: a Go duration string, or an integer number of nanoseconds (docs/decisions.md).
     fn cred_expire(&mut self, node: &Node, path: &str) -> Field<GoDuration> {
         if let Kind::Scalar { text, plain: true, .. } = &node.kind
             && let Plain::Int(n) = resolve_plain(text)

@@ -157,7 +157,7 @@ pub struct Host {
     pub blob_max: i64,
     /// Request pacing; 0 is none.
     pub req_per_sec: f64,
-    /// Concurrent requests (default 3); 0 means no limit (decisions.md).
+    /// Concurrent requests (default 3); 0 means no limit (docs/decisions.md).
     pub req_concurrent: i64,
     /// Line of the entry in the file.
     #[serde(skip)]
@@ -249,7 +249,7 @@ pub struct StepOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Defaults {
-    /// Copy slots; 0 or less means one (decisions.md).
+    /// Copy slots; 0 or less means one (docs/decisions.md).
     pub parallel: i64,
     /// What steps fall back to.
     #[serde(flatten)]

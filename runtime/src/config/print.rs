@@ -1,5 +1,5 @@
 //! `regsync config`: the processed config as YAML, secrets redacted
-//! (CLI-13, decisions.md). The output loads again to the same config.
+//! (CLI-13, docs/decisions.md). The output loads again to the same config.
 
 use super::model::Config;
 

@@ -1,5 +1,5 @@
 //! allow/deny patterns: Go RE2 syntax compiled with Rust's `regex`, anchored as
-//! `^(?:pattern)$` (decisions.md, FILT-1) and with Go's ASCII-only Perl classes.
+//! `^(?:pattern)$` (docs/decisions.md, FILT-1) and with Go's ASCII-only Perl classes.
 
 use regex::Regex;
 

@@ -66,7 +66,7 @@ impl CopyOptions {
     }
 }
 
-/// The index with only the children whose platform is listed (decisions.md:
+/// The index with only the children whose platform is listed (docs/decisions.md:
 /// registries that reject partial indexes accept this one).
 pub fn filter_index(m: &Manifest, platforms: &[Option<Platform>]) -> std::result::Result<Manifest, serde_json::Error> {
     let mut doc: serde_json::Value = serde_json::from_slice(&m.bytes)?;

@@ -11,7 +11,7 @@
 //! tags). What a run learns and writes is shared through one [`RunState`],
 //! and lookups both plan and copy need live in `lookup`. The result of a
 //! step is a [`StepReport`]. Checks run concurrently; writes wait for one of
-//! the `parallel` copy slots (PAR-1, decisions.md).
+//! the `parallel` copy slots (PAR-1, docs/decisions.md).
 
 pub mod backup;
 pub mod cells;

@@ -1,5 +1,5 @@
 //! `regsync server`: the first pass, schedules, hot reload, signals and the
-//! metrics endpoint (SRV-1 … SRV-8, SIG-*, decisions.md).
+//! metrics endpoint (SRV-1 … SRV-8, SIG-*, docs/decisions.md).
 //!
 //! Start-up is the same path as a reload from an empty config: every step
 //! with a schedule or interval gets a missing-only first pass, then its own
@@ -77,7 +77,7 @@ pub enum ServerError {
 /// How a server run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// True when the last run of every step succeeded (decisions.md).
+    /// True when the last run of every step succeeded (docs/decisions.md).
     pub last_runs_ok: bool,
     /// Steps whose last run failed.
     pub failed_steps: Vec<String>,
@@ -482,7 +482,7 @@ pub async fn serve(setup: Setup, host: PluginHost, options: ServerOptions) -> Re
 }
 
 /// Stops scheduling, lets running copies finish within the grace period,
-/// then cancels them; a second signal exits at once (SIG-1, decisions.md).
+/// then cancels them; a second signal exits at once (SIG-1, docs/decisions.md).
 async fn shutdown(
     mut server: Server,
     sigterm: &mut tokio::signal::unix::Signal,

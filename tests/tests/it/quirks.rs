@@ -507,7 +507,7 @@ fn ghcr_referrers_api_404_means_the_fallback_tag() {
 #[test]
 fn zot_oci_subject_answer_means_no_fallback_tag() {
     let (reg, proxy) = proxied(RegistryOptions::default());
-    proxy.emulate_referrers_api(10);
+    proxy.quirk(Quirk::ReferrersApi { page: 10 });
     let (_d, src, img, sig) = signed_layout();
     let step = format!(
         "{{source: \"ocidir://{src}:v1\", target: \"{}/zot/app:v1\", type: image, referrers: true}}",

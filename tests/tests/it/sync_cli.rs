@@ -319,7 +319,7 @@ fn errors_exit_one_and_abort_on_error_stops_early_cli_11_mode_1() {
     assert!(!r.stdout.contains("not found"), "{}", r.stdout);
     assert_eq!(w.target("after"), map(&[("v1", &w.t("v1"))]), "other steps still run");
     // --abort-on-error: steps in config order, nothing after the first failure
-    // starts, whatever `parallel` says (decisions.md).
+    // starts, whatever `parallel` says (docs/decisions.md).
     for parallel in ["", "  parallel: 4\n"] {
         let body = format!("defaults:\n{parallel}  skipDockerConfig: true\n{}", body.replace("after:v1", "after2:v1"));
         let r = w.run(&body, &["once", "--abort-on-error"]);

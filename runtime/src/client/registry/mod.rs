@@ -175,7 +175,7 @@ impl RegistryClient {
     }
 
     /// Hosts to read from: mirrors and the registry, highest priority first,
-    /// mirrors before the registry at equal priority (HTTP-2, decisions.md).
+    /// mirrors before the registry at equal priority (HTTP-2, docs/decisions.md).
     fn read_order(&self, registry: &str) -> Result<Vec<(Arc<Transport>, Option<String>)>> {
         let upstream = self.transport(registry)?;
         let mut list: Vec<(u64, bool, Arc<Transport>, Option<String>)> = Vec::new();
