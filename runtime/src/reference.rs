@@ -167,12 +167,18 @@ impl Reference {
         })
     }
 
-    /// `registry/repo[:tag][@digest]` or `ocidir://path[:tag][@digest]` (REF-6).
-    pub fn common_name(&self) -> String {
-        let mut out = match self.scheme {
+    /// The repository named, tag and digest dropped: `registry/repo`, or
+    /// `ocidir://path` for a layout. The one key of every per-repository map.
+    pub fn repository_key(&self) -> String {
+        match self.scheme {
             Scheme::Registry => format!("{}/{}", self.registry, self.repository),
             Scheme::OciDir => format!("ocidir://{}", self.path),
-        };
+        }
+    }
+
+    /// `registry/repo[:tag][@digest]` or `ocidir://path[:tag][@digest]` (REF-6).
+    pub fn common_name(&self) -> String {
+        let mut out = self.repository_key();
         if !self.tag.is_empty() {
             out.push(':');
             out.push_str(&self.tag);

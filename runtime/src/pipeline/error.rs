@@ -15,8 +15,8 @@ pub enum Stage {
     Filter,
     /// Looking at source and target and deciding.
     Plan,
-    /// Waiting for the source's rate limit.
-    RateLimit,
+    /// Admission: a copy slot, then the source's rate limit.
+    Admission,
     /// Saving the target before it is overwritten.
     Backup,
     /// Writing to the target.
@@ -29,7 +29,7 @@ impl fmt::Display for Stage {
             Stage::Discover => "discover",
             Stage::Filter => "filter",
             Stage::Plan => "plan",
-            Stage::RateLimit => "rate limit",
+            Stage::Admission => "rate limit",
             Stage::Backup => "backup",
             Stage::Copy => "copy",
         })

@@ -13,15 +13,16 @@
 //! step is a [`StepReport`]. Checks run concurrently; writes wait for one of
 //! the `parallel` copy slots (PAR-1, docs/decisions.md).
 
+pub mod admission;
 pub mod backup;
 pub mod cells;
 pub mod copy;
 pub mod discover;
 pub mod error;
 pub mod filter;
+mod image;
 pub mod lookup;
 pub mod plan;
-pub mod ratelimit;
 pub mod report;
 pub mod state;
 
@@ -32,13 +33,11 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use self::copy::{ImageCopy, Names};
 pub use self::error::{Cause, Stage, StageError};
 use self::filter::TagFilterExtension;
-use self::lookup::{Context, CopyOptions, Scope};
-use self::plan::{CopyReason, platform::PlatformCache};
+use self::lookup::{CopyOptions, Scope};
+use self::plan::platform::PlatformCache;
 pub use self::plan::{Mode, Plan};
-use self::ratelimit::{Gate, Policy};
 pub use self::report::{CopyStats, ImageReport, Outcome, StepReport};
 pub use self::state::RunState;
 use crate::client::{Client, ClientError, ErrorKind};
@@ -127,15 +126,11 @@ struct Repository<'a> {
 /// The unit of work `--shard` assigns: the target repository of `target`
 /// (`registry/repo`, or the layout of `ocidir://`), tag and digest dropped.
 pub fn unit_of(target: &str) -> String {
-    match Reference::parse(target) {
-        Ok(r) if r.scheme == crate::reference::Scheme::OciDir => format!("ocidir://{}", r.path),
-        Ok(r) => format!("{}/{}", r.registry, r.repository),
-        Err(_) => target.to_string(),
-    }
+    Reference::parse(target).map_or_else(|_| target.to_string(), |r| r.repository_key())
 }
 
 /// The copy options of a step, from what was compiled at load.
-fn copy_options(step: &SyncStep, limits: crate::config::Limits) -> CopyOptions {
+pub(crate) fn copy_options(step: &SyncStep, limits: crate::config::Limits) -> CopyOptions {
     let spec = &step.spec;
     CopyOptions {
         limits,
@@ -478,175 +473,5 @@ impl Pipeline {
         drop(stream);
         state.forget_repository(&scope.source);
         state.forget_repository(&scope.target);
-    }
-
-    /// Plans and, unless checking, copies one image (IMG-1 … IMG-15), as a run of its own.
-    pub async fn process_image(&self, step: &SyncStep, src: Reference, tgt: Reference, action: Mode) -> ImageReport {
-        let scope = self.scope(step, src.clone(), tgt.clone(), vec![]);
-        self.process_image_in(step, &copy_options(step, self.limits), &scope, src, tgt, action, &self.new_run()).await.0
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn process_image_in(
-        &self,
-        step: &SyncStep,
-        options: &CopyOptions,
-        scope: &Scope,
-        src: Reference,
-        tgt: Reference,
-        action: Mode,
-        state: &RunState,
-    ) -> (ImageReport, Option<StageError>) {
-        let started = Instant::now();
-        let mut report = ImageReport::failed(&src.common_name(), &tgt.common_name());
-        report.source_registry = if src.registry.is_empty() { src.path.clone() } else { src.registry.clone() };
-        let ctx = Context { client: &self.client, state, options, scope };
-        // Cancelling drops the image's requests in flight, as regsync's context does
-        // (SIG-1): whatever was written is complete, its tag is pushed last.
-        let result = tokio::select! {
-            r = self.image(&ctx, step, &src, &tgt, action, &mut report) => r,
-            _ = self.cancel.cancelled() => {
-                Err((Stage::Copy, ClientError::new(ErrorKind::Cancelled, tgt.common_name(), "").into()))
-            }
-        };
-        report.duration = started.elapsed();
-        let error = match result {
-            Ok(()) => None,
-            Err((stage, cause)) => {
-                let e = StageError::new(
-                    stage,
-                    step.index,
-                    format!("{} -> {}", src.common_name(), tgt.common_name()),
-                    cause,
-                );
-                report.outcome = Outcome::Failed;
-                if e.is_cancelled() {
-                    report.reason = "canceled".into();
-                    None
-                } else {
-                    tracing::error!(target = %tgt.common_name(), source = %src.common_name(), error = %e.cause, "Failed to sync");
-                    report.error = Some(e.to_string());
-                    Some(e)
-                }
-            }
-        };
-        (report, error)
-    }
-
-    async fn image(
-        &self,
-        ctx: &Context<'_>,
-        step: &SyncStep,
-        src: &Reference,
-        tgt: &Reference,
-        action: Mode,
-        report: &mut ImageReport,
-    ) -> Result<(), (Stage, Cause)> {
-        let spec = &step.spec;
-        let (source, target) = (src.common_name(), tgt.common_name());
-        let retry = self.options.rate_limit_retry.unwrap_or(spec.options.ratelimit.retry.to_std());
-        let policy = Policy { min: spec.options.ratelimit.min, retry };
-        let mut gate = Gate::new(&self.client, &self.slots, &self.cancel, policy, src.clone());
-        if self.cancel.is_cancelled() {
-            return Err((Stage::Plan, ClientError::new(ErrorKind::Cancelled, &source, "").into()));
-        }
-        let mut planned = plan::plan(ctx, step, src, tgt, action, &mut gate, &self.platforms)
-            .await
-            .map_err(|e| (if gate.passed() { Stage::RateLimit } else { Stage::Plan }, e.into()))?;
-        report.digest = planned.source_head.digest.clone();
-        report.rate_limit_remaining = planned.source_head.rate_limit.map(|l| l.remaining);
-        report.reason = plan::decide::reason(&planned.plan);
-        let refreshing = match &planned.plan {
-            Plan::UpToDate => {
-                tracing::debug!(source, target, "Image matches");
-                report.outcome = Outcome::UpToDate;
-                return Ok(());
-            }
-            Plan::PlatformUpToDate => {
-                let pinned = planned.source.common_name();
-                tracing::debug!(source = pinned, platform = spec.platform, target, "Image matches for platform");
-                report.outcome = Outcome::UpToDate;
-                return Ok(());
-            }
-            Plan::TargetExists => {
-                tracing::debug!(source, target, "target exists");
-                report.outcome = Outcome::SkippedExists;
-                return Ok(());
-            }
-            Plan::UnsupportedMediaType => {
-                let media_type = &planned.source_head.media_type;
-                tracing::info!(r#ref = source, "mediaType" = media_type, allowed = ?spec.options.media_types, "Skipping unsupported media type");
-                report.outcome = Outcome::SkippedMediaType;
-                report.reason = format!("media type {media_type} not in mediaTypes");
-                return Ok(());
-            }
-            Plan::Copy(CopyReason::Forced) | Plan::Refresh(_) => true,
-            Plan::Copy(_) => false,
-        };
-        if refreshing {
-            tracing::info!(
-                source,
-                target,
-                forced = spec.options.force_recursive,
-                "digestTags" = spec.options.digest_tags,
-                referrers = spec.options.referrers,
-                "Image refreshing"
-            );
-        } else {
-            tracing::info!(source, target, "Image sync needed");
-        }
-        if action == Mode::Check {
-            report.outcome = if refreshing { Outcome::WouldRefresh } else { Outcome::Stale };
-            return Ok(());
-        }
-
-        // A large manifest is not held while waiting for a slot (every image of a
-        // step may be waiting): the copy reads it again when its turn comes.
-        if planned.manifest.as_ref().is_some_and(|m| m.bytes.len() > crate::client::LARGE_BODY) {
-            planned.manifest = None;
-        }
-        // Writes wait for a copy slot, then for the rate limit (PAR-1, RL-3).
-        gate.pass().await.map_err(|e| (Stage::RateLimit, e.into()))?;
-        tracing::debug!(source, target, "Image sync running");
-        if matches!(planned.plan, Plan::Copy(CopyReason::DigestDiffers))
-            && let Some(template) = &step.compiled.backup
-        {
-            backup::save(&self.client, ctx.state, spec, template, tgt).await.map_err(|e| (Stage::Backup, e.into()))?;
-        }
-        let copy = ImageCopy::new(ctx, &planned.source.digest);
-        self.client.begin(tgt);
-        let copied = match &planned.plan {
-            Plan::Refresh(work) => copy.refresh(work).await,
-            _ => {
-                let manifest = match planned.manifest {
-                    Some(m) => Ok(m),
-                    None => ctx.state.manifest(&self.client, &planned.source).await,
-                };
-                match manifest {
-                    Ok(m) => {
-                        let names = Names { source: src.original.clone(), target: tgt.original.clone() };
-                        copy.copy_image(&planned.source, tgt, &m, &names).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        let closed = self.client.close(tgt).await;
-        drop(gate);
-        let stats = copied.map_err(|e| {
-            if e.kind != ErrorKind::Cancelled {
-                tracing::error!(source, target, error = %e, "Failed to copy image");
-            }
-            (Stage::Copy, Cause::from(e))
-        })?;
-        closed.map_err(|e| (Stage::Copy, e.into()))?;
-        report.stats = stats;
-        report.outcome = match (&planned.plan, stats.manifests) {
-            // Looked closer after the rate-limit check and found nothing missing.
-            (Plan::Refresh(_), 0) => Outcome::UpToDate,
-            (Plan::Refresh(_) | Plan::Copy(CopyReason::Forced), _) => Outcome::Refreshed,
-            _ => Outcome::Copied,
-        };
-        Ok(())
     }
 }

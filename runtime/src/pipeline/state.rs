@@ -20,21 +20,13 @@ use crate::client::{BlobCopy, Client, ClientError, Descriptor, Manifest, Manifes
 use crate::client::{digest_tag_subject, fallback_tag, is_manifest};
 use crate::reference::{Reference, Scheme};
 
-/// A repository's identity for maps: `registry/repo` or `ocidir://path`.
-pub fn repo_key(r: &Reference) -> String {
-    match r.scheme {
-        Scheme::Registry => format!("{}/{}", r.registry, r.repository),
-        Scheme::OciDir => format!("ocidir://{}", r.path),
-    }
-}
-
 /// A manifest's identity: the repository plus `@digest`, or `:tag` (a
 /// layout's untagged reference means `latest`, REF-5).
 pub fn manifest_key(r: &Reference) -> String {
     if !r.digest.is_empty() {
-        format!("{}@{}", repo_key(r), r.digest)
+        format!("{}@{}", r.repository_key(), r.digest)
     } else {
-        format!("{}:{}", repo_key(r), if r.tag.is_empty() { "latest" } else { &r.tag })
+        format!("{}:{}", r.repository_key(), if r.tag.is_empty() { "latest" } else { &r.tag })
     }
 }
 
@@ -148,7 +140,7 @@ impl RunState {
     /// Forgets the tag list of `repository` once its images are done: a
     /// registry step over thousands of repositories would keep them all.
     pub fn forget_repository(&self, repository: &Reference) {
-        self.tag_lists.lock().expect("run state poisoned").remove(&repo_key(repository));
+        self.tag_lists.lock().expect("run state poisoned").remove(&repository.repository_key());
     }
 
     /// The manifest `r` names, `None` when absent. Asked once per run (an
@@ -195,7 +187,7 @@ impl RunState {
         if repository.scheme != Scheme::Registry {
             return false;
         }
-        let c = cell(&self.fresh, &repo_key(repository));
+        let c = cell(&self.fresh, &repository.repository_key());
         // Only the registry's own "repository unknown" counts: a 404 for other
         // reasons (no list permission) must not skip lookups.
         let unknown = |e: &ClientError| e.code.as_deref() == Some("NAME_UNKNOWN");
@@ -204,7 +196,7 @@ impl RunState {
 
     fn known_fresh(&self, r: &Reference) -> bool {
         let fresh = self.fresh.lock().expect("run state poisoned");
-        fresh.get(&repo_key(r)).is_some_and(|c| c.get() == Some(&true))
+        fresh.get(&r.repository_key()).is_some_and(|c| c.get() == Some(&true))
     }
 
     /// Remembers what `r` names now (after a push, or from a GET).
@@ -241,7 +233,7 @@ impl RunState {
     /// The tags of `repository`, listed once per run and shared by every
     /// image of it (discovery, referrers, digest tags).
     pub async fn tag_list(&self, client: &Client, repository: &Reference) -> Result<Arc<TagList>> {
-        let key = repo_key(repository);
+        let key = repository.repository_key();
         let c = cell(&self.tag_lists, &key);
         // A refusal settles the cell; any other failure leaves it empty, so the
         // next caller (a waiting one included) asks again.
@@ -313,7 +305,7 @@ impl RunState {
     /// Waits until nothing else of this run writes `m` or a manifest it names
     /// in `r`'s repository, and holds that until the guards drop.
     pub async fn hold_for_push(&self, r: &Reference, m: &Manifest) -> Vec<KeyGuard<'_>> {
-        let repo = repo_key(r);
+        let repo = r.repository_key();
         let named: Vec<String> = m
             .links()
             .map(|d| {
@@ -331,7 +323,7 @@ impl RunState {
 
     /// Holds the manifests a fallback index will name (see [`RunState::hold_for_push`]).
     pub async fn hold_named(&self, r: &Reference, named: &[Descriptor]) -> Vec<KeyGuard<'_>> {
-        let repo = repo_key(r);
+        let repo = r.repository_key();
         let shared: Vec<String> = named.iter().map(|d| format!("{repo}@{}", d.digest)).collect();
         self.writes.lock_all(&[], &shared).await
     }
@@ -348,7 +340,7 @@ impl RunState {
         dst: &Reference,
         desc: &Descriptor,
     ) -> Result<(BlobCopy, bool)> {
-        let key = key(&format!("{}@{}", repo_key(dst), desc.digest));
+        let key = key(&format!("{}@{}", dst.repository_key(), desc.digest));
         let c = self.blobs.cell(key);
         let mut ran = false;
         let result = c
@@ -377,7 +369,7 @@ impl RunState {
             return client.copy_blob(src, dst, desc, None).await;
         }
         let fresh = self.known_fresh(dst);
-        let write_key = format!("{}@{}", repo_key(dst), desc.digest);
+        let write_key = format!("{}@{}", dst.repository_key(), desc.digest);
         let copy = |from: Option<&Reference>| {
             let (from, write_key) = (from.cloned(), write_key.clone());
             async move {

@@ -239,7 +239,7 @@ impl RegistryClient {
     /// elsewhere): asked with `If-None-Match`, a registry that still has it
     /// answers 304 without reading it, which costs it less than a HEAD.
     pub async fn manifest_head_unless(&self, r: &Reference, like: Option<&ManifestHead>) -> Result<ManifestHead> {
-        let key = format!("{}/{}@{}", r.registry, r.repository, r.digest);
+        let key = format!("{}@{}", r.repository_key(), r.digest);
         if !r.digest.is_empty()
             && let Some(c) = &self.cache
             && let Some(head) = c.head(&key)
@@ -294,7 +294,7 @@ impl RegistryClient {
 
     /// GETs a manifest and checks its bytes against the digest asked for or announced.
     pub async fn manifest_get(&self, r: &Reference) -> Result<Manifest> {
-        let key = format!("{}/{}@{}", r.registry, r.repository, r.digest);
+        let key = format!("{}@{}", r.repository_key(), r.digest);
         if !r.digest.is_empty()
             && let Some(c) = &self.cache
             && let Some(m) = c.manifest(&key)
@@ -591,7 +591,7 @@ impl RegistryClient {
             }
             let what = ListingOf {
                 key: "tags",
-                of: format!("the tag list of {}/{}", r.registry, r.repository),
+                of: format!("the tag list of {}", r.repository_key()),
                 cap: self.options.limits.tags as usize,
                 limit_name: "limits.tags",
             };
@@ -667,6 +667,6 @@ impl BlobSource for RegistryBlobSource {
     }
 
     fn location(&self) -> String {
-        format!("{}/{}@{}", self.reference.registry, self.reference.repository, self.digest)
+        format!("{}@{}", self.reference.repository_key(), self.digest)
     }
 }

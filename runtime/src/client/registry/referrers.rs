@@ -35,16 +35,12 @@ impl Default for ApiSupport {
 }
 
 impl ApiSupport {
-    fn repo_key(r: &Reference) -> String {
-        format!("{}/{}", r.registry, r.repository)
-    }
-
     /// The repository's own answer while fresh; else what the registry as a
     /// whole answered within the window (see [`ApiSupport::set`]).
     pub(super) fn get(&self, r: &Reference) -> Option<bool> {
         let entries = self.entries.lock().expect("api map poisoned");
         let fresh = |k: &str| entries.get(k).filter(|(_, at)| at.elapsed() < self.memory).map(|(v, _)| *v);
-        fresh(&Self::repo_key(r)).or_else(|| fresh(&r.registry))
+        fresh(&r.repository_key()).or_else(|| fresh(&r.registry))
     }
 
     /// Records an answer for `r`'s repository; `registry_wide` also for its
@@ -54,7 +50,7 @@ impl ApiSupport {
         let mut entries = self.entries.lock().expect("api map poisoned");
         entries.retain(|_, (_, at)| at.elapsed() < self.memory);
         let now = Instant::now();
-        entries.insert(Self::repo_key(r), (supported, now));
+        entries.insert(r.repository_key(), (supported, now));
         if registry_wide {
             entries.insert(r.registry.clone(), (supported, now));
         }
@@ -185,7 +181,7 @@ impl RegistryClient {
     }
 
     pub(super) fn tag_key(r: &Reference) -> String {
-        format!("{}/{}:{}", r.registry, r.repository, r.tag)
+        format!("{}:{}", r.repository_key(), r.tag)
     }
 }
 

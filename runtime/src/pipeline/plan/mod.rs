@@ -12,8 +12,8 @@ pub mod platform;
 pub use self::decide::{CopyReason, Mode, Plan, RefreshFlags, Work};
 use self::decide::{First, Observed};
 use self::platform::PlatformCache;
+use super::admission::Admission;
 use super::lookup::Context;
-use super::ratelimit::Gate;
 use crate::client::{ClientError, ErrorKind, Manifest, ManifestHead, Result, is_index};
 use crate::config::SyncStep;
 use crate::reference::Reference;
@@ -41,7 +41,7 @@ pub async fn plan(
     src: &Reference,
     tgt: &Reference,
     action: Mode,
-    gate: &mut Gate<'_>,
+    admission: &mut Admission<'_>,
     platforms: &PlatformCache,
 ) -> Result<Planned> {
     let spec = &step.spec;
@@ -83,7 +83,7 @@ pub async fn plan(
     let (source_head, mut manifest) = lookup.await.inspect_err(|e| {
         tracing::error!(source = %src.common_name(), error = %e, "Failed to lookup source manifest");
     })?;
-    gate.first_lookup(source_head.rate_limit);
+    admission.first_lookup(source_head.rate_limit);
     let mut source = src.with_digest(&source_head.digest);
     let mut top_media_type = source_head.media_type.clone();
     let mut expected = source_head.digest.clone();
@@ -91,7 +91,7 @@ pub async fn plan(
     if let Some(wanted) = &step.compiled.platform
         && is_index(&source_head.media_type)
     {
-        gate.before_pull().await?;
+        admission.before_pull().await?;
         let chosen = platforms.resolve(client, &source, manifest.as_ref(), wanted).await?;
         source = src.with_digest(&chosen.digest);
         manifest = None;
@@ -104,7 +104,7 @@ pub async fn plan(
         expected = chosen.digest;
     } else if ctx.options.platforms.is_some() && is_index(&source_head.media_type) {
         // With `platforms`, the target holds a filtered index: compare with its digest.
-        gate.before_pull().await?;
+        admission.before_pull().await?;
         let m = match manifest.take() {
             Some(m) => m,
             None => state.manifest(client, &source).await?,
@@ -123,7 +123,7 @@ pub async fn plan(
         First::Done(plan) => plan,
         First::CompareExtras => {
             let (referrers, tags) =
-                extras::observe(ctx, &source.digest, &expected, &top_media_type, !gate.limited()).await?;
+                extras::observe(ctx, &source.digest, &expected, &top_media_type, !admission.limited()).await?;
             decide::refresh(&referrers, &tags)
         }
     };

@@ -1,8 +1,8 @@
-//! The gate before an image pulls from its source or writes to its target:
-//! a copy slot (PAR-1), then the source's rate limit (RL-1 … RL-5). While
+//! Admission, the stage between an image's plan and its writes: a copy slot
+//! (PAR-1), then the source's rate limit (RL-1 … RL-5). While
 //! fewer pulls remain than `ratelimit.min`, the slot is given back and the
 //! image sleeps `retry`. A plan that must pull (a platform lookup, a changed
-//! referrers index) passes the gate first, so no pull happens before the
+//! referrers index) is admitted first, so no pull happens before the
 //! rate-limit check (RL-2).
 
 use std::sync::Arc;
@@ -23,8 +23,8 @@ pub struct Policy {
     pub retry: Duration,
 }
 
-/// One image's way through the copy slots and the rate limit.
-pub struct Gate<'a> {
+/// One image's admission: its copy slot and the rate-limit wait.
+pub struct Admission<'a> {
     client: &'a Client,
     slots: &'a Arc<Semaphore>,
     cancel: &'a CancellationToken,
@@ -38,8 +38,8 @@ pub struct Gate<'a> {
     passed: bool,
 }
 
-impl<'a> Gate<'a> {
-    /// A gate for one image.
+impl<'a> Admission<'a> {
+    /// Admission for one image.
     pub fn new(
         client: &'a Client,
         slots: &'a Arc<Semaphore>,
@@ -47,7 +47,7 @@ impl<'a> Gate<'a> {
         policy: Policy,
         source: Reference,
     ) -> Self {
-        Gate { client, slots, cancel, policy, source, first: None, permit: None, passed: false }
+        Admission { client, slots, cancel, policy, source, first: None, permit: None, passed: false }
     }
 
     /// Records what the first source lookup reported.
@@ -61,12 +61,12 @@ impl<'a> Gate<'a> {
         self.policy.min > 0 && self.first.is_some()
     }
 
-    /// True once the gate was passed (a slot is held).
+    /// True once admitted (a slot is held).
     pub fn passed(&self) -> bool {
         self.passed
     }
 
-    /// Before a pull during planning: passes the gate only when a rate
+    /// Before a pull during planning: admits only when a rate
     /// limit applies, so a plan's pulls never run ahead of the check.
     pub async fn before_pull(&mut self) -> Result<()> {
         if self.limited() { self.pass().await } else { Ok(()) }
