@@ -46,6 +46,39 @@ impl From<Output> for Run {
     }
 }
 
+impl Run {
+    /// This run, after asserting it exited 0 (the output in the message if not).
+    pub fn expect_ok(self) -> Run {
+        assert_eq!(self.code, 0, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// Writes `yaml` to `dir/regsync.yml` and runs `regsync once -c regsync.yml EXTRA` there.
+pub fn once_with(dir: &std::path::Path, yaml: &str, extra: &[&str]) -> Run {
+    std::fs::write(dir.join("regsync.yml"), yaml).expect("write regsync.yml");
+    let mut args = vec!["once", "-c", "regsync.yml"];
+    args.extend_from_slice(extra);
+    run_in(dir, &args, None)
+}
+
+/// A `creds:` block with a plain-HTTP entry per host (the tests' registries).
+pub fn plain_creds(hosts: &[&str]) -> String {
+    let mut y = String::from("creds:\n");
+    for h in hosts {
+        y += &format!("  - {{registry: \"{h}\", tls: disabled}}\n");
+    }
+    y
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; bind it soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
 /// Runs `regsync ARGS` in `dir` with `stdin` as input.
 pub fn run_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Run {
     run_in_env(dir, args, stdin, &[])

@@ -183,6 +183,14 @@ impl FaultProxy {
     }
 }
 
+/// A real registry (relative `Location`s, so uploads come back through the
+/// proxy) with this proxy in front of it.
+pub fn proxied(options: crate::registry::RegistryOptions) -> (crate::registry::Registry, FaultProxy) {
+    let reg = crate::registry::Registry::start_with(options.relative_urls());
+    let proxy = FaultProxy::start(&reg.url);
+    (reg, proxy)
+}
+
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);

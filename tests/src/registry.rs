@@ -3,7 +3,6 @@
 //! storage directory, stopped on drop. Options add htpasswd basic auth, TLS
 //! with a generated CA, and client-certificate (mTLS) checks.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -153,10 +152,6 @@ pub struct Registry {
     options: RegistryOptions,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind an ephemeral port")
-}
-
 impl Registry {
     /// Starts a plain-HTTP registry without auth.
     pub fn start() -> Registry {
@@ -175,7 +170,7 @@ impl Registry {
         // The port is free when picked but may be taken before the registry binds it; retry.
         for _ in 0..5 {
             let dir = tempfile::Builder::new().prefix("regsync-registry-").tempdir().expect("temp dir");
-            let port = free_port();
+            let port = crate::bin::free_port();
             let config = dir.path().join("config.yml");
             std::fs::write(&config, options.config_yaml(dir.path(), port)).expect("write registry config");
             let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");

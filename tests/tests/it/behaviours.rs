@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use regsync_tests::bin::{Run, ServerProcess, run_in, wait_for};
+use regsync_tests::bin::{Run, ServerProcess, once_with, plain_creds, wait_for};
 use regsync_tests::fixtures::{self, AMD64, ARM64, noise};
 use regsync_tests::oci::LayoutReader;
 use regsync_tests::proxy::{Fault, FaultProxy, Rule};
@@ -15,24 +15,11 @@ use regsync_tests::token::TokenServer;
 
 /// Plain-HTTP creds for these hosts, then the rest of the config.
 fn config(hosts: &[&str], rest: &str) -> String {
-    let mut y = String::from("creds:\n");
-    for h in hosts {
-        y += &format!("  - {{registry: \"{h}\", tls: disabled}}\n");
-    }
-    y + "defaults:\n  skipDockerConfig: true\n" + rest
-}
-
-fn once(dir: &Path, yaml: &str, extra: &[&str]) -> Run {
-    std::fs::write(dir.join("regsync.yml"), yaml).unwrap();
-    let mut args = vec!["once", "-c", "regsync.yml"];
-    args.extend_from_slice(extra);
-    run_in(dir, &args, None)
+    plain_creds(hosts) + "defaults:\n  skipDockerConfig: true\n" + rest
 }
 
 fn ok(dir: &Path, yaml: &str, extra: &[&str]) -> Run {
-    let r = once(dir, yaml, extra);
-    assert_eq!(r.code, 0, "{yaml}\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
+    once_with(dir, yaml, extra).expect_ok()
 }
 
 /// A layout with `one` and `two` (different single images) and `multi` (an index).

@@ -28,9 +28,7 @@ fn big_image(size: usize) -> (tempfile::TempDir, String, String) {
 }
 
 fn proxied() -> (Registry, FaultProxy) {
-    let reg = Registry::start_with(RegistryOptions::default().relative_urls());
-    let proxy = FaultProxy::start(&reg.url);
-    (reg, proxy)
+    regsync_tests::proxy::proxied(RegistryOptions::default())
 }
 
 #[test]

@@ -3,13 +3,13 @@
 //! metrics endpoint.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use regsync_tests::bin::{ServerProcess, run_in_env, wait_for};
+use regsync_tests::bin::{ServerProcess, free_port, run_in_env, wait_for};
 use regsync_tests::fixtures::{self, AMD64};
 use regsync_tests::registry::{Registry, RegistryOptions};
 
@@ -146,10 +146,6 @@ fn sigterm_during_a_reload_waiting_on_a_credential_helper_exits_at_once() {
         "the helper died with the server: {:?}",
         live_helper_groups(&bin)
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use regsync_tests::bin::{Run, ServerProcess, run_in, wait_for};
+use regsync_tests::bin::{Run, ServerProcess, once_with, plain_creds, wait_for};
 use regsync_tests::fixtures::{self, AMD64};
 use regsync_tests::oci::LayoutReader;
 use regsync_tests::plugins::{keep_latest_with_default, rust_plugin, webhook_py};
@@ -41,11 +41,7 @@ fn pick(all: &BTreeMap<String, String>, tags: &[&str]) -> BTreeMap<String, Strin
 }
 
 fn creds(hosts: &[&str]) -> String {
-    let mut y = String::from("creds:\n");
-    for h in hosts {
-        y += &format!("  - {{registry: \"{h}\", tls: disabled}}\n");
-    }
-    y
+    plain_creds(hosts)
 }
 
 fn plugin(name: &str, path: &Path, extra: &str) -> String {
@@ -53,14 +49,11 @@ fn plugin(name: &str, path: &Path, extra: &str) -> String {
 }
 
 fn once(dir: &Path, config: &str) -> Run {
-    let path = dir.join("regsync.yml");
-    std::fs::write(&path, config).unwrap();
-    run_in(dir, &["once", "-c", path.to_str().unwrap()], None)
+    once_with(dir, config, &[])
 }
 
 fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    r
+    r.expect_ok()
 }
 
 const SEMVER_TAGS: [&str; 8] = ["v0.9.0", "v1.0.0", "v1.2.0", "v1.10.0", "v2.0.0", "v2.1.0-rc.1", "latest", "v1.9.3"];

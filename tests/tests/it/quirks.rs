@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use regsync_tests::bin::{Run, ServerProcess, run_in, wait_for};
+use regsync_tests::bin::{Run, ServerProcess, once_with, run_in, wait_for};
 use regsync_tests::fixtures::{self, AMD64, noise};
 use regsync_tests::oci::{LayoutReader, fallback_tag};
-use regsync_tests::proxy::FaultProxy;
+use regsync_tests::proxy::{FaultProxy, proxied};
 use regsync_tests::quirks::{Quirk, Storage};
 use regsync_tests::registry::{Registry, RegistryOptions, TestPki};
 use regsync_tests::token::{SERVICE, TokenServer};
@@ -37,13 +37,6 @@ fn layout_digest(dir: &str, tag: &str) -> String {
     LayoutReader::open(dir).tags()[tag].digest.clone()
 }
 
-/// A real registry and the proxy in front of it.
-fn proxied(options: RegistryOptions) -> (Registry, FaultProxy) {
-    let reg = Registry::start_with(options.relative_urls());
-    let proxy = FaultProxy::start(&reg.url);
-    (reg, proxy)
-}
-
 /// Runs `regsync once` with this config; `creds` are YAML list entries.
 fn once(creds: &[String], steps: &[String]) -> Run {
     let dir = tempfile::tempdir().unwrap();
@@ -55,8 +48,7 @@ fn once(creds: &[String], steps: &[String]) -> Run {
     for s in steps {
         y += &format!("  - {s}\n");
     }
-    std::fs::write(dir.path().join("regsync.yml"), &y).unwrap();
-    run_in(dir.path(), &["once", "-c", "regsync.yml"], None)
+    once_with(dir.path(), &y, &[])
 }
 
 fn plain(host: &str, extra: &str) -> String {

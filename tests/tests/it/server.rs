@@ -1,11 +1,10 @@
 //! The real `regsync server` against real registries: the first pass and
 //! schedules (SRV-1 … SRV-6), hot reload, signals, metrics and probes.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use regsync_tests::bin::{ServerProcess, wait_for};
+use regsync_tests::bin::{ServerProcess, free_port, plain_creds, wait_for};
 use regsync_tests::fixtures::{self, AMD64};
 use regsync_tests::oci::{Descriptor, LayoutReader};
 use regsync_tests::proxy::{Fault, FaultProxy, Rule};
@@ -30,21 +29,13 @@ fn push(reg: &Registry, layout: &LayoutReader, repo: &str, src_tag: &str, dst_ta
     d
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let resp = reqwest::blocking::get(format!("http://127.0.0.1:{port}{path}")).ok()?;
     Some((resp.status().as_u16(), resp.text().unwrap_or_default()))
 }
 
 fn creds(hosts: &[&str]) -> String {
-    let mut y = String::from("creds:\n");
-    for h in hosts {
-        y += &format!("  - {{registry: \"{h}\", tls: disabled}}\n");
-    }
-    y + "defaults:\n  skipDockerConfig: true\n"
+    plain_creds(hosts) + "defaults:\n  skipDockerConfig: true\n"
 }
 
 fn step(src: &str, dst: &str, extra: &str) -> String {
