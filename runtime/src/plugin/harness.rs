@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{EventKind, Plugin, PluginHost, SUPPORTED_WIT, SyncEvent, oci};
+use super::{EventKind, Plugin, PluginHost, PluginKind, SUPPORTED_WIT, SyncEvent, oci};
 use crate::config::{Config, PluginSpec};
 use crate::duration::GoDuration;
 
@@ -99,16 +99,12 @@ pub fn inspect(host: &PluginHost, source: &str, registry: &Config) -> Result<Str
             }
         );
     }
-    let kinds: Vec<&str> =
-        [("tag-filter", "tag filter"), ("template-functions", "template functions"), ("notifier", "notifier")]
-            .iter()
-            .filter(|(i, _)| info.exports.iter().any(|e| e.starts_with(&format!("regsync:plugin/{i}@"))))
-            .map(|(_, k)| *k)
-            .collect();
-    let _ = writeln!(out, "kinds:     {}", if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") });
+    let kinds = info.kinds();
+    let labels: Vec<&str> = kinds.iter().map(|k| k.info().label).collect();
+    let _ = writeln!(out, "kinds:     {}", if labels.is_empty() { "none".to_string() } else { labels.join(", ") });
     let _ = writeln!(out, "exports:   {}", info.exports.join(", "));
     let _ = writeln!(out, "imports:   {}", info.imports.join(", "));
-    if kinds.contains(&"template functions") && versions.iter().all(|v| SUPPORTED_WIT.contains(v)) {
+    if kinds.contains(&PluginKind::Template) && versions.iter().all(|v| SUPPORTED_WIT.contains(v)) {
         let plugin = load(host, &Target::file(source), bytes)?;
         let _ = writeln!(out, "functions: {}", plugin.functions().join(", "));
     }
@@ -189,15 +185,15 @@ pub fn call(host: &PluginHost, target: &Target, call: &Call, registry: &Config) 
     let plugin = load(host, target, bytes)?;
     match call {
         Call::FilterTags { repo, tags } => {
-            if !plugin.is_tag_filter() {
-                return Err(fail(plugin.wrong_kind("tag filter", "tag-filter")));
+            if !plugin.is(PluginKind::TagFilter) {
+                return Err(fail(plugin.wrong_kind(PluginKind::TagFilter)));
             }
             let kept = plugin.filter_tags(repo, tags).map_err(fail)?;
             Ok(kept.iter().map(|t| format!("{t}\n")).collect())
         }
         Call::Function { name, args } => {
-            if !plugin.is_template() {
-                return Err(fail(plugin.wrong_kind("template function", "template-functions")));
+            if !plugin.is(PluginKind::Template) {
+                return Err(fail(plugin.wrong_kind(PluginKind::Template)));
             }
             if !plugin.functions().contains(name) {
                 return Err(fail(format!("no function {name}; it has {}", plugin.functions().join(", "))));
@@ -205,8 +201,8 @@ pub fn call(host: &PluginHost, target: &Target, call: &Call, registry: &Config) 
             Ok(format!("{}\n", plugin.call_function(name, args).map_err(fail)?))
         }
         Call::Notify { event_json } => {
-            if !plugin.is_notifier() {
-                return Err(fail(plugin.wrong_kind("notifier", "notifier")));
+            if !plugin.is(PluginKind::Notifier) {
+                return Err(fail(plugin.wrong_kind(PluginKind::Notifier)));
             }
             let e: EventJson = serde_json::from_str(event_json).map_err(|e| fail(format!("event JSON: {e}")))?;
             let kind = event_kind(&e.kind).ok_or_else(|| fail(format!("event JSON: unknown kind {:?}", e.kind)))?;

@@ -11,6 +11,7 @@ mod adapters;
 mod bindings;
 mod cache;
 pub mod harness;
+pub mod kinds;
 pub mod notify;
 pub mod oci;
 mod sandbox;
@@ -25,7 +26,8 @@ use wasmtime::{Config, Engine, Store};
 
 pub use self::adapters::{PluginFunctions, PluginTagFilter};
 pub use self::bindings::SUPPORTED_WIT;
-use self::bindings::{NOTIFIER_EXPORT, TAG_FILTER_EXPORT, TEMPLATE_EXPORT, notifier, tag_filter, template};
+use self::bindings::{notifier, tag_filter, template};
+pub use self::kinds::{KINDS, PluginKind};
 pub use self::notify::{EventKind, SyncEvent};
 pub use self::sandbox::{PluginState, Sandbox};
 pub use self::set::PluginSet;
@@ -227,17 +229,17 @@ impl PluginHost {
             spec: spec.clone(),
             digest,
             engine: engine.clone(),
-            tag_filter: if has(TAG_FILTER_EXPORT) {
+            tag_filter: if has(PluginKind::TagFilter.info().export) {
                 Some(tag_filter::TagFilterPluginPre::new(pre.clone()).map_err(|e| fail(format!("{e:#}")))?)
             } else {
                 None
             },
-            template: if has(TEMPLATE_EXPORT) {
+            template: if has(PluginKind::Template.info().export) {
                 Some(template::TemplatePluginPre::new(pre.clone()).map_err(|e| fail(format!("{e:#}")))?)
             } else {
                 None
             },
-            notifier: if has(NOTIFIER_EXPORT) {
+            notifier: if has(PluginKind::Notifier.info().export) {
                 Some(notifier::NotifierPluginPre::new(pre).map_err(|e| fail(format!("{e:#}")))?)
             } else {
                 None
@@ -272,16 +274,20 @@ pub struct ComponentInfo {
 impl ComponentInfo {
     /// The regsync world it targets (`regsync:plugin/tag-filter-plugin@0.1.0`), if any.
     pub fn world(&self) -> Option<String> {
-        let kinds = [
-            ("tag-filter", "tag-filter-plugin"),
-            ("template-functions", "template-plugin"),
-            ("notifier", "notifier-plugin"),
-        ];
         self.exports.iter().find_map(|e| {
-            let (iface, version) = e.strip_prefix("regsync:plugin/")?.split_once('@')?;
-            let world = kinds.iter().find(|(i, _)| *i == iface)?.1;
-            Some(format!("regsync:plugin/{world}@{version}"))
+            let kind = PluginKind::of_export(e)?;
+            let (_, version) = e.split_once('@')?;
+            Some(format!("regsync:plugin/{}@{version}", kind.info().world))
         })
+    }
+
+    /// The kinds it exports, in table order.
+    pub fn kinds(&self) -> Vec<PluginKind> {
+        KINDS
+            .iter()
+            .map(|k| k.kind)
+            .filter(|k| self.exports.iter().any(|e| PluginKind::of_export(e) == Some(*k)))
+            .collect()
     }
 }
 
@@ -324,19 +330,28 @@ impl Plugin {
         &self.spec
     }
 
+    /// True when it exports the interface of `kind`.
+    pub fn is(&self, kind: PluginKind) -> bool {
+        match kind {
+            PluginKind::TagFilter => self.tag_filter.is_some(),
+            PluginKind::Template => self.template.is_some(),
+            PluginKind::Notifier => self.notifier.is_some(),
+        }
+    }
+
     /// True when it exports `tag-filter`.
     pub fn is_tag_filter(&self) -> bool {
-        self.tag_filter.is_some()
+        self.is(PluginKind::TagFilter)
     }
 
     /// True when it exports `template-functions`.
     pub fn is_template(&self) -> bool {
-        self.template.is_some()
+        self.is(PluginKind::Template)
     }
 
     /// True when it exports `notifier`.
     pub fn is_notifier(&self) -> bool {
-        self.notifier.is_some()
+        self.is(PluginKind::Notifier)
     }
 
     /// The template functions it offers.
@@ -368,13 +383,15 @@ impl Plugin {
         PluginError::Returned { plugin: self.sandbox.name.clone(), call, message }
     }
 
-    pub(crate) fn wrong_kind(&self, needed: &'static str, export: &'static str) -> PluginError {
-        PluginError::WrongKind { plugin: self.sandbox.name.clone(), needed, export }
+    /// The error for a use as `kind` of a plugin that does not export it.
+    pub(crate) fn wrong_kind(&self, kind: PluginKind) -> PluginError {
+        let info = kind.info();
+        PluginError::WrongKind { plugin: self.sandbox.name.clone(), needed: info.noun, export: info.export }
     }
 
     /// `tag-filter.filter-tags`. Blocks: call it off the async threads.
     pub fn filter_tags(&self, repo: &str, tags: &[String]) -> Result<Vec<String>, PluginError> {
-        let pre = self.tag_filter.as_ref().ok_or_else(|| self.wrong_kind("tag filter", TAG_FILTER_EXPORT))?;
+        let pre = self.tag_filter.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::TagFilter))?;
         let mut store = self.store();
         let instance = pre.instantiate(&mut store).map_err(|e| self.trap("filter-tags", e))?;
         instance
@@ -385,7 +402,7 @@ impl Plugin {
     }
 
     fn list_functions(&self) -> Result<Vec<String>, PluginError> {
-        let pre = self.template.as_ref().ok_or_else(|| self.wrong_kind("template plugin", TEMPLATE_EXPORT))?;
+        let pre = self.template.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::Template))?;
         let mut store = self.store();
         let instance = pre.instantiate(&mut store).map_err(|e| self.trap("list-functions", e))?;
         instance
@@ -396,7 +413,7 @@ impl Plugin {
 
     /// `template-functions.call`.
     pub fn call_function(&self, name: &str, args: &[String]) -> Result<String, PluginError> {
-        let pre = self.template.as_ref().ok_or_else(|| self.wrong_kind("template plugin", TEMPLATE_EXPORT))?;
+        let pre = self.template.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::Template))?;
         let mut store = self.store();
         let instance = pre.instantiate(&mut store).map_err(|e| self.trap("call", e))?;
         instance
@@ -408,7 +425,7 @@ impl Plugin {
 
     /// `notifier.notify`. Blocks: call it off the async threads.
     pub fn notify(&self, event: &SyncEvent) -> Result<(), PluginError> {
-        let pre = self.notifier.as_ref().ok_or_else(|| self.wrong_kind("notifier", NOTIFIER_EXPORT))?;
+        let pre = self.notifier.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::Notifier))?;
         let mut store = self.store();
         let instance = pre.instantiate(&mut store).map_err(|e| self.trap("notify", e))?;
         let event = notify::to_wit(event);

@@ -11,7 +11,7 @@ use crate::config::{Config, Diagnostic, PluginSpec, Severity, StepId};
 use crate::pipeline::Pipeline;
 use crate::template::Templates;
 
-use super::bindings::{NOTIFIER_EXPORT, TAG_FILTER_EXPORT};
+use super::kinds::{KINDS, PluginKind};
 
 /// The loaded plugins of a config.
 #[derive(Clone, Default)]
@@ -86,15 +86,19 @@ impl PluginSet {
         for step in &config.sync {
             let id = StepId { index: step.index, source: step.spec.source.clone() };
             let pos = Pos { line: step.line, col: 1 };
-            let uses = step.spec.filters.iter().map(|n| (n, "filters", "tag filter", TAG_FILTER_EXPORT, true));
-            let uses =
-                uses.chain(step.spec.options.notify.iter().map(|n| (n, "notify", "notifier", NOTIFIER_EXPORT, false)));
-            for (name, key, needed, export, filter) in uses {
-                let Some(p) = self.get(name) else { continue };
-                let fits = if filter { p.is_tag_filter() } else { p.is_notifier() };
-                if !fits {
-                    let message = p.wrong_kind(needed, export).to_string();
-                    problems.push(error(pos, Some(id.clone()), format!("sync[{}].{key}", step.index), message));
+            for info in &KINDS {
+                let Some(key) = info.config_key else { continue };
+                let names = match info.kind {
+                    PluginKind::TagFilter => &step.spec.filters,
+                    PluginKind::Notifier => &step.spec.options.notify,
+                    PluginKind::Template => continue,
+                };
+                for name in names {
+                    let Some(p) = self.get(name) else { continue };
+                    if !p.is(info.kind) {
+                        let message = p.wrong_kind(info.kind).to_string();
+                        problems.push(error(pos, Some(id.clone()), format!("sync[{}].{key}", step.index), message));
+                    }
                 }
             }
         }

@@ -85,7 +85,7 @@ fn call_runs_one_call_in_the_sandbox() {
     // The wrong kind of call for the component.
     let wrong = plugin(&["call", fns.to_str().unwrap(), "filter-tags", "--", "a"]);
     assert_eq!(wrong.code, 1);
-    assert!(wrong.stderr.contains("does not export tag-filter"), "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("does not export regsync:plugin/tag-filter@0.1.0"), "{}", wrong.stderr);
 
     // A notifier posts the event it is given, only to an allowed host.
     let receiver = Receiver::start();

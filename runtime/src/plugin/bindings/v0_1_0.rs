@@ -1,4 +1,4 @@
-//! Host bindings of every released WIT version (today 0.1.0, from
+//! Host bindings of `regsync:plugin@0.1.0` (frozen in
 //! `wit/released/0.1.0/`), one module per world. The `host` interface is
 //! generated once and shared, so one implementation serves every world.
 
@@ -32,12 +32,5 @@ pub mod notifier {
 
 pub use tag_filter::regsync::plugin::host;
 
-/// The `regsync:plugin` versions this host loads components of.
-pub const SUPPORTED_WIT: &[&str] = &["0.1.0"];
-
-/// The export name of each interface, as a component lists it.
-pub const TAG_FILTER_EXPORT: &str = "regsync:plugin/tag-filter@0.1.0";
-/// See [`TAG_FILTER_EXPORT`].
-pub const TEMPLATE_EXPORT: &str = "regsync:plugin/template-functions@0.1.0";
-/// See [`TAG_FILTER_EXPORT`].
-pub const NOTIFIER_EXPORT: &str = "regsync:plugin/notifier@0.1.0";
+/// The version these bindings are of.
+pub const VERSION: &str = "0.1.0";
