@@ -1,10 +1,73 @@
-//! The `discover` stage: what a step covers. One reference for `image`; the
-//! source's tags for `repository` (REPO-1); the registry's repositories for
-//! `registry` (REG-1, REG-2). Per-tag references are built by joining the
-//! configured text and the tag, as regsync does (REF-7).
+//! The `discover` stage: what a step covers, as units of work. One image for
+//! `image`; one repository for `repository`; the registry's repositories for
+//! `registry` (REG-1, REG-2), each a source and target base (the `filter`
+//! stage then keeps what `repos` allows). A repository's tags are listed
+//! when its turn comes (REPO-1), through the run's shared listing. Per-tag
+//! references are built by joining the configured text and the tag, as
+//! regsync does (REF-7).
 
-use crate::client::{Client, Result};
+use crate::client::{Client, ClientError, ErrorKind};
+use crate::config::{SyncStep, SyncType};
 use crate::reference::{Reference, ReferenceError};
+
+/// What a step covers.
+pub enum Units {
+    /// An `image` step: one image.
+    Image {
+        /// Its source.
+        source: Box<Reference>,
+        /// Its target.
+        target: Box<Reference>,
+    },
+    /// A `repository` step (one) or a `registry` step (every repository
+    /// listed), in the order listed.
+    Repositories(Vec<RepositoryUnit>),
+}
+
+/// One repository to sync: source and target as text bases that tags join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryUnit {
+    /// The repository listed (a registry step's catalog name), or `None`
+    /// for a repository step's own.
+    pub listed: Option<String>,
+    /// `<source>` or `<source>/<repo>`.
+    pub source: String,
+    /// `<target>` or `<target>/<repo>`.
+    pub target: String,
+}
+
+/// The units of `step`. A registry's catalog is read here; a failure names
+/// what was listed.
+pub async fn units(client: &Client, step: &SyncStep) -> Result<Units, ClientError> {
+    let spec = &step.spec;
+    match spec.kind {
+        SyncType::Image => match (&step.compiled.source_ref, &step.compiled.target_ref) {
+            (Some(source), Some(target)) => {
+                Ok(Units::Image { source: Box::new(source.clone()), target: Box::new(target.clone()) })
+            }
+            _ => Err(ClientError::new(ErrorKind::Invalid, &spec.source, "step references were not compiled")),
+        },
+        SyncType::Repository => Ok(Units::Repositories(vec![RepositoryUnit {
+            listed: None,
+            source: spec.source.clone(),
+            target: spec.target.clone(),
+        }])),
+        SyncType::Registry => {
+            let registry = crate::reference::parse_registry_host(&spec.source).unwrap_or_else(|_| spec.source.clone());
+            let repos = client.catalog(&registry).await?;
+            Ok(Units::Repositories(
+                repos
+                    .into_iter()
+                    .map(|repo| RepositoryUnit {
+                        source: repository_base(&spec.source, &repo),
+                        target: repository_base(&spec.target, &repo),
+                        listed: Some(repo),
+                    })
+                    .collect(),
+            ))
+        }
+    }
+}
 
 /// `<base>:<tag>` parsed, for the source or target of one tag.
 pub fn tag_reference(base: &str, tag: &str) -> std::result::Result<Reference, ReferenceError> {
@@ -14,16 +77,6 @@ pub fn tag_reference(base: &str, tag: &str) -> std::result::Result<Reference, Re
 /// `<base>/<repo>`, the per-repository source or target of a registry step.
 pub fn repository_base(base: &str, repo: &str) -> String {
     format!("{}/{repo}", base.trim_end_matches('/'))
-}
-
-/// The tags of a repository.
-pub async fn tags(client: &Client, repository: &Reference) -> Result<Vec<String>> {
-    client.tag_list(repository).await
-}
-
-/// The repositories of a registry.
-pub async fn repositories(client: &Client, registry: &str) -> Result<Vec<String>> {
-    client.catalog(registry).await
 }
 
 #[cfg(test)]

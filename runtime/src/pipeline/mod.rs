@@ -33,6 +33,7 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use self::discover::{RepositoryUnit, Units};
 pub use self::error::{Cause, Stage, StageError};
 use self::filter::TagFilterExtension;
 use self::lookup::{CopyOptions, Scope};
@@ -40,7 +41,7 @@ use self::plan::platform::PlatformCache;
 pub use self::plan::{Mode, Plan};
 pub use self::report::{CopyStats, ImageReport, Outcome, StepReport};
 pub use self::state::RunState;
-use crate::client::{Client, ClientError, ErrorKind};
+use crate::client::{Client, ClientError};
 use crate::config::{Config, SyncStep, SyncType};
 use crate::reference::Reference;
 
@@ -259,32 +260,43 @@ impl Pipeline {
             return report;
         }
         let options = copy_options(step, self.limits);
-        match spec.kind {
-            SyncType::Image => {
-                let (Some(src), Some(tgt)) = (&step.compiled.source_ref, &step.compiled.target_ref) else {
-                    let e = ClientError::new(ErrorKind::Invalid, &spec.source, "step references were not compiled");
-                    self.note_error(&mut report, StageError::new(Stage::Discover, step.index, &spec.source, e));
-                    return report;
-                };
-                if !self.claim(&mut report, unit_of(&tgt.common_name())) {
-                    report.duration = started.elapsed();
-                    return report;
+        let Some(units) = self.until_cancelled(discover::units(&self.client, step)).await else {
+            report.duration = started.elapsed();
+            return report;
+        };
+        let units = match units {
+            Ok(units) => units,
+            Err(e) => {
+                if spec.kind == SyncType::Registry {
+                    tracing::error!(source = spec.source, error = %e, "Failed to list source repositories");
                 }
-                let scope = self.scope(step, src.clone(), tgt.clone(), vec![]);
-                self.found(1);
-                let image =
-                    self.process_image_in(step, &options, &scope, src.clone(), tgt.clone(), action, state).await;
-                self.collect(&mut report, image, keep_all);
+                self.note_error(&mut report, StageError::new(Stage::Discover, step.index, &spec.source, e));
+                report.duration = started.elapsed();
+                return report;
             }
-            SyncType::Repository => {
-                if !self.claim(&mut report, unit_of(&spec.target)) {
-                    report.duration = started.elapsed();
-                    return report;
+        };
+        match units {
+            Units::Image { source, target } => {
+                let (source, target) = (*source, *target);
+                if self.claim(&mut report, unit_of(&target.common_name())) {
+                    let scope = self.scope(step, source.clone(), target.clone(), vec![]);
+                    self.found(1);
+                    let image = self.process_image_in(step, &options, &scope, source, target, action, state).await;
+                    self.collect(&mut report, image, keep_all);
                 }
-                let at = Repository { src: &spec.source, tgt: &spec.target, keep_all };
-                self.run_repository(step, &options, at, action, &mut report, state).await;
             }
-            SyncType::Registry => self.run_registry(step, &options, action, &mut report, state, keep_all).await,
+            Units::Repositories(units) => {
+                for unit in self.filter_repositories(step, units) {
+                    if self.cancel.is_cancelled() {
+                        break;
+                    }
+                    if !self.claim(&mut report, unit_of(&unit.target)) {
+                        continue;
+                    }
+                    let at = Repository { src: &unit.source, tgt: &unit.target, keep_all };
+                    self.run_repository(step, &options, at, action, &mut report, state).await;
+                }
+            }
         }
         report.duration = started.elapsed();
         report
@@ -337,39 +349,16 @@ impl Pipeline {
         report.add(image, keep);
     }
 
-    async fn run_registry(
-        &self,
-        step: &SyncStep,
-        options: &CopyOptions,
-        action: Mode,
-        report: &mut StepReport,
-        state: &RunState,
-        keep_all: bool,
-    ) {
-        let spec = &step.spec;
-        let registry = crate::reference::parse_registry_host(&spec.source).unwrap_or_else(|_| spec.source.clone());
-        let Some(listed) = self.until_cancelled(discover::repositories(&self.client, &registry)).await else {
-            return;
-        };
-        let repos = match listed {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(source = spec.source, error = %e, "Failed to list source repositories");
-                return self.note_error(report, StageError::new(Stage::Discover, step.index, &spec.source, e));
-            }
-        };
-        for repo in filter::repositories(step, &repos) {
-            if self.cancel.is_cancelled() {
-                break;
-            }
-            let src = discover::repository_base(&spec.source, &repo);
-            let tgt = discover::repository_base(&spec.target, &repo);
-            if !self.claim(report, unit_of(&tgt)) {
-                continue;
-            }
-            let at = Repository { src: &src, tgt: &tgt, keep_all };
-            self.run_repository(step, options, at, action, report, state).await;
+    /// The filter stage for repositories: a registry step keeps what its
+    /// `repos` filters allow, in the order they give.
+    fn filter_repositories(&self, step: &SyncStep, units: Vec<RepositoryUnit>) -> Vec<RepositoryUnit> {
+        if step.spec.kind != SyncType::Registry {
+            return units;
         }
+        let names: Vec<String> = units.iter().filter_map(|u| u.listed.clone()).collect();
+        let mut by_name: std::collections::HashMap<String, RepositoryUnit> =
+            units.into_iter().filter_map(|u| Some((u.listed.clone()?, u))).collect();
+        filter::repositories(step, &names).into_iter().filter_map(|n| by_name.remove(&n)).collect()
     }
 
     async fn run_repository(
