@@ -67,6 +67,37 @@ fn ok(run: &Run) {
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
 }
 
+/// One image of `layer` bytes (noise from `seed`) copied by `regsync once`
+/// from a layout into `repo:v1` through a proxy imitating `quirk`, with
+/// these host settings (`blobMax`, `blobChunk`).
+struct Upload {
+    reg: Registry,
+    proxy: FaultProxy,
+    _layout: tempfile::TempDir,
+    src: String,
+    run: Run,
+}
+
+fn upload_through(quirk: Quirk, seed: u64, layer: usize, host: &str, repo: &str) -> Upload {
+    let (reg, proxy) = proxied(RegistryOptions::default());
+    proxy.quirk(quirk);
+    let (_layout, src) = layout(&[("v1", seed, layer)]);
+    let run = once(
+        &[plain(&proxy.host, host)],
+        &[image_step(&format!("ocidir://{src}:v1"), &format!("{}/{repo}:v1", proxy.host))],
+    );
+    Upload { reg, proxy, _layout, src, run }
+}
+
+impl Upload {
+    /// The run succeeded and `repo:v1` holds the layout's image, complete.
+    fn landed(&self, repo: &str) {
+        ok(&self.run);
+        assert_eq!(self.reg.api().digest_of(repo, "v1"), Some(layout_digest(&self.src, "v1")));
+        assert!(self.reg.api().verify_tag(repo, "v1").is_empty());
+    }
+}
+
 /// PATCH requests the proxy saw for uploads, with their answers.
 fn patches(proxy: &FaultProxy) -> Vec<(u16, usize, Option<String>)> {
     proxy
@@ -79,18 +110,10 @@ fn patches(proxy: &FaultProxy) -> Vec<(u16, usize, Option<String>)> {
 
 #[test]
 fn ecr_chunks_answered_201_are_taken() {
-    let (reg, proxy) = proxied(RegistryOptions::default());
-    proxy.quirk(Quirk::PatchAnswered201);
-    let (_d, src) = layout(&[("v1", 1, 40_000)]);
     // blobMax below the layer size: chunks of 16 KiB.
-    let run = once(
-        &[plain(&proxy.host, ", blobMax: 10000, blobChunk: 16384")],
-        &[image_step(&format!("ocidir://{src}:v1"), &format!("{}/ecr/app:v1", proxy.host))],
-    );
-    ok(&run);
-    assert_eq!(reg.api().digest_of("ecr/app", "v1"), Some(layout_digest(&src, "v1")));
-    assert!(reg.api().verify_tag("ecr/app", "v1").is_empty());
-    let p = patches(&proxy);
+    let u = upload_through(Quirk::PatchAnswered201, 1, 40_000, ", blobMax: 10000, blobChunk: 16384", "ecr/app");
+    u.landed("ecr/app");
+    let p = patches(&u.proxy);
     assert!(p.len() >= 2 && p.iter().all(|(s, _, _)| *s == 201), "chunks answered 201: {p:?}");
     // Every chunk, the first included, says where it goes.
     assert!(p.iter().all(|(_, _, cr)| cr.is_some()), "{p:?}");
@@ -98,17 +121,9 @@ fn ecr_chunks_answered_201_are_taken() {
 
 #[test]
 fn gar_refuses_chunks_and_the_blob_goes_whole() {
-    let (reg, proxy) = proxied(RegistryOptions::default());
-    proxy.quirk(Quirk::NoChunkedUploads);
-    let (_d, src) = layout(&[("v1", 2, 40_000)]);
-    let run = once(
-        &[plain(&proxy.host, ", blobMax: 10000, blobChunk: 16384")],
-        &[image_step(&format!("ocidir://{src}:v1"), &format!("{}/gar/app:v1", proxy.host))],
-    );
-    ok(&run);
-    assert_eq!(reg.api().digest_of("gar/app", "v1"), Some(layout_digest(&src, "v1")));
-    assert!(reg.api().verify_tag("gar/app", "v1").is_empty());
-    let log = proxy.log();
+    let u = upload_through(Quirk::NoChunkedUploads, 2, 40_000, ", blobMax: 10000, blobChunk: 16384", "gar/app");
+    u.landed("gar/app");
+    let log = u.proxy.log();
     let layer_puts: Vec<usize> = log
         .iter()
         .filter(|l| l.method == "PUT" && l.path.contains("/blobs/uploads/") && l.body_len > 30_000)
@@ -116,80 +131,51 @@ fn gar_refuses_chunks_and_the_blob_goes_whole() {
         .collect();
     // The whole layer, read again from its start, in one PUT after one refused chunk.
     assert_eq!(layer_puts.len(), 1, "{log:?}");
-    assert_eq!(patches(&proxy).iter().filter(|(s, _, _)| *s == 405).count(), 1);
+    assert_eq!(patches(&u.proxy).iter().filter(|(s, _, _)| *s == 405).count(), 1);
 }
 
 #[test]
 fn artifactory_refuses_a_whole_blob_and_chunks_follow() {
-    let (reg, proxy) = proxied(RegistryOptions::default());
-    proxy.quirk(Quirk::NoMonolithicPut);
-    let (_d, src) = layout(&[("v1", 3, 40_000)]);
-    let run = once(
-        &[plain(&proxy.host, ", blobChunk: 16384")],
-        &[image_step(&format!("ocidir://{src}:v1"), &format!("{}/jfrog/app:v1", proxy.host))],
-    );
-    ok(&run);
-    assert_eq!(reg.api().digest_of("jfrog/app", "v1"), Some(layout_digest(&src, "v1")));
-    assert!(reg.api().verify_tag("jfrog/app", "v1").is_empty());
-    let refused = proxy.log().iter().filter(|l| l.method == "PUT" && l.status == 405).count();
+    let u = upload_through(Quirk::NoMonolithicPut, 3, 40_000, ", blobChunk: 16384", "jfrog/app");
+    u.landed("jfrog/app");
+    let refused = u.proxy.log().iter().filter(|l| l.method == "PUT" && l.status == 405).count();
     assert!(refused >= 1, "whole blobs were refused");
-    let sent: usize = patches(&proxy).iter().filter(|(s, _, _)| *s == 202).map(|(_, n, _)| n).sum();
+    let sent: usize = patches(&u.proxy).iter().filter(|(s, _, _)| *s == 202).map(|(_, n, _)| n).sum();
     assert!(sent >= 40_000, "the layer went in chunks: {sent} bytes");
 }
 
 #[test]
 fn oci_chunk_min_length_is_honoured() {
-    let (reg, proxy) = proxied(RegistryOptions::default());
-    proxy.quirk(Quirk::ChunkMinLength(20_000));
-    let (_d, src) = layout(&[("v1", 4, 70_000)]);
-    let run = once(
-        &[plain(&proxy.host, ", blobChunk: 4096")],
-        &[image_step(&format!("ocidir://{src}:v1"), &format!("{}/min/app:v1", proxy.host))],
-    );
-    ok(&run);
-    assert_eq!(reg.api().digest_of("min/app", "v1"), Some(layout_digest(&src, "v1")));
-    let p = patches(&proxy);
+    let u = upload_through(Quirk::ChunkMinLength(20_000), 4, 70_000, ", blobChunk: 4096", "min/app");
+    u.landed("min/app");
+    let p = patches(&u.proxy);
     assert!(p.len() >= 2, "{p:?}");
     // Sessions are separate per blob; within one, all chunks but the last are
     // at least the minimum, so no chunk other than a blob's last is smaller.
     let small = p.iter().filter(|(_, n, _)| *n < 20_000).count();
-    let blobs = proxy.log().iter().filter(|l| l.method == "PUT" && l.path.contains("/blobs/uploads/")).count();
+    let blobs = u.proxy.log().iter().filter(|l| l.method == "PUT" && l.path.contains("/blobs/uploads/")).count();
     assert!(small <= blobs, "{small} small chunks for {blobs} blobs: {p:?}");
 }
 
 #[test]
 fn ecr_range_that_stops_advancing_fails_the_upload_and_writes_nothing() {
-    let (reg, proxy) = proxied(RegistryOptions::default());
-    proxy.quirk(Quirk::RangeStuck);
-    let (_d, src) = layout(&[("v1", 5, 60_000)]);
-    let run = once(
-        &[plain(&proxy.host, ", blobMax: 10000, blobChunk: 16384")],
-        &[image_step(&format!("ocidir://{src}:v1"), &format!("{}/stuck/app:v1", proxy.host))],
-    );
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    let u = upload_through(Quirk::RangeStuck, 5, 60_000, ", blobMax: 10000, blobChunk: 16384", "stuck/app");
+    assert_eq!(u.run.code, 1, "{}", u.run.stderr);
     assert!(
-        run.stderr.contains("stalled: the registry stopped taking data at byte 16384"),
+        u.run.stderr.contains("stalled: the registry stopped taking data at byte 16384"),
         "a clear error:\n{}",
-        run.stderr
+        u.run.stderr
     );
-    assert!(reg.api().tags("stuck/app").is_empty(), "no tag for an image whose blob did not land");
+    assert!(u.reg.api().tags("stuck/app").is_empty(), "no tag for an image whose blob did not land");
     // One chunk taken, then a bounded number of tries.
-    assert!(patches(&proxy).len() <= 4, "{:?}", patches(&proxy));
+    assert!(patches(&u.proxy).len() <= 4, "{:?}", patches(&u.proxy));
 }
 
 #[test]
 fn a_416_resumes_from_the_upload_status() {
-    let (reg, proxy) = proxied(RegistryOptions::default());
-    proxy.quirk(Quirk::PatchAnswered416Once);
-    let (_d, src) = layout(&[("v1", 6, 60_000)]);
-    let run = once(
-        &[plain(&proxy.host, ", blobMax: 10000, blobChunk: 16384")],
-        &[image_step(&format!("ocidir://{src}:v1"), &format!("{}/resume/app:v1", proxy.host))],
-    );
-    ok(&run);
-    assert_eq!(reg.api().digest_of("resume/app", "v1"), Some(layout_digest(&src, "v1")));
-    assert!(reg.api().verify_tag("resume/app", "v1").is_empty());
-    let log = proxy.log();
+    let u = upload_through(Quirk::PatchAnswered416Once, 6, 60_000, ", blobMax: 10000, blobChunk: 16384", "resume/app");
+    u.landed("resume/app");
+    let log = u.proxy.log();
     assert!(log.iter().any(|l| l.method == "PATCH" && l.status == 416), "the lie was told");
     assert!(log.iter().any(|l| l.method == "GET" && l.path.contains("/blobs/uploads/")), "the status was read");
     // The stored chunk was not sent again: chunk ranges never overlap.
