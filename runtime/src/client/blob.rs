@@ -242,6 +242,7 @@ impl BlobData {
 }
 
 /// Reads a whole (small) stream into memory, up to `limit` bytes.
+#[cfg(test)]
 pub async fn collect(mut stream: ByteStream, limit: usize, location: &str) -> Result<Bytes> {
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {
@@ -254,9 +255,11 @@ pub async fn collect(mut stream: ByteStream, limit: usize, location: &str) -> Re
     Ok(buf.freeze())
 }
 
-/// A source over bytes in memory (small blobs, tests).
+/// A source over bytes in memory.
+#[cfg(test)]
 pub struct MemorySource(pub Bytes);
 
+#[cfg(test)]
 impl BlobSource for MemorySource {
     fn open(&self, offset: u64) -> BoxFuture<'_, Result<ByteStream>> {
         let data = self.0.slice((offset as usize).min(self.0.len())..);

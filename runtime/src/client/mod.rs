@@ -5,12 +5,12 @@
 //! Manifests travel as exact bytes with their digest verified; blobs stream
 //! from source to target through one chunk at a time ([`blob`]).
 
-pub mod blob;
-pub mod error;
-pub mod locks;
-pub mod ocidir;
+pub(crate) mod blob;
+pub(crate) mod error;
+pub(crate) mod locks;
+pub(crate) mod ocidir;
 pub mod registry;
-pub mod types;
+pub(crate) mod types;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -8,10 +8,10 @@
 
 mod compile;
 mod decode;
-pub mod defaults;
+pub(crate) mod defaults;
 mod diagnostic;
-pub mod expand;
-pub mod model;
+pub(crate) mod expand;
+pub(crate) mod model;
 mod print;
 mod raw;
 pub mod yaml;

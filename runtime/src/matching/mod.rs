@@ -1,7 +1,7 @@
 //! Tag and repository filters: pure functions from a list of names to the
 //! names to sync (FILT-1 … FILT-4, SEMVER-*, REPO-2). No IO happens here.
 
-pub mod pattern;
+pub(crate) mod pattern;
 pub mod semver;
 
 use regex::Regex;

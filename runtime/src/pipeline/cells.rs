@@ -132,6 +132,7 @@ impl<T> CellMap<T> {
     }
 
     /// Drops `key`'s cell.
+    #[cfg(test)]
     pub fn remove(&self, key: Key) {
         let mut inner = self.lock();
         if let Some(e) = inner.map.remove(&key) {
@@ -140,13 +141,9 @@ impl<T> CellMap<T> {
     }
 
     /// How many cells there are.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().map.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

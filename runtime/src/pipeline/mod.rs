@@ -13,18 +13,18 @@
 //! step is a [`StepReport`]. Checks run concurrently; writes wait for one of
 //! the `parallel` copy slots (PAR-1, docs/decisions.md).
 
-pub mod admission;
-pub mod backup;
-pub mod cells;
-pub mod copy;
-pub mod discover;
-pub mod error;
-pub mod filter;
+pub(crate) mod admission;
+pub(crate) mod backup;
+pub(crate) mod cells;
+pub(crate) mod copy;
+pub(crate) mod discover;
+pub(crate) mod error;
+pub(crate) mod filter;
 mod image;
 pub mod lookup;
-pub mod plan;
+pub(crate) mod plan;
 pub mod report;
-pub mod state;
+pub(crate) mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@
 //! files in place, and a concurrent push naming that content can then fail
 //! its verification with `DIGEST_INVALID`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
@@ -403,11 +403,6 @@ impl RunState {
             None => copy(Some(&Reference { repository: holding, ..dst.clone() })).await,
         }
     }
-}
-
-/// The digests a set of tags names, for callers that compare sets.
-pub fn digests(list: &[Descriptor]) -> HashSet<&str> {
-    list.iter().map(|d| d.digest.as_str()).collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! runs in the blocking pool; only the result is applied on the event loop,
 //! so signals are answered meanwhile.
 
-pub mod diff;
+pub(crate) mod diff;
 mod http;
 mod watch;
 

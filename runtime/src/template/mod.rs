@@ -6,7 +6,7 @@
 //! misspelt field (`.Sync.source`) is an error, as for Go structs.
 
 mod functions;
-pub mod gotime;
+pub(crate) mod gotime;
 mod methods;
 
 use std::collections::BTreeMap;

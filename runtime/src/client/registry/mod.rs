@@ -3,15 +3,15 @@
 //! per-host transport rules and auth.
 
 pub mod auth;
-pub mod body;
+pub(crate) mod body;
 mod cache;
-pub mod helper;
+pub(crate) mod helper;
 pub mod hosts;
 pub mod listing;
 pub mod referrers;
-pub mod tls;
-pub mod transport;
-pub mod upload;
+pub(crate) mod tls;
+pub(crate) mod transport;
+pub(crate) mod upload;
 pub mod urls;
 
 use std::collections::{BTreeMap, HashMap};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::auth::{Auth, Scope};
@@ -118,11 +118,6 @@ impl Response {
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<String> {
         self.inner.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
-    }
-
-    /// The headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.inner.headers()
     }
 
     /// The whole body, at most `limit` bytes; `what` and `limit_name` make the error

@@ -26,15 +26,6 @@ use crate::client::error::{ClientError, ErrorKind, Result};
 /// before the upload fails.
 const MAX_STALLED_CHUNKS: usize = 3;
 
-/// How a blob reached the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Uploaded {
-    /// Bytes were sent.
-    Sent,
-    /// The registry linked it from another repository.
-    Mounted,
-}
-
 /// An upload session the registry opened.
 pub struct Session {
     location: String,
@@ -87,14 +78,14 @@ fn not_created(mut e: ClientError) -> ClientError {
 /// Sends a blob into an open session: a single PUT unless chunking is due,
 /// falling back to chunks (in a new session) when the single PUT fails, and
 /// to a single PUT when chunks are refused.
-pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, blob_limit: u64) -> Result<Uploaded> {
+pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, blob_limit: u64) -> Result<()> {
     let size = blob.desc.size;
     let blob_max = t.host.blob_max;
     let asked_for_chunks = session.chunk_min.is_some();
     let chunked = (blob_max > 0 && size > blob_max as u64) || asked_for_chunks;
     if !chunked {
         match put_whole(t, repo, blob, &session).await {
-            Ok(()) => return Ok(Uploaded::Sent),
+            Ok(()) => return Ok(()),
             // The source failed (stalled, gone, wrong bytes): sending it in chunks
             // would read the same source again and fail the same way.
             Err(Failed::Source(e)) => return Err(e),
@@ -104,19 +95,16 @@ pub async fn send(t: &Transport, repo: &str, blob: &BlobData, session: Session, 
             }
         }
         let session = start(t, repo, &blob.desc.digest, None).await?.expect("no mount asked");
-        return put_chunks(t, repo, blob, session, blob_limit)
-            .await
-            .map_err(Failed::into_error)
-            .map(|_| Uploaded::Sent);
+        return put_chunks(t, repo, blob, session, blob_limit).await.map_err(Failed::into_error).map(|_| ());
     }
     match put_chunks(t, repo, blob, session, blob_limit).await {
-        Ok(()) => Ok(Uploaded::Sent),
+        Ok(()) => Ok(()),
         // Only a registry that refuses chunks outright gets the single PUT; one
         // that asked for chunks, or failed in the middle, would fail it too.
         Err(Failed::Refused(e)) if !asked_for_chunks => {
             tracing::debug!(repo, digest = blob.desc.digest, error = %e, "Chunks refused, retrying as a single PUT");
             let session = start(t, repo, &blob.desc.digest, None).await?.expect("no mount asked");
-            put_whole(t, repo, blob, &session).await.map_err(Failed::into_error).map(|_| Uploaded::Sent)
+            put_whole(t, repo, blob, &session).await.map_err(Failed::into_error)
         }
         Err(e) => Err(e.into_error()),
     }

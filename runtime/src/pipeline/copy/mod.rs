@@ -10,7 +10,7 @@
 //! looked up first, and within a run each manifest and blob is written into
 //! a repository at most once (`state.rs`).
 
-pub mod referrers;
+pub(crate) mod referrers;
 
 use std::collections::HashSet;
 use std::sync::Mutex;

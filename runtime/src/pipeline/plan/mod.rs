@@ -5,9 +5,9 @@
 //! in `decide.rs`, which names exactly what needs work: nothing, the whole
 //! image, or only some referrers and digest tags. It never writes.
 
-pub mod decide;
+pub(crate) mod decide;
 mod extras;
-pub mod platform;
+pub(crate) mod platform;
 
 pub use self::decide::{CopyReason, Mode, Plan, RefreshFlags, Work};
 use self::decide::{First, Observed};
@@ -30,8 +30,6 @@ pub struct Planned {
     pub source_head: ManifestHead,
     /// The source manifest (of `source`'s digest), when planning read it.
     pub manifest: Option<Manifest>,
-    /// What the target held before (`None`: nothing).
-    pub target_digest: Option<String>,
 }
 
 /// Plans one image: `src` and `tgt` as the step names them.
@@ -96,7 +94,7 @@ pub async fn plan(
         source = src.with_digest(&chosen.digest);
         manifest = None;
         if decide::platform_matches(target_digest.as_deref(), &chosen.digest, spec.options.force_recursive) {
-            return Ok(Planned { plan: Plan::PlatformUpToDate, source, source_head, manifest, target_digest });
+            return Ok(Planned { plan: Plan::PlatformUpToDate, source, source_head, manifest });
         }
         // IMG-5 still checks the index's media type, as regsync does; what is
         // copied from here on is the chosen manifest.
@@ -127,5 +125,5 @@ pub async fn plan(
             decide::refresh(&referrers, &tags)
         }
     };
-    Ok(Planned { plan, source, source_head, manifest, target_digest })
+    Ok(Planned { plan, source, source_head, manifest })
 }
