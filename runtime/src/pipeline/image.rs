@@ -32,8 +32,13 @@ pub(super) struct ImageFailure {
 }
 
 impl ImageFailure {
+    fn new(stage: Stage, cause: impl Into<Cause>) -> Self {
+        ImageFailure { stage, cause: cause.into() }
+    }
+
+    /// For `map_err`: a failure of `stage`.
     fn at(stage: Stage) -> impl FnOnce(ClientError) -> ImageFailure {
-        move |e| ImageFailure { stage, cause: e.into() }
+        move |e| ImageFailure::new(stage, e)
     }
 }
 
@@ -116,7 +121,7 @@ impl Pipeline {
         // (SIG-1): whatever was written is complete, its tag is pushed last.
         let result = tokio::select! {
             r = run.chain(&mut learnt) => r,
-            _ = self.cancel.cancelled() => Err(ImageFailure::at(Stage::Copy)(ClientError::new(ErrorKind::Cancelled, tgt.common_name(), ""))),
+            _ = self.cancel.cancelled() => Err(ImageFailure::new(Stage::Copy, ClientError::new(ErrorKind::Cancelled, tgt.common_name(), ""))),
         };
         let mut report = ImageReport::failed(&src.common_name(), &tgt.common_name());
         report.source_registry = if src.registry.is_empty() { src.path.clone() } else { src.registry.clone() };
@@ -193,15 +198,14 @@ impl ImageRun<'_> {
     /// pull under a rate limit is admitted first; a failure then is admission's.
     async fn plan(&self, admission: &mut Admission<'_>) -> Result<Planned, ImageFailure> {
         if self.pipeline.cancel.is_cancelled() {
-            return Err(ImageFailure::at(Stage::Plan)(ClientError::new(
-                ErrorKind::Cancelled,
-                self.src.common_name(),
-                "",
-            )));
+            return Err(ImageFailure::new(
+                Stage::Plan,
+                ClientError::new(ErrorKind::Cancelled, self.src.common_name(), ""),
+            ));
         }
         plan::plan(self.ctx, self.step, self.src, self.tgt, self.action, admission, &self.pipeline.platforms)
             .await
-            .map_err(|e| ImageFailure::at(if admission.passed() { Stage::Admission } else { Stage::Plan })(e))
+            .map_err(|e| ImageFailure::new(if admission.passed() { Stage::Admission } else { Stage::Plan }, e))
     }
 
     /// Decide: what the plan means for this run, logged as regsync logs it.
@@ -271,7 +275,7 @@ impl ImageRun<'_> {
         }
         backup::save(&self.pipeline.client, self.ctx.state, &self.step.spec, template, self.tgt)
             .await
-            .map_err(|e| ImageFailure { stage: Stage::Backup, cause: e.into() })
+            .map_err(|e| ImageFailure::new(Stage::Backup, e))
     }
 
     /// Copy: the plan carried out, referrers and digest tags included, the
@@ -302,7 +306,7 @@ impl ImageRun<'_> {
             if e.kind != ErrorKind::Cancelled {
                 tracing::error!(source, target, error = %e, "Failed to copy image");
             }
-            ImageFailure::at(Stage::Copy)(e)
+            ImageFailure::new(Stage::Copy, e)
         })?;
         closed.map_err(ImageFailure::at(Stage::Copy))?;
         Ok(stats)

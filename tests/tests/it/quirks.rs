@@ -67,6 +67,14 @@ fn ok(run: &Run) {
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
 }
 
+/// The run exited 1 and its log says every one of `said`.
+fn failed_with(run: &Run, said: &[&str]) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for text in said {
+        assert!(run.stderr.contains(text), "{text:?} not in:\n{}", run.stderr);
+    }
+}
+
 /// One image of `layer` bytes (noise from `seed`) copied by `regsync once`
 /// from a layout into `repo:v1` through a proxy imitating `quirk`, with
 /// these host settings (`blobMax`, `blobChunk`).
@@ -160,12 +168,7 @@ fn oci_chunk_min_length_is_honoured() {
 #[test]
 fn ecr_range_that_stops_advancing_fails_the_upload_and_writes_nothing() {
     let u = upload_through(Quirk::RangeStuck, 5, 60_000, ", blobMax: 10000, blobChunk: 16384", "stuck/app");
-    assert_eq!(u.run.code, 1, "{}", u.run.stderr);
-    assert!(
-        u.run.stderr.contains("stalled: the registry stopped taking data at byte 16384"),
-        "a clear error:\n{}",
-        u.run.stderr
-    );
+    failed_with(&u.run, &["stalled: the registry stopped taking data at byte 16384"]);
     assert!(u.reg.api().tags("stuck/app").is_empty(), "no tag for an image whose blob did not land");
     // One chunk taken, then a bounded number of tries.
     assert!(patches(&u.proxy).len() <= 4, "{:?}", patches(&u.proxy));
@@ -223,13 +226,7 @@ fn docker_hub_missing_repository_is_one_clear_error_without_a_token_loop() {
             image_step(&format!("{}/library/absent:v1", proxy.host), &format!("{}/absent:v1", target.host)),
         ],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("access denied or no such repository (insufficient_scope)")
-            && run.stderr.contains("library/absent"),
-        "{}",
-        run.stderr
-    );
+    failed_with(&run, &["access denied or no such repository (insufficient_scope)", "library/absent"]);
     assert_eq!(target.api().digest_of("present", "v1"), Some(digest));
     assert!(target.api().tags("absent").is_empty());
     let asked = proxy.log().iter().filter(|l| l.path.contains("/library/absent/")).count();
@@ -299,12 +296,7 @@ fn a_token_realm_that_downgrades_https_to_http_is_refused() {
         &[format!("{{registry: \"{}\", user: {USER}, pass: {PASS}, regcert: \"{cert}\"}}", reg.host)],
         &[image_step(&format!("ocidir://{src}:v1"), &format!("{}/tls/app:v1", reg.host))],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("token realm refused") && run.stderr.contains("the realm is not https"),
-        "{}",
-        run.stderr
-    );
+    failed_with(&run, &["token realm refused", "the realm is not https"]);
     assert_eq!(issuer.issued(), 0, "the password never went over http");
     assert!(!run.stderr.contains(PASS));
 }
@@ -408,8 +400,7 @@ fn retry_after_as_an_http_date_is_waited_for_and_a_long_one_fails_fast() {
         &[plain(&proxy.host, ""), plain(&target.host, "")],
         &[image_step(&format!("{}/rl/app:v1", proxy.host), &format!("{}/later:v1", target.host))],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("429"), "{}", run.stderr);
+    failed_with(&run, &["429"]);
     assert!(target.api().tags("later").is_empty());
     assert!(proxy.log().iter().filter(|l| l.status == 429).count() <= 2, "no retries into an hour's wait");
 }
@@ -508,14 +499,7 @@ fn ecr_repositories_must_exist_first() {
             image_step(&format!("ocidir://{src}:v1"), &format!("{}/never/app:v1", proxy.host)),
         ],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("NAME_UNKNOWN")
-            && run.stderr.contains("The repository with name 'never/app' does not exist")
-            && run.stderr.contains("create it first"),
-        "{}",
-        run.stderr
-    );
+    failed_with(&run, &["NAME_UNKNOWN", "The repository with name 'never/app' does not exist", "create it first"]);
     assert_eq!(reg.api().digest_of("made/app", "v1"), Some(layout_digest(&src, "v1")));
     assert!(reg.api().tags("never/app").is_empty());
 }
@@ -535,13 +519,7 @@ fn ecr_immutable_tags_are_refused_once_and_equal_digests_never_pushed() {
             image_step(&format!("ocidir://{new}:v2"), &format!("{}/imm/app:v2", proxy.host)),
         ],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("TAG_INVALID")
-            && run.stderr.contains("cannot be overwritten because the repository is immutable"),
-        "{}",
-        run.stderr
-    );
+    failed_with(&run, &["TAG_INVALID", "cannot be overwritten because the repository is immutable"]);
     assert_eq!(reg.api().digest_of("imm/app", "v1"), Some(layout_digest(&old, "v1")), "unchanged");
     assert_eq!(proxy.count("PUT", "/manifests/v1"), 1, "a refusal is not retried");
     assert_eq!(proxy.count("PUT", "/manifests/v2"), 0, "an equal digest is never pushed");
@@ -586,8 +564,7 @@ fn zot_refusing_docker_media_types_is_a_clear_error_never_a_conversion() {
             image_step(&format!("ocidir://{src}:oci"), &format!("{}/zot/app:oci", proxy.host)),
         ],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("415") && run.stderr.contains("unsupported manifest media type"), "{}", run.stderr);
+    failed_with(&run, &["415", "unsupported manifest media type"]);
     assert_eq!(reg.api().digest_of("zot/app", "oci"), Some(layout_digest(&src, "oci")));
     assert!(!reg.api().tags("zot/app").contains(&"docker".to_string()), "not converted, not pushed");
 }
@@ -607,8 +584,7 @@ fn head_that_lies_is_answered_by_disable_head_and_hashing() {
     assert_eq!(target.api().digest_of("app", "v1"), Some(layout_digest(&src, "v1")));
     // A re-sync compares digests with a HEAD: trusted, its 404 is a missing image.
     let run = once(&trusting, &[step("app")]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("manifest not found at"), "{}", run.stderr);
+    failed_with(&run, &["manifest not found at"]);
     // disableHead: the GET finds it, nothing to copy, no HEAD asked.
     proxy.clear_log();
     let run = once(&disabled, &[step("app")]);

@@ -180,6 +180,8 @@ pub struct Transport {
     pub host: Host,
     /// `http://hostname` or `https://hostname`.
     pub base_url: String,
+    /// `base_url` parsed once: credentials go only to its origin.
+    home: Option<reqwest::Url>,
     http: reqwest::Client,
     auth: Auth,
     limiter: Option<Arc<Semaphore>>,
@@ -244,8 +246,10 @@ impl Transport {
         let limiter = (host.req_concurrent > 0).then(|| Arc::new(Semaphore::new(host.req_concurrent as usize)));
         let pacing = (host.req_per_sec > 0.0)
             .then(|| (Duration::from_secs_f64(1.0 / host.req_per_sec), tokio::sync::Mutex::new(Instant::now())));
+        let base_url = format!("{scheme}://{}", host.hostname);
         Ok(Transport {
-            base_url: format!("{scheme}://{}", host.hostname),
+            home: reqwest::Url::parse(&base_url).ok(),
+            base_url,
             auth: Auth::new(host.clone(), idle),
             host,
             http,
@@ -261,8 +265,8 @@ impl Transport {
     /// Whether `url` is on this host (scheme, host and port), the only place
     /// its credentials go.
     fn same_origin(&self, url: &str) -> bool {
-        match (reqwest::Url::parse(url), reqwest::Url::parse(&self.base_url)) {
-            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        match (reqwest::Url::parse(url), &self.home) {
+            (Ok(a), Some(home)) => a.origin() == home.origin(),
             _ => false,
         }
     }

@@ -200,9 +200,8 @@ fn held_after(range: Option<String>, offset: u64, end: u64) -> Option<u64> {
     Some(if offset == 0 && held == 1 && end > 0 { 0 } else { held })
 }
 
-/// The bytes the registry holds for an upload, from its status (after a
-/// `416`), and where to continue.
-async fn upload_status(t: &Transport, location: &str, scope: &Scope) -> Result<(u64, String)> {
+/// An upload's status (after a `416`): its `Range`, and where to continue.
+async fn upload_status(t: &Transport, location: &str, scope: &Scope) -> Result<(Option<String>, String)> {
     let resp = t.send(Request::new(Method::GET, location.to_string(), scope.clone())).await?;
     if !matches!(resp.status(), 200 | 204) {
         return Err(Transport::error(resp, location).await);
@@ -211,9 +210,7 @@ async fn upload_status(t: &Transport, location: &str, scope: &Scope) -> Result<(
         Some(l) => urls::join(location, &l)?,
         None => location.to_string(),
     };
-    // No Range: the registry holds nothing yet.
-    let held = resp.header("range").and_then(|r| held(&r)).unwrap_or(0);
-    Ok((held, next))
+    Ok((resp.header("range"), next))
 }
 
 async fn put_chunks(
@@ -278,18 +275,18 @@ async fn put_chunks(
             416 => {
                 drop(resp);
                 // A registry that cannot say where the first chunk stands may not take chunks at all.
-                let (now_held, next) = upload_status(t, &location, &scope)
+                let (range, next) = upload_status(t, &location, &scope)
                     .await
                     .map_err(|e| if first { Failed::Refused(e) } else { Failed::Target(e) })?;
+                // No Range: the registry holds nothing yet.
+                let now_held = held_after(range, offset, end).unwrap_or(0);
                 tracing::debug!(
                     url = strip_query(&location),
                     held = now_held,
                     "Chunk refused as out of range, resuming"
                 );
                 location = next;
-                // distribution says `0-0` for an empty upload as for one byte;
-                // at the start, resending that byte is the safe reading.
-                if offset == 0 && now_held == 1 && end > 0 { 0 } else { now_held }
+                now_held
             }
             _ => {
                 let e = Transport::error(resp, &location).await;
