@@ -6,7 +6,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use regsync::client::registry::referrers::choose_fallback;
 use regsync::client::{Descriptor, MT_OCI_MANIFEST, Manifest, fallback_index_with, manifest_media_type};
-use regsync::pipeline::lookup::filter_index;
+use regsync::pipeline::context::filter_index;
 use regsync::platform::Platform;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,9 +3,9 @@
 //! gives: a tag in the target repository, or a full reference when the name
 //! holds `:` or `/`. A failed backup only warns; a bad template fails the step.
 
+use super::context::{Context, CopyOptions, Scope};
 use super::copy::{ImageCopy, Names};
 use super::error::BackupError;
-use super::lookup::{Context, CopyOptions, Scope};
 use super::state::RunState;
 use crate::client::Client;
 use crate::config::StepSpec;

@@ -16,15 +16,16 @@
 pub(crate) mod admission;
 pub(crate) mod backup;
 pub(crate) mod cells;
+pub mod context;
 pub(crate) mod copy;
 pub(crate) mod discover;
 pub(crate) mod error;
 pub(crate) mod filter;
 mod image;
-pub mod lookup;
 pub(crate) mod plan;
 pub mod report;
 pub(crate) mod state;
+pub(crate) mod walk;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,10 +34,10 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use self::context::{CopyOptions, Scope};
 use self::discover::{RepositoryUnit, Units};
 pub use self::error::{Cause, Stage, StageError};
 use self::filter::TagFilterExtension;
-use self::lookup::{CopyOptions, Scope};
 use self::plan::platform::PlatformCache;
 pub use self::plan::{Mode, Plan};
 pub use self::report::{CopyStats, ImageReport, Outcome, StepReport};

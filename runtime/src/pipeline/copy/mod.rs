@@ -18,9 +18,10 @@ use std::sync::Mutex;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::lookup::Context;
+use super::context::Context;
 use super::plan::Work;
 use super::report::CopyStats;
+use super::walk::Walk;
 use crate::client::{
     BlobCopy, ClientError, Descriptor, ErrorKind, Manifest, PutOptions, Result, Upkeep, digest_tag_subject,
     is_fallback_tag, is_index, is_manifest,
@@ -105,6 +106,11 @@ impl<'a> ImageCopy<'a> {
         self.copy_tree(src, dst, &top, names, under.as_deref(), 0).await?;
         self.push_tagged(dst, &top).await?;
         self.finish().await
+    }
+
+    /// The walk over this image's referrers and digest tags.
+    pub(super) fn walk(&self) -> Walk<'_> {
+        Walk::new(self.ctx, &self.top)
     }
 
     /// Does the work a refresh plan named.

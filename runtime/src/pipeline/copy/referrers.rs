@@ -10,26 +10,26 @@
 //! Digest tags (`sha256-<hex>.*`) are copied by tag and pushed at the end of
 //! the copy. Loops (an index whose referrer is itself, a digest tag naming
 //! its own image) end because each manifest is copied once per image copy.
+//!
+//! What a manifest has and where the walk goes on is the walk's (`walk.rs`),
+//! shared with the plan; this acts on it.
 
 use futures_util::future::BoxFuture;
 
 use super::{ImageCopy, Names};
 use crate::client::{Descriptor, ErrorKind, Result, Upkeep, fallback_tag};
-use crate::pipeline::lookup::Referrers;
+use crate::pipeline::walk::Referrers;
 
 /// Brings the target's referrers of `subject` (a source digest) in line with
 /// the source's; the referrers are `depth` levels below the image's top.
 pub fn sync<'b>(copy: &'b ImageCopy<'b>, subject: &'b str, depth: usize) -> BoxFuture<'b, Result<()>> {
     Box::pin(async move {
         let ctx = copy.ctx;
-        let listing = match ctx.referrers(subject, true).await? {
+        let listing = match copy.walk().referrers(subject, true).await? {
             Referrers::None | Referrers::Differs => return Ok(()),
-            Referrers::Same(index) => {
-                // The target lists the same referrers; theirs may have their own.
-                if ctx.look_below(&copy.top).await? {
-                    for r in ctx.listed_in(&index).await? {
-                        copy.extras_of(&r.digest, depth).await?;
-                    }
+            Referrers::Same { below } => {
+                for r in below {
+                    copy.extras_of(&r, depth).await?;
                 }
                 return Ok(());
             }
@@ -116,7 +116,7 @@ async fn referrer(
 
 /// Copies the digest tags of `digest` (COPY-10).
 pub async fn digest_tags_of(copy: &ImageCopy<'_>, digest: &str, depth: usize) -> Result<()> {
-    for tag in copy.ctx.digest_tags(digest).await? {
+    for tag in copy.walk().digest_tags(digest).await? {
         digest_tag(copy, &tag, depth).await?;
     }
     Ok(())
@@ -129,17 +129,17 @@ pub fn digest_tag<'b>(copy: &'b ImageCopy<'b>, tag: &'b str, depth: usize) -> Bo
         let ctx = copy.ctx;
         let (src, dst) = (ctx.scope.source.with_tag(tag), ctx.scope.target.with_tag(tag));
         let result: Result<()> = async {
-            let target = ctx.state.head(ctx.client, &dst).await.ok().flatten();
-            let Some(source) = ctx.state.head_like(ctx.client, &src, target.as_ref()).await? else {
+            let walk = copy.walk();
+            let Some(found) = walk.digest_tag(tag).await? else {
                 return Ok(());
             };
-            if target.is_some_and(|t| t.digest == source.digest) && !ctx.options.force_recursive {
-                if ctx.look_below(&copy.top).await? {
-                    copy.extras_of(&source.digest, depth).await?;
+            if found.same() && !ctx.options.force_recursive {
+                if let Some(below) = walk.below_tag(&found).await? {
+                    copy.extras_of(&below, depth).await?;
                 }
                 return Ok(());
             }
-            let m = ctx.client.manifest_get(&src.with_digest(&source.digest)).await?;
+            let m = ctx.client.manifest_get(&src.with_digest(&found.source)).await?;
             let names = Names { source: src.common_name(), target: dst.common_name() };
             let under = crate::client::digest_tag_subject(tag).filter(|_| crate::client::is_fallback_tag(tag));
             copy.copy_tree(&ctx.scope.source, &ctx.scope.target, &m, &names, under.as_deref(), depth).await?;

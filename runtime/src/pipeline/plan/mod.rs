@@ -13,7 +13,7 @@ pub use self::decide::{CopyReason, Mode, Plan, RefreshFlags, Work};
 use self::decide::{First, Observed};
 use self::platform::PlatformCache;
 use super::admission::Admission;
-use super::lookup::Context;
+use super::context::Context;
 use crate::client::{ClientError, ErrorKind, Manifest, ManifestHead, Result, is_index};
 use crate::config::SyncStep;
 use crate::reference::Reference;
