@@ -27,4 +27,5 @@ pub mod server;
 pub mod setup;
 pub mod shard;
 pub mod template;
+pub mod verify;
 pub mod version;

@@ -115,6 +115,7 @@ fn action_label(a: Outcome) -> &'static str {
         Outcome::SkippedExists | Outcome::SkippedMediaType => "skipped",
         Outcome::Stale | Outcome::WouldRefresh => "stale",
         Outcome::Failed => "failed",
+        Outcome::Refused => "refused",
     }
 }
 

@@ -19,3 +19,15 @@ pub fn regclient_layout(name: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// The Sigstore fixtures folder `name` (`containers-image`, `cosign`), or
+/// `None` after printing a visible skip that names the missing path.
+pub fn sigstore_fixtures(name: &str) -> Option<PathBuf> {
+    let dir = shared_dir().join("fixtures/sigstore").join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: sigstore compatibility fixtures not found at {}", dir.display());
+        None
+    }
+}

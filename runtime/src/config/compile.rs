@@ -32,9 +32,16 @@ fn strings(list: &[Spanned<String>]) -> Vec<String> {
     list.iter().map(|s| s.value.clone()).collect()
 }
 
-/// Resolves and validates everything; problems go to `diags`. Relative plugin
-/// paths are resolved against `base_dir` (the config file's directory).
-pub(crate) fn compile(raw: RawConfig, plugins: Vec<PluginSpec>, engine: &Templates, diags: &mut Diagnostics) -> Config {
+/// Resolves and validates everything; problems go to `diags`. Relative
+/// paths (key files, trusted roots) are resolved against `base_dir` (the
+/// config file's directory).
+pub(crate) fn compile(
+    raw: RawConfig,
+    plugins: Vec<PluginSpec>,
+    base_dir: &std::path::Path,
+    engine: &Templates,
+    diags: &mut Diagnostics,
+) -> Config {
     let version = match &raw.version {
         Some(v) if v.value > 1 => {
             diags.error(v.pos, "version", format!("unsupported config version {}", v.value));
@@ -45,7 +52,10 @@ pub(crate) fn compile(raw: RawConfig, plugins: Vec<PluginSpec>, engine: &Templat
     };
     let creds = raw.creds.iter().enumerate().map(|(i, h)| host(h, i, engine, diags)).collect();
     let names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
-    let defaults = resolve_defaults(&raw.defaults, engine, diags);
+    let mut defaults = resolve_defaults(&raw.defaults, engine, diags);
+    if let Some(v) = &raw.defaults.common.verify {
+        defaults.options.verify = super::verify::policy(v, "defaults.verify", base_dir, diags);
+    }
     check_plugin_names(raw.defaults.common.notify.as_deref().unwrap_or_default(), &names, "defaults.notify", diags);
     let mut sync = Vec::with_capacity(raw.sync.len());
     let mut hooks_seen = raw.defaults.common.hooks.as_ref().map(|h| h.pos);
@@ -54,6 +64,9 @@ pub(crate) fn compile(raw: RawConfig, plugins: Vec<PluginSpec>, engine: &Templat
         hooks_seen = hooks_seen.or(step.common.hooks.as_ref().map(|h| h.pos));
         if let Some(mut s) = resolve_step(step, index, &defaults, engine, diags) {
             let path = format!("sync[{index}]");
+            if let Some(v) = &step.common.verify {
+                s.spec.options.verify = super::verify::policy(v, &format!("{path}.verify"), base_dir, diags);
+            }
             check_plugin_names(&step.filters, &names, &format!("{path}.filters"), diags);
             s.spec.filters = strings(&step.filters);
             if let Some(list) = &step.common.notify {

@@ -313,9 +313,84 @@ impl Decoder<'_> {
             "mediaTypes" => c.media_types = self.string_list(value, &p),
             "hooks" => c.hooks = self.hooks(value, &p),
             "notify" => c.notify = self.string_list(value, &p),
+            "verify" => c.verify = self.verify(value, &p),
             _ => return false,
         }
         true
+    }
+
+    fn verify(&mut self, node: &Node, path: &str) -> Option<RawVerify> {
+        if node.is_null() {
+            return None;
+        }
+        let mut v = RawVerify { pos: node.pos, ..RawVerify::default() };
+        for (key, value) in self.entries(node, path) {
+            let p = join(path, key);
+            match key {
+                "mode" => v.mode = self.string(value, &p),
+                "signatures" => {
+                    for (k, item) in self.entries(value, &p) {
+                        let sp = join(&p, k);
+                        match k {
+                            "count" => v.count = self.int(item, &sp),
+                            "entries" => {
+                                for (i, e) in self.items(item, &sp).into_iter().enumerate() {
+                                    v.entries.push(self.verify_entry(e, &format!("{sp}[{i}]")));
+                                }
+                            }
+                            other => self.unknown(other, item, &p),
+                        }
+                    }
+                }
+                "attestations" => {
+                    for (i, item) in self.items(value, &p).into_iter().enumerate() {
+                        let ip = format!("{p}[{i}]");
+                        let mut a = RawAttestation { pos: item.pos, ..RawAttestation::default() };
+                        for (k, val) in self.entries(item, &ip) {
+                            let kp = join(&ip, k);
+                            match k {
+                                "predicateType" => a.predicate_type = self.string(val, &kp),
+                                "signedBy" => a.signed_by = self.string_list(val, &kp).unwrap_or_default(),
+                                other => self.unknown(other, val, &ip),
+                            }
+                        }
+                        v.attestations.push(a);
+                    }
+                }
+                other => self.unknown(other, value, path),
+            }
+        }
+        Some(v)
+    }
+
+    fn verify_entry(&mut self, node: &Node, path: &str) -> RawVerifyEntry {
+        let mut e = RawVerifyEntry { pos: node.pos, ..RawVerifyEntry::default() };
+        for (key, value) in self.entries(node, path) {
+            let p = join(path, key);
+            match key {
+                "name" => e.name = self.string(value, &p),
+                "keys" => e.keys = self.string_list(value, &p),
+                "tlog" => e.tlog = self.string(value, &p),
+                "trustedRoot" => e.trusted_root = self.string(value, &p),
+                "sct" => e.sct = self.string(value, &p),
+                "keyless" => {
+                    let mut k = RawKeyless { pos: value.pos, ..RawKeyless::default() };
+                    for (kk, val) in self.entries(value, &p) {
+                        let kp = join(&p, kk);
+                        match kk {
+                            "issuer" => k.issuer = self.string(val, &kp),
+                            "issuerRegExp" => k.issuer_reg_exp = self.string(val, &kp),
+                            "subject" => k.subject = self.string(val, &kp),
+                            "subjectRegExp" => k.subject_reg_exp = self.string(val, &kp),
+                            other => self.unknown(other, val, &p),
+                        }
+                    }
+                    e.keyless = Some(k);
+                }
+                other => self.unknown(other, value, path),
+            }
+        }
+        e
     }
 
     fn referrer_filters(&mut self, node: &Node, path: &str) -> Option<Vec<ReferrerFilter>> {

@@ -47,6 +47,8 @@ pub fn merge(own: &RawCommon, defaults: &StepOptions) -> StepOptions {
             Some(list) => list.iter().map(|s| s.value.clone()).collect(),
             None => defaults.notify.clone(),
         },
+        // Compiled apart (it reads files); this is the default's until then.
+        verify: defaults.verify.clone(),
     }
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod expand;
 pub(crate) mod model;
 mod print;
 mod raw;
+mod verify;
 pub mod yaml;
 
 use std::io::Read;
@@ -111,7 +112,8 @@ impl Document {
         let mut raw = self.raw.clone();
         raw.sync.clear();
         raw.plugins.clear();
-        compile::compile(raw, Vec::new(), &Templates::default(), &mut diagnostic::Diagnostics::default())
+        let base = base_dir(&self.origin);
+        compile::compile(raw, Vec::new(), &base, &Templates::default(), &mut diagnostic::Diagnostics::default())
     }
 
     /// Records what a plugin's `ref` resolved to (`…@sha256:…`), so the
@@ -127,7 +129,7 @@ impl Document {
     /// reported with the config's own, sorted by line.
     pub fn compile(self, templates: &Templates, problems: Vec<Diagnostic>) -> Result<Loaded, ConfigError> {
         let Document { origin, raw, plugins, mut diags } = self;
-        let config = compile::compile(raw, plugins, templates, &mut diags);
+        let config = compile::compile(raw, plugins, &base_dir(&origin), templates, &mut diags);
         diags.extend(problems);
         let failed = diags.has_errors();
         let diagnostics = diags.into_sorted();

@@ -243,6 +243,10 @@ pub struct StepOptions {
     /// Notifier plugins told about the step's runs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<String>,
+    /// The signature policy images must satisfy before they are copied; a
+    /// step's own replaces the default's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::VerifyPolicy>,
 }
 
 /// `defaults:` after loading.

@@ -97,6 +97,48 @@ pub struct RawCommon {
     pub hooks: Field<Hooks>,
     /// Notifier plugins; `None` when absent.
     pub notify: Option<Vec<Spanned<String>>>,
+    /// The signature policy; `None` when absent.
+    pub verify: Option<RawVerify>,
+}
+
+/// `verify:`
+#[derive(Debug, Default, Clone)]
+pub struct RawVerify {
+    pub pos: Pos,
+    pub mode: Field<String>,
+    pub count: Field<i64>,
+    pub entries: Vec<RawVerifyEntry>,
+    pub attestations: Vec<RawAttestation>,
+}
+
+/// One `verify.signatures.entries` item.
+#[derive(Debug, Default, Clone)]
+pub struct RawVerifyEntry {
+    pub pos: Pos,
+    pub name: Field<String>,
+    pub keys: Option<Vec<Spanned<String>>>,
+    pub tlog: Field<String>,
+    pub trusted_root: Field<String>,
+    pub keyless: Option<RawKeyless>,
+    pub sct: Field<String>,
+}
+
+/// `keyless:` of an entry.
+#[derive(Debug, Default, Clone)]
+pub struct RawKeyless {
+    pub pos: Pos,
+    pub issuer: Field<String>,
+    pub issuer_reg_exp: Field<String>,
+    pub subject: Field<String>,
+    pub subject_reg_exp: Field<String>,
+}
+
+/// One `verify.attestations` item.
+#[derive(Debug, Default, Clone)]
+pub struct RawAttestation {
+    pub pos: Pos,
+    pub predicate_type: Field<String>,
+    pub signed_by: Vec<Spanned<String>>,
 }
 
 /// `defaults:`

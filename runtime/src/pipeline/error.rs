@@ -17,6 +17,8 @@ pub enum Stage {
     Plan,
     /// Admission: a copy slot, then the source's rate limit.
     Admission,
+    /// Checking the image's signatures against the step's policy.
+    Verify,
     /// Saving the target before it is overwritten.
     Backup,
     /// Writing to the target.
@@ -30,6 +32,7 @@ impl fmt::Display for Stage {
             Stage::Filter => "filter",
             Stage::Plan => "plan",
             Stage::Admission => "rate limit",
+            Stage::Verify => "verify",
             Stage::Backup => "backup",
             Stage::Copy => "copy",
         })
@@ -51,6 +54,9 @@ pub enum Cause {
     /// A tag filter (a plugin) failed or is missing.
     #[error("{0}")]
     Filter(String),
+    /// The signature policy refused the image.
+    #[error("refused by the signature policy: {0}")]
+    Refused(String),
 }
 
 /// Why a backup could not even be attempted.

@@ -6,9 +6,10 @@
 //!
 //! Each stage takes what the one before gave and fails as itself (an
 //! [`ImageFailure`] names its [`Stage`]). `checks` is where stages that may
-//! refuse an image before anything is written slot in (signature
-//! verification, gate plugins); it is empty today. The image's report is
-//! made from the stages' outputs once the chain ends.
+//! refuse an image before anything is written slot in: signature
+//! verification (`verify.rs`) today, gate plugins next; `check` runs them
+//! too, to report what a copy would refuse. The image's report is made from
+//! the stages' outputs once the chain ends.
 
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ use super::error::{Cause, Stage, StageError};
 use super::plan::{self, CopyReason, Mode, Plan, Planned};
 use super::report::{CopyStats, ImageReport, Outcome};
 use super::state::RunState;
+use super::verify::{self, Passed};
 use crate::client::{ClientError, ErrorKind};
 use crate::config::SyncStep;
 use crate::reference::Reference;
@@ -144,6 +146,12 @@ impl Pipeline {
                 if e.is_cancelled() {
                     report.reason = "canceled".into();
                     None
+                } else if let Cause::Refused(reason) = &e.cause {
+                    // The verify stage logged the refusal with its reason.
+                    report.outcome = Outcome::Refused;
+                    report.reason = reason.clone();
+                    report.error = Some(e.to_string());
+                    Some(e)
                 } else {
                     tracing::error!(target = %tgt.common_name(), source = %src.common_name(), error = %e.cause, "Failed to sync");
                     report.error = Some(e.to_string());
@@ -162,6 +170,10 @@ impl ImageRun<'_> {
         let mut planned = self.plan(&mut admission).await?;
         *learnt = Learnt::of(&planned);
         let refreshing = match self.decide(&planned) {
+            Decision::Settled(Outcome::Stale, reason) => {
+                let warned = self.checks(&planned).await?;
+                return Ok(Done::settled(Outcome::Stale, warned.or(reason)));
+            }
             Decision::Settled(outcome, reason) => return Ok(Done::settled(outcome, reason)),
             Decision::Write { refreshing } => refreshing,
         };
@@ -171,7 +183,7 @@ impl ImageRun<'_> {
             planned.manifest = None;
         }
         self.admit(&mut admission).await?;
-        self.checks(&planned).await?;
+        let warned = self.checks(&planned).await?;
         self.backup(&planned).await?;
         let looked_closer = matches!(planned.plan, Plan::Refresh(_));
         let stats = self.copy(planned).await;
@@ -183,7 +195,7 @@ impl ImageRun<'_> {
             (_, true) => Outcome::Refreshed,
             _ => Outcome::Copied,
         };
-        Ok(Done { outcome, reason: None, stats })
+        Ok(Done { outcome, reason: warned, stats })
     }
 
     fn admission(&self) -> Admission<'_> {
@@ -261,10 +273,23 @@ impl ImageRun<'_> {
         Ok(())
     }
 
-    /// Checks that may refuse an admitted image before anything is written
-    /// (signature verification and gate plugins slot in here). None yet.
-    async fn checks(&self, _planned: &Planned) -> Result<(), ImageFailure> {
-        Ok(())
+    /// Checks that may refuse an admitted image before anything is written:
+    /// the step's signature policy judges the digest the plan resolved, which
+    /// is the one the copy copies. A refresh brings referrers or digest tags
+    /// of an image the target already has, so nothing is judged again.
+    /// `Some(reason)` when a `warn` policy let a refused image through.
+    async fn checks(&self, planned: &Planned) -> Result<Option<String>, ImageFailure> {
+        if matches!(planned.plan, Plan::Refresh(_)) {
+            return Ok(None);
+        }
+        let policy = self.step.spec.options.verify.as_ref();
+        let image = self.src.common_name();
+        let (digest, copied) = (&planned.source_head.digest, &planned.source.digest);
+        match verify::check(self.ctx, policy, &self.pipeline.verified, &image, digest, copied).await {
+            Ok(Passed::Unchecked | Passed::Accepted) => Ok(None),
+            Ok(Passed::Warned(reason)) => Ok(Some(format!("copied unverified (verify mode warn): {reason}"))),
+            Err(reason) => Err(ImageFailure::new(Stage::Verify, Cause::Refused(reason))),
+        }
     }
 
     /// Backup: a target about to be overwritten is saved first (BAK-1 …).

@@ -25,6 +25,7 @@ mod image;
 pub(crate) mod plan;
 pub mod report;
 pub(crate) mod state;
+pub(crate) mod verify;
 pub(crate) mod walk;
 
 use std::sync::Arc;
@@ -98,6 +99,8 @@ pub struct Pipeline {
     images: Option<Arc<dyn ImageWatch>>,
     /// `defaults.limits` (graph depth and referrer fan-out).
     limits: crate::config::Limits,
+    /// Digests the signature policies accepted, for the pipeline's life.
+    verified: verify::Verified,
 }
 
 /// Follows a run image by image (a progress display).
@@ -161,6 +164,7 @@ impl Pipeline {
             writes: Arc::default(),
             images: None,
             limits: config.defaults.limits,
+            verified: verify::Verified::default(),
         }
     }
 
@@ -346,7 +350,7 @@ impl Pipeline {
         if let Some(e) = error {
             self.note_error(report, e);
         }
-        let keep = keep_all || matches!(image.outcome, Outcome::Stale | Outcome::WouldRefresh);
+        let keep = keep_all || matches!(image.outcome, Outcome::Stale | Outcome::WouldRefresh | Outcome::Refused);
         report.add(image, keep);
     }
 

@@ -27,6 +27,8 @@ pub enum Outcome {
     WouldRefresh,
     /// The image failed.
     Failed,
+    /// The signature policy refused it (`verify:`, enforce): nothing written.
+    Refused,
 }
 
 impl Outcome {
@@ -156,10 +158,6 @@ pub struct StepReport {
 /// this is counted, so a step of many images cannot grow without bound.
 pub const ERRORS_KEPT: usize = 1000;
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
 /// What the images of a step came to, counted as each ends, so the counts
 /// and totals hold even when the image reports themselves are not kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -251,6 +249,13 @@ pub struct Counts {
     pub would_refresh: usize,
     /// Failures: failed images and failures of the step itself (a listing, a filter).
     pub failed: usize,
+    /// Of the failures, images the signature policy refused.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -265,6 +270,7 @@ impl Counts {
             stale: step.count(Outcome::Stale),
             would_refresh: step.count(Outcome::WouldRefresh),
             failed: step.errors.len() + step.errors_dropped,
+            refused: step.count(Outcome::Refused),
         }
     }
 
@@ -277,6 +283,7 @@ impl Counts {
         self.stale += o.stale;
         self.would_refresh += o.would_refresh;
         self.failed += o.failed;
+        self.refused += o.refused;
     }
 }
 
@@ -345,13 +352,21 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
     for doc in &run.steps {
         let (s, c, t) = (doc.step, &doc.counts, &doc.totals);
         if check {
-            for i in s.images.iter().filter(|i| matches!(i.outcome, Outcome::Stale | Outcome::WouldRefresh)) {
-                let word = if i.outcome == Outcome::Stale { "stale" } else { "refresh" };
+            for i in s
+                .images
+                .iter()
+                .filter(|i| matches!(i.outcome, Outcome::Stale | Outcome::WouldRefresh | Outcome::Refused))
+            {
+                let word = match i.outcome {
+                    Outcome::Stale => "stale",
+                    Outcome::Refused => "refused",
+                    _ => "refresh",
+                };
                 out += &format!("{word}: {} -> {} ({})\n", i.source, i.target, i.reason);
             }
         } else {
             out += &format!(
-                "sync[{}] {} -> {}: {} copied, {} up to date, {} skipped, {} failed; {} blobs sent ({}), {} mounted, {} already there\n",
+                "sync[{}] {} -> {}: {} copied, {} up to date, {} skipped, {} failed{}; {} blobs sent ({}), {} mounted, {} already there\n",
                 s.index,
                 s.source,
                 s.target,
@@ -359,6 +374,7 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
                 c.up_to_date,
                 c.skipped,
                 c.failed,
+                refused(c),
                 t.blobs_copied,
                 human_bytes(t.bytes),
                 t.blobs_mounted,
@@ -371,17 +387,24 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
         out += &format!("{} of {} images stale, {} failed\n", c.stale, c.images, c.failed);
     } else {
         out += &format!(
-            "total: {} copied, {} up to date, {} skipped, {} failed; {} sent in {} blobs, {} blobs mounted\n",
+            "total: {} copied, {} up to date, {} skipped, {} failed{}; {} sent in {} blobs, {} blobs mounted\n",
             c.copied + c.refreshed,
             c.up_to_date,
             c.skipped,
             c.failed,
+            refused(c),
             human_bytes(t.bytes),
             t.blobs_copied,
             t.blobs_mounted
         );
     }
     out
+}
+
+/// ` (N refused by the signature policy)` when any were; nothing otherwise,
+/// so summaries of runs without a policy read as they always have.
+fn refused(c: &Counts) -> String {
+    if c.refused == 0 { String::new() } else { format!(" ({} refused by the signature policy)", c.refused) }
 }
 
 /// `1.5 MiB`-style sizes.

@@ -26,6 +26,8 @@ pub enum EventKind {
     ImageSkipped,
     /// An image failed.
     ImageFailed,
+    /// The signature policy refused an image.
+    ImageRefused,
     /// A step run ended without errors.
     SyncFinished,
     /// A step run ended with errors.
@@ -40,6 +42,7 @@ impl EventKind {
             EventKind::ImageCopied => "image-copied",
             EventKind::ImageSkipped => "image-skipped",
             EventKind::ImageFailed => "image-failed",
+            EventKind::ImageRefused => "image-refused",
             EventKind::SyncFinished => "sync-finished",
             EventKind::SyncFailed => "sync-failed",
         }
@@ -93,6 +96,7 @@ pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
             // Cancelled images failed nobody: the run was stopped.
             Outcome::Failed if image.error.is_none() => continue,
             Outcome::Failed => EventKind::ImageFailed,
+            Outcome::Refused => EventKind::ImageRefused,
             _ => EventKind::ImageSkipped,
         };
         let mut details = vec![step.clone()];

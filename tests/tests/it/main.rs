@@ -28,4 +28,6 @@ mod quirks;
 mod server;
 mod shard;
 mod sync_cli;
+mod verify;
+mod verify_compat;
 mod wit_freeze;

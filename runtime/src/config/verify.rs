@@ -1,0 +1,205 @@
+//! `verify:` compiled: key files and trusted roots read (relative paths
+//! against the config's directory), every value checked, so a policy that
+//! could not be applied stops the load instead of letting images through.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::diagnostic::Diagnostics;
+use super::raw::{RawKeyless, RawVerify, RawVerifyEntry};
+use super::yaml::Pos;
+use crate::verify::{Entry, Mode, PublicKey, Tlog, TrustedRoot, VerifyPolicy};
+
+/// The policy of one `verify:` block at `path`, or `None` (with errors in
+/// `diags`) when it cannot be applied.
+pub(crate) fn policy(raw: &RawVerify, path: &str, base_dir: &Path, diags: &mut Diagnostics) -> Option<VerifyPolicy> {
+    let before = diags.error_count();
+    let mode = match &raw.mode {
+        None => Mode::Enforce,
+        Some(m) => Mode::parse(&m.value).unwrap_or_else(|| {
+            diags.error(
+                m.pos,
+                format!("{path}.mode"),
+                format!("unknown mode \"{}\": one of enforce, warn, off", m.value),
+            );
+            Mode::Enforce
+        }),
+    };
+    let entries_path = format!("{path}.signatures.entries");
+    let mut fingerprint = Sha256::new();
+    let mut entries: Vec<Entry> = Vec::new();
+    for (i, e) in raw.entries.iter().enumerate() {
+        if let Some(entry) = entry(e, &format!("{entries_path}[{i}]"), base_dir, diags, &mut fingerprint) {
+            if entries.iter().any(|other| other.name == entry.name) {
+                diags.error(
+                    e.pos,
+                    format!("{entries_path}[{i}].name"),
+                    format!("entry \"{}\" is named twice", entry.name),
+                );
+            }
+            entries.push(entry);
+        }
+    }
+    if raw.entries.is_empty() && mode != Mode::Off {
+        diags.error(raw.pos, &entries_path, "a verify policy needs at least one signature entry (keys or keyless)");
+    }
+    let count = match &raw.count {
+        None => raw.entries.len(),
+        Some(c) if c.value >= 1 && (c.value as usize) <= raw.entries.len() => c.value as usize,
+        Some(c) => {
+            let msg =
+                format!("count must be between 1 and the number of entries ({}), found {}", raw.entries.len(), c.value);
+            diags.error(c.pos, format!("{path}.signatures.count"), msg);
+            0
+        }
+    };
+    for (i, a) in raw.attestations.iter().enumerate() {
+        let ap = format!("{path}.attestations[{i}]");
+        if a.predicate_type.as_ref().is_none_or(|p| p.value.is_empty()) {
+            diags.error(a.pos, format!("{ap}.predicateType"), "predicateType is required");
+        }
+        for (j, name) in a.signed_by.iter().enumerate() {
+            if !raw.entries.iter().any(|e| e.name.as_ref().is_some_and(|n| n.value == name.value)) {
+                let msg = format!("\"{}\" is not the name of a signature entry", name.value);
+                diags.error(name.pos, format!("{ap}.signedBy[{j}]"), msg);
+            }
+        }
+        diags.error(a.pos, &ap, "attestation checks are not supported by this build yet; remove them or use mode: off");
+    }
+    if diags.error_count() > before {
+        return None;
+    }
+    fingerprint.update(format!("{mode:?}/{count}"));
+    Some(VerifyPolicy { mode, count, entries, fingerprint: crate::verify::hex(&fingerprint.finalize()) })
+}
+
+fn entry(
+    raw: &RawVerifyEntry,
+    path: &str,
+    base_dir: &Path,
+    diags: &mut Diagnostics,
+    fingerprint: &mut Sha256,
+) -> Option<Entry> {
+    let name = match &raw.name {
+        Some(n) if !n.value.is_empty() => n.value.clone(),
+        _ => {
+            diags.error(raw.pos, format!("{path}.name"), "an entry needs a name");
+            String::new()
+        }
+    };
+    fingerprint.update(format!("entry {name}\n"));
+    let tlog = match &raw.tlog {
+        None => Tlog::Require,
+        Some(t) => match t.value.as_str() {
+            "require" => Tlog::Require,
+            "ignore" => Tlog::Ignore,
+            other => {
+                diags.error(t.pos, format!("{path}.tlog"), format!("unknown tlog \"{other}\": require or ignore"));
+                Tlog::Require
+            }
+        },
+    };
+    fingerprint.update(format!("{tlog:?}\n"));
+    let trusted_root = raw.trusted_root.as_ref().and_then(|f| {
+        let file = base_dir.join(&f.value);
+        let text = read(&file, f.pos, &format!("{path}.trustedRoot"), diags)?;
+        fingerprint.update(&text);
+        match TrustedRoot::parse(&text) {
+            Ok(root) => {
+                if root.expired(chrono::Utc::now()) {
+                    let msg = format!("every log key in {} is past its validity", file.display());
+                    diags.warn(f.pos, format!("{path}.trustedRoot"), msg);
+                }
+                Some(root)
+            }
+            Err(e) => {
+                diags.error(f.pos, format!("{path}.trustedRoot"), format!("{}: {e}", file.display()));
+                None
+            }
+        }
+    });
+    if let Some(k) = &raw.keyless {
+        keyless(k, raw, path, diags);
+    }
+    let mut keys = Vec::new();
+    match (&raw.keys, &raw.keyless) {
+        (None, None) => diags.error(raw.pos, path, "an entry needs keys or keyless"),
+        (Some(_), Some(k)) => diags.error(k.pos, path, "keys and keyless exclude each other: one per entry"),
+        (Some(list), None) if list.is_empty() => diags.error(raw.pos, format!("{path}.keys"), "keys is empty"),
+        _ => {}
+    }
+    for (i, k) in raw.keys.iter().flatten().enumerate() {
+        let kp = format!("{path}.keys[{i}]");
+        let file = base_dir.join(&k.value);
+        let Some(text) = read(&file, k.pos, &kp, diags) else { continue };
+        fingerprint.update(&text);
+        match PublicKey::from_pem(&text) {
+            Ok(key) => keys.push(key),
+            Err(e) => diags.error(k.pos, kp, format!("{}: {e}", file.display())),
+        }
+    }
+    if raw.keys.is_some() && tlog == Tlog::Require && raw.trusted_root.is_none() {
+        let msg = "tlog: require checks the Rekor entry against a trustedRoot (a Sigstore trusted_root.json); \
+                   give one, or set tlog: ignore";
+        diags.error(raw.pos, format!("{path}.trustedRoot"), msg);
+    }
+    Some(Entry {
+        name,
+        key_files: raw.keys.iter().flatten().map(|k| k.value.clone()).collect(),
+        keys,
+        tlog,
+        trusted_root_file: raw.trusted_root.as_ref().map(|f| f.value.clone()).unwrap_or_default(),
+        trusted_root,
+    })
+}
+
+/// Checks a keyless block as far as it can be written wrong; this build
+/// cannot verify Fulcio certificates yet, which is an error of its own.
+fn keyless(k: &RawKeyless, entry: &RawVerifyEntry, path: &str, diags: &mut Diagnostics) {
+    let kp = format!("{path}.keyless");
+    for (exact, pattern, what) in
+        [(&k.issuer, &k.issuer_reg_exp, "issuer"), (&k.subject, &k.subject_reg_exp, "subject")]
+    {
+        match (exact, pattern) {
+            (None, None) => diags.error(k.pos, &kp, format!("keyless needs {what} or {what}RegExp")),
+            (Some(_), Some(p)) => {
+                diags.error(p.pos, &kp, format!("{what} and {what}RegExp exclude each other"));
+            }
+            (None, Some(p)) => {
+                if let Err(e) = regex::Regex::new(&format!("^(?:{})$", p.value)) {
+                    diags.error(p.pos, format!("{kp}.{what}RegExp"), format!("invalid regular expression: {e}"));
+                }
+            }
+            (Some(_), None) => {}
+        }
+    }
+    if let Some(s) = &entry.sct
+        && !matches!(s.value.as_str(), "require" | "ignore")
+    {
+        diags.error(s.pos, format!("{path}.sct"), format!("unknown sct \"{}\": require or ignore", s.value));
+    }
+    if entry.trusted_root.is_none() {
+        diags.error(k.pos, format!("{path}.trustedRoot"), "keyless entries need a trustedRoot");
+    }
+    diags.error(k.pos, &kp, "keyless (Fulcio) verification is not supported by this build yet; use keys");
+}
+
+fn read(file: &Path, pos: Pos, path: &str, diags: &mut Diagnostics) -> Option<Vec<u8>> {
+    // A key or root file is small; a huge one is a mistake, not a key.
+    const MAX: u64 = 4 * 1024 * 1024;
+    match std::fs::metadata(file) {
+        Ok(m) if m.len() > MAX => {
+            diags.error(pos, path, format!("{} is larger than 4 MiB", file.display()));
+            return None;
+        }
+        _ => {}
+    }
+    match std::fs::read(file) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            diags.error(pos, path, format!("cannot read {}: {e}", file.display()));
+            None
+        }
+    }
+}

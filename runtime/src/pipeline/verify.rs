@@ -1,0 +1,165 @@
+//! The `verify` stage: before anything of an image is written, the
+//! signatures of the digest the plan resolved (and the copy will copy) must
+//! satisfy the step's `verify:` policy. This reads; `crate::verify` judges.
+//!
+//! The digest judged is the one the tag named: an index's signature covers
+//! its children, so with `platform` the chosen child must be listed in the
+//! verified index. A positive verdict is remembered per (digest, policy)
+//! for the pipeline's life; a changed policy has another fingerprint.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::context::Context;
+use crate::client::{Descriptor, ErrorKind};
+use crate::verify::cosign::{self, Candidate, MAX_PAYLOAD, MAX_SIGNATURES};
+use crate::verify::{Mode, Verdict, VerifyPolicy};
+
+/// The most verdicts remembered; beyond it the oldest are forgotten at once
+/// (verifying again costs two reads, remembering costs memory forever).
+const REMEMBERED: usize = 100_000;
+
+/// Positive verdicts, by policy fingerprint and digest.
+#[derive(Default)]
+pub struct Verified {
+    seen: Mutex<HashSet<(String, String)>>,
+}
+
+impl Verified {
+    fn knows(&self, policy: &VerifyPolicy, digest: &str) -> bool {
+        self.seen.lock().expect("poisoned").contains(&(policy.fingerprint.clone(), digest.to_string()))
+    }
+
+    fn remember(&self, policy: &VerifyPolicy, digest: &str) {
+        let mut seen = self.seen.lock().expect("poisoned");
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        seen.insert((policy.fingerprint.clone(), digest.to_string()));
+    }
+}
+
+/// How the stage ended for an image it let through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Passed {
+    /// No policy, or `mode: off`.
+    Unchecked,
+    /// Accepted (now or earlier in the pipeline's life).
+    Accepted,
+    /// Refused under `mode: warn`: copied anyway; why.
+    Warned(String),
+}
+
+/// Judges the image whose tag named `digest`; `copied` is the manifest the
+/// copy will write at the top (a platform's child, or `digest` itself).
+/// `Err` is the refusal's reason under `mode: enforce`.
+pub async fn check(
+    ctx: &Context<'_>,
+    policy: Option<&VerifyPolicy>,
+    verified: &Verified,
+    image: &str,
+    digest: &str,
+    copied: &str,
+) -> Result<Passed, String> {
+    let Some(policy) = policy.filter(|p| p.mode != Mode::Off) else { return Ok(Passed::Unchecked) };
+    if verified.knows(policy, digest) && covers(ctx, digest, copied).await.is_ok() {
+        return Ok(Passed::Accepted);
+    }
+    let verdict = match candidates(ctx, digest).await {
+        Ok(found) => policy.evaluate(digest, &found),
+        Err(reason) => Verdict { accepted: false, matched: Vec::new(), reason },
+    };
+    let verdict = match covers(ctx, digest, copied).await {
+        Ok(()) => verdict,
+        Err(reason) => Verdict { accepted: false, reason, ..verdict },
+    };
+    if verdict.accepted {
+        for m in &verdict.matched {
+            let (index, time) = m.log.map(|l| (l.log_index, l.integrated_time)).unzip();
+            tracing::info!(
+                image,
+                digest,
+                entry = m.entry,
+                "rekor.logIndex" = index,
+                "rekor.integratedTime" = time,
+                "Signature verified"
+            );
+        }
+        verified.remember(policy, digest);
+        return Ok(Passed::Accepted);
+    }
+    match policy.mode {
+        Mode::Warn => {
+            tracing::warn!(
+                image,
+                digest,
+                reason = verdict.reason,
+                "Signature policy not satisfied, copying anyway (mode: warn)"
+            );
+            Ok(Passed::Warned(verdict.reason))
+        }
+        _ => {
+            tracing::error!(image, digest, reason = verdict.reason, "Image refused by the signature policy");
+            Err(verdict.reason)
+        }
+    }
+}
+
+/// The signatures cosign keeps for `digest` in the source repository.
+async fn candidates(ctx: &Context<'_>, digest: &str) -> Result<Vec<Candidate>, String> {
+    let Some(tag) = cosign::signature_tag(digest) else { return Ok(Vec::new()) };
+    let at = ctx.scope.source.with_tag(&tag);
+    let manifest = match ctx.client.manifest_get(&at).await {
+        Ok(m) => m,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("reading the signatures {}: {e}", at.common_name())),
+    };
+    let links = manifest.links().map_err(|e| format!("{} is not a signature manifest: {e}", at.common_name()))?;
+    let mut out = Vec::new();
+    for layer in links.layers.iter().filter(|l| l.annotations.contains_key(cosign::SIGNATURE_ANNOTATION)) {
+        if out.len() == MAX_SIGNATURES {
+            break;
+        }
+        if layer.size > MAX_PAYLOAD {
+            continue;
+        }
+        let payload = read_payload(ctx, layer).await.map_err(|e| format!("reading a signature payload: {e}"))?;
+        out.extend(Candidate::of_layer(payload, &layer.annotations));
+    }
+    Ok(out)
+}
+
+/// A payload blob, read only up to [`MAX_PAYLOAD`] and checked against its digest.
+async fn read_payload(ctx: &Context<'_>, layer: &Descriptor) -> Result<Vec<u8>, String> {
+    let mut stream = ctx.client.blob_get(&ctx.scope.source, &layer.digest).await.map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        if (bytes.len() + chunk.len()) as u64 > MAX_PAYLOAD.min(layer.size) {
+            return Err(format!("{} is larger than its descriptor says", layer.digest));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let got = format!("sha256:{}", crate::verify::hex(&Sha256::digest(&bytes)));
+    if got != layer.digest {
+        return Err(format!("{} has the digest {got}", layer.digest));
+    }
+    Ok(bytes)
+}
+
+/// A verified index covers the child the copy takes from it only when it lists it.
+async fn covers(ctx: &Context<'_>, digest: &str, copied: &str) -> Result<(), String> {
+    if digest == copied {
+        return Ok(());
+    }
+    let index = ctx
+        .state
+        .manifest(ctx.client, &ctx.scope.source.with_digest(digest))
+        .await
+        .map_err(|e| format!("reading the verified index: {e}"))?;
+    let listed = index.links().is_ok_and(|l| l.manifests.iter().any(|m| m.digest == copied));
+    if listed { Ok(()) } else { Err(format!("{copied} is not listed in the verified index {digest}")) }
+}

@@ -1,0 +1,123 @@
+//! Signature verification against real third-party signatures, offline:
+//! containers/image's cosign fixtures and the Sigstore public-good trusted
+//! root, read from `../shared/fixtures/sigstore/` (never copied here), each
+//! with the verdict its README documents.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use regsync::verify::{Candidate, Entry, Mode, PublicKey, Tlog, TrustedRoot, Verdict, VerifyPolicy};
+use regsync_tests::oci::sha256_digest;
+use regsync_tests::shared::sigstore_fixtures;
+
+/// One `signature-N` file: `\0sigstore-json\n` and a JSON object holding the
+/// base64 payload and the layer's annotations.
+fn candidate(file: &Path) -> Option<Candidate> {
+    use base64::Engine;
+    let bytes = std::fs::read(file).unwrap();
+    let json = bytes.strip_prefix(b"\x00sigstore-json\n").expect("sigstore-json prefix");
+    let doc: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD.decode(doc["payload"].as_str().unwrap()).unwrap();
+    let annotations: BTreeMap<String, String> = serde_json::from_value(doc["annotations"].clone()).unwrap_or_default();
+    Candidate::of_layer(payload, &annotations)
+}
+
+fn policy(dir: &Path, key: &str, tlog: Tlog) -> VerifyPolicy {
+    let key = PublicKey::from_pem(&std::fs::read(dir.join(key)).unwrap()).unwrap();
+    let root = sigstore_fixtures("cosign")
+        .map(|c| TrustedRoot::parse(&std::fs::read(c.join("trusted_root_pgi.json")).unwrap()).unwrap());
+    VerifyPolicy {
+        mode: Mode::Enforce,
+        count: 1,
+        entries: vec![Entry {
+            name: "fixture".into(),
+            key_files: vec![],
+            keys: vec![key],
+            tlog,
+            trusted_root_file: String::new(),
+            trusted_root: root,
+        }],
+        fingerprint: "test".into(),
+    }
+}
+
+/// The verdict on an image folder: its manifest's digest, its signatures.
+fn verdict(dir: &Path, image: &str, policy: &VerifyPolicy) -> Verdict {
+    let folder = dir.join(image);
+    let digest = sha256_digest(&std::fs::read(folder.join("manifest.json")).unwrap());
+    let mut found = Vec::new();
+    for n in 1.. {
+        let file = folder.join(format!("signature-{n}"));
+        if !file.exists() {
+            break;
+        }
+        found.extend(candidate(&file));
+    }
+    policy.evaluate(&digest, &found)
+}
+
+#[test]
+fn containers_image_key_signatures_get_their_documented_verdicts() {
+    let Some(dir) = sigstore_fixtures("containers-image") else { return };
+    let key = policy(&dir, "cosign.pub", Tlog::Ignore);
+    for ok in
+        ["dir-img-cosign-valid", "dir-img-cosign-valid-2", "dir-img-cosign-valid-with-tag", "dir-img-cosign-mixed"]
+    {
+        let v = verdict(&dir, ok, &key);
+        assert!(v.accepted, "{ok}: {}", v.reason);
+        assert_eq!(v.matched[0].entry, "fixture");
+    }
+    let modified = verdict(&dir, "dir-img-cosign-modified-manifest", &key);
+    assert!(!modified.accepted && modified.reason.contains("vouches for sha256:"), "{}", modified.reason);
+    let schema1 = verdict(&dir, "dir-img-cosign-manifest-digest-error", &key);
+    assert!(!schema1.accepted, "a schema-1 manifest's digest cannot match: {}", schema1.reason);
+    // Text that carries the signature annotation without being signed.
+    let attachment = verdict(&dir, "dir-img-cosign-other-attachment", &key);
+    assert!(!attachment.accepted && attachment.reason.contains("no signature by its keys"), "{}", attachment.reason);
+
+    // A signature by a key nobody trusts, over the valid image's digest.
+    let unknown = candidate(&dir.join("unknown-cosign-key.signature")).unwrap();
+    let digest = sha256_digest(&std::fs::read(dir.join("dir-img-cosign-valid/manifest.json")).unwrap());
+    let v = key.evaluate(&digest, &[unknown]);
+    assert!(!v.accepted && v.reason.contains("no signature by its keys"), "{}", v.reason);
+
+    // The Rekor-logged image is signed by the other key.
+    let v = verdict(&dir, "dir-img-cosign-key-rekor-valid", &key);
+    assert!(!v.accepted, "another key");
+}
+
+#[test]
+fn a_real_rekor_set_verifies_offline_against_the_public_good_trusted_root() {
+    let Some(dir) = sigstore_fixtures("containers-image") else { return };
+    if sigstore_fixtures("cosign").is_none() {
+        return;
+    }
+    let logged = policy(&dir, "cosign2.pub", Tlog::Require);
+    let v = verdict(&dir, "dir-img-cosign-key-rekor-valid", &logged);
+    assert!(v.accepted, "{}", v.reason);
+    let log = v.matched[0].log.expect("the Rekor entry is reported");
+    assert!(log.log_index > 0 && log.integrated_time > 1_600_000_000, "{log:?}");
+
+    // The same key without a logged signature: tlog: require refuses it.
+    let unlogged = policy(&dir, "cosign.pub", Tlog::Require);
+    let v = verdict(&dir, "dir-img-cosign-valid", &unlogged);
+    assert!(!v.accepted && v.reason.contains("no Rekor bundle"), "{}", v.reason);
+
+    // A Rekor bundle whose SET was made for another entry does not verify.
+    let folder = dir.join("dir-img-cosign-key-rekor-valid");
+    let mut c = candidate(&folder.join("signature-1")).unwrap();
+    let mut bundle: serde_json::Value = serde_json::from_str(c.bundle.as_deref().unwrap()).unwrap();
+    bundle["Payload"]["logIndex"] = serde_json::json!(bundle["Payload"]["logIndex"].as_i64().unwrap() + 1);
+    c.bundle = Some(bundle.to_string());
+    let digest = sha256_digest(&std::fs::read(folder.join("manifest.json")).unwrap());
+    let v = logged.evaluate(&digest, &[c]);
+    assert!(!v.accepted && v.reason.contains("SET does not verify"), "{}", v.reason);
+}
+
+#[test]
+fn the_public_good_trusted_root_parses_and_is_current() {
+    let Some(dir) = sigstore_fixtures("cosign") else { return };
+    let root = TrustedRoot::parse(&std::fs::read(dir.join("trusted_root_pgi.json")).unwrap()).unwrap();
+    assert!(!root.tlogs.is_empty());
+    assert!(!root.expired(chrono::Utc::now()));
+}
