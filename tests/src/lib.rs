@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod quirks;
 pub mod registry;
 pub mod shared;
+pub mod signing;
 pub mod slowlink;
 pub mod token;
 pub mod webhook;

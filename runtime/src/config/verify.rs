@@ -70,6 +70,10 @@ pub(crate) fn policy(raw: &RawVerify, path: &str, base_dir: &Path, diags: &mut D
     if diags.error_count() > before {
         return None;
     }
+    if mode != Mode::Off {
+        let msg = "signature policy on: stock regsync ignores verify and would copy these images unverified";
+        diags.warn(raw.pos, path, msg);
+    }
     fingerprint.update(format!("{mode:?}/{count}"));
     Some(VerifyPolicy { mode, count, entries, fingerprint: crate::verify::hex(&fingerprint.finalize()) })
 }

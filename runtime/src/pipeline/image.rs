@@ -279,7 +279,9 @@ impl ImageRun<'_> {
     /// of an image the target already has, so nothing is judged again.
     /// `Some(reason)` when a `warn` policy let a refused image through.
     async fn checks(&self, planned: &Planned) -> Result<Option<String>, ImageFailure> {
-        if matches!(planned.plan, Plan::Refresh(_)) {
+        // A digest tag (`sha256-<hex>.sig`, `.att`) is an attachment of the
+        // image it names, not an image: its signature is the image's.
+        if matches!(planned.plan, Plan::Refresh(_)) || crate::client::digest_tag_subject(&self.src.tag).is_some() {
             return Ok(None);
         }
         let policy = self.step.spec.options.verify.as_ref();

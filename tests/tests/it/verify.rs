@@ -1,1 +1,306 @@
-//! placeholder
+//! The verify stage against a real registry: cosign signatures made in test
+//! code (ECDSA P-256/P-384, Ed25519) pushed beside their images; only what
+//! the policy accepts reaches the target, the rest is refused with a reason
+//! and exit 1, and an up-to-date image costs no extra request.
+
+use std::path::Path;
+
+use regsync_tests::bin::{Run, once_with, plain_creds, run_in};
+use regsync_tests::fixtures::{AMD64, ARM64, Layout};
+use regsync_tests::oci::{Descriptor, LayoutReader};
+use regsync_tests::proxy::FaultProxy;
+use regsync_tests::registry::Registry;
+use regsync_tests::signing::{Signer, sign};
+
+/// The source repository `app`: `signed` (by `a`), `unsigned`, `wrongkey`
+/// (by `b`), `otherdigest` (by `a`, but vouching for `signed`'s digest),
+/// `bsigned` (by `c`), `multi` (an index signed by `a`) and `multiraw` (an
+/// index nobody signed). The digests by tag.
+fn source(
+    dir: &Path,
+    reg: &Registry,
+    a: &Signer,
+    b: &Signer,
+    c: &Signer,
+) -> std::collections::BTreeMap<String, Descriptor> {
+    let mut l = Layout::create(dir.join("layout"));
+    let mut images = std::collections::BTreeMap::new();
+    for (i, tag) in ["signed", "unsigned", "wrongkey", "otherdigest", "bsigned"].iter().enumerate() {
+        let d = l.image(AMD64, &[("f", format!("{tag}{i}").as_bytes())]);
+        l.tag(tag, &d);
+        images.insert(tag.to_string(), d);
+    }
+    sign(&mut l, &images["signed"], &images["signed"].digest, &[a]);
+    sign(&mut l, &images["wrongkey"], &images["wrongkey"].digest, &[b]);
+    sign(&mut l, &images["otherdigest"], &images["signed"].digest, &[a]);
+    sign(&mut l, &images["bsigned"], &images["bsigned"].digest, &[c]);
+    for (tag, signed) in [("multi", true), ("multiraw", false)] {
+        let children = [l.image(AMD64, &[("m", tag.as_bytes())]), l.image(ARM64, &[("n", tag.as_bytes())])];
+        let index = l.index(&children, None);
+        l.tag(tag, &index);
+        if signed {
+            sign(&mut l, &index, &index.digest, &[a]);
+        }
+        images.insert(tag.to_string(), index);
+    }
+    l.save();
+    reg.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    images
+}
+
+struct Keys {
+    a: Signer,
+    b: Signer,
+    c: Signer,
+}
+
+fn keys(dir: &Path) -> Keys {
+    let keys = Keys { a: Signer::p256(), b: Signer::ed25519(), c: Signer::p384() };
+    keys.a.write_public(&dir.join("a.pub"));
+    keys.b.write_public(&dir.join("b.pub"));
+    keys.c.write_public(&dir.join("c.pub"));
+    keys
+}
+
+fn tags(reg: &Registry, repo: &str) -> Vec<String> {
+    let mut t = reg.api().tags(repo);
+    t.sort();
+    t
+}
+
+fn digest_of(reg: &Registry, repo: &str, tag: &str) -> Option<String> {
+    reg.api().manifest(repo, tag).map(|(_, _, digest)| digest)
+}
+
+/// The images of a `--format json` report by target, with their action and reason.
+fn actions(run: &Run) -> std::collections::BTreeMap<String, (String, String)> {
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let mut out = std::collections::BTreeMap::new();
+    for step in doc["steps"].as_array().unwrap() {
+        for i in step["images"].as_array().unwrap() {
+            let tag = i["target"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+            let reason = i["reason"].as_str().unwrap_or_default().to_string();
+            out.insert(tag, (i["action"].as_str().unwrap().to_string(), reason));
+        }
+    }
+    out
+}
+
+fn config(src: &str, dst: &str, verify: &str, extra: &str) -> String {
+    format!(
+        "{creds}sync:\n  - source: {src}/app\n    target: {dst}/app\n    type: repository\n    tags:\n      allow: [\"^[a-z]+$\"]\n{extra}    verify:\n{verify}",
+        creds = plain_creds(&[src, dst]),
+    )
+}
+
+const KEY_A: &str = "      signatures:\n        entries:\n          - name: team\n            keys: [a.pub]\n            tlog: ignore\n";
+
+#[test]
+fn only_images_the_policy_accepts_are_copied_and_the_rest_refused_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    let images = source(dir.path(), &src, &k.a, &k.b, &k.c);
+    let yaml = config(&src.host, &dst.host, KEY_A, "");
+    let run = once_with(dir.path(), &yaml, &["--format", "json"]);
+    assert_eq!(run.code, 1, "refusals fail the run\n{}", run.stderr);
+    assert_eq!(tags(&dst, "app"), ["multi", "signed"], "{}", run.stderr);
+    assert_eq!(digest_of(&dst, "app", "signed").unwrap(), images["signed"].digest);
+    assert_eq!(digest_of(&dst, "app", "multi").unwrap(), images["multi"].digest);
+    let a = actions(&run);
+    assert_eq!(a["signed"].0, "copied");
+    for (tag, why) in [
+        ("unsigned", "no signatures found for sha256:"),
+        ("multiraw", "no signatures found"),
+        ("wrongkey", "team: no signature by its keys"),
+        ("bsigned", "team: no signature by its keys"),
+        ("otherdigest", &format!("vouches for {}, not this image", images["signed"].digest)),
+    ] {
+        assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
+        assert!(a[tag].1.contains(why), "{tag}: {:?}", a[tag]);
+    }
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["counts"]["refused"], 5, "{}", run.stdout);
+    assert!(run.stderr.contains("Image refused by the signature policy"), "{}", run.stderr);
+    assert!(run.stderr.contains("entry=team") && run.stderr.contains("Signature verified"), "{}", run.stderr);
+    assert!(run.stderr.contains("stock regsync ignores verify"), "the start-up warning: {}", run.stderr);
+    // Nothing of a refused image was written, not even a blob of it.
+    let target_blobs = |d: &Descriptor| dst.api().manifest("app", &d.digest).is_some();
+    assert!(!target_blobs(&images["unsigned"]) && !target_blobs(&images["otherdigest"]));
+
+    // The text summary names the refusals too.
+    let text = once_with(dir.path(), &yaml, &[]);
+    assert_eq!(text.code, 1);
+    assert!(text.stdout.contains("5 failed (5 refused by the signature policy)"), "{}", text.stdout);
+}
+
+#[test]
+fn warn_mode_copies_what_it_would_refuse_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    let images = source(dir.path(), &src, &k.a, &k.b, &k.c);
+    let verify = format!("      mode: warn\n{KEY_A}");
+    let run = once_with(dir.path(), &config(&src.host, &dst.host, &verify, ""), &["--format", "json"]).expect_ok();
+    assert_eq!(digest_of(&dst, "app", "unsigned").unwrap(), images["unsigned"].digest);
+    let a = actions(&run);
+    assert_eq!(a["unsigned"].0, "copied");
+    assert!(
+        a["unsigned"].1.contains("copied unverified (verify mode warn): no signatures found"),
+        "{:?}",
+        a["unsigned"]
+    );
+    assert!(!a["signed"].1.contains("unverified"), "{:?}", a["signed"]);
+    assert!(run.stderr.contains("copying anyway (mode: warn)"), "{}", run.stderr);
+}
+
+#[test]
+fn count_says_how_many_entries_must_be_satisfied() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    source(dir.path(), &src, &k.a, &k.b, &k.c);
+    let two = "          - name: team\n            keys: [a.pub]\n            tlog: ignore\n          - name: upstream\n            keys: [b.pub, c.pub]\n            tlog: ignore\n";
+    let any = format!("      signatures:\n        count: 1\n        entries:\n{two}");
+    let run = once_with(dir.path(), &config(&src.host, &dst.host, &any, ""), &["--format", "json"]);
+    let a = actions(&run);
+    for tag in ["signed", "wrongkey", "bsigned", "multi"] {
+        assert_eq!(a[tag].0, "copied", "{tag} has one of the two: {:?}", a[tag]);
+    }
+    assert_eq!(a["unsigned"].0, "refused");
+
+    let dst2 = Registry::start();
+    let all = format!("      signatures:\n        entries:\n{two}");
+    let run = once_with(dir.path(), &config(&src.host, &dst2.host, &all, ""), &["--format", "json"]);
+    let a = actions(&run);
+    assert_eq!(a["signed"].0, "refused", "both entries are needed by default");
+    assert!(a["signed"].1.contains("1 of 2 required signature entries satisfied"), "{:?}", a["signed"]);
+    assert!(tags(&dst2, "app").is_empty());
+}
+
+#[test]
+fn a_signed_index_covers_the_platform_child_it_lists_and_check_reports_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    source(dir.path(), &src, &k.a, &k.b, &k.c);
+    let step = |tag: &str| {
+        format!(
+            "  - source: {s}/app:{tag}\n    target: {t}/app:{tag}\n    type: image\n    platform: linux/arm64\n    verify:\n{KEY_A}",
+            s = src.host,
+            t = dst.host
+        )
+    };
+    let yaml = format!("{}sync:\n{}{}", plain_creds(&[&src.host, &dst.host]), step("multi"), step("multiraw"));
+    std::fs::write(dir.path().join("regsync.yml"), &yaml).unwrap();
+    let check = run_in(dir.path(), &["check", "-c", "regsync.yml"], None);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(check.stdout.contains(&format!("refused: {}/app:multiraw", src.host)), "{}", check.stdout);
+    assert!(check.stdout.contains(&format!("stale: {}/app:multi", src.host)), "{}", check.stdout);
+    assert!(tags(&dst, "app").is_empty(), "check writes nothing");
+
+    let run = once_with(dir.path(), &yaml, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(tags(&dst, "app"), ["multi"], "{}", run.stderr);
+    let (_, index, _) = src.api().manifest("app", "multi").unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let arm64 =
+        index["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == "arm64").unwrap();
+    assert_eq!(digest_of(&dst, "app", "multi").unwrap(), arm64["digest"].as_str().unwrap(), "the platform's child");
+}
+
+#[test]
+fn an_up_to_date_image_is_not_verified_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    source(dir.path(), &src, &k.a, &k.b, &k.c);
+    let proxy = FaultProxy::start(&src.url);
+    let only_signed = "    tags:\n      allow: [\"^(signed|multi)$\"]\n";
+    let yaml = |verify: bool| {
+        let mut y = format!(
+            "{}sync:\n  - source: {p}/app\n    target: {d}/app\n    type: repository\n{only_signed}",
+            plain_creds(&[&proxy.host, &dst.host]),
+            p = proxy.host,
+            d = dst.host
+        );
+        if verify {
+            y += &format!("    verify:\n{KEY_A}");
+        }
+        y
+    };
+    once_with(dir.path(), &yaml(true), &[]).expect_ok();
+    assert!(proxy.count("GET", ".sig") >= 2, "the first run read the signatures");
+    proxy.clear_log();
+    once_with(dir.path(), &yaml(true), &[]).expect_ok();
+    let with_policy = proxy.log().len();
+    assert_eq!(proxy.count("GET", ".sig"), 0, "{:#?}", proxy.log());
+    proxy.clear_log();
+    once_with(dir.path(), &yaml(false), &[]).expect_ok();
+    assert_eq!(with_policy, proxy.log().len(), "a no-op run costs the same with a policy as without");
+}
+
+#[test]
+fn a_policy_that_cannot_be_applied_stops_the_load_with_file_line_and_step() {
+    let dir = tempfile::tempdir().unwrap();
+    keys(dir.path());
+    std::fs::write(dir.path().join("junk.pub"), "not a key").unwrap();
+    let cases = [
+        ("      mode: strict\n", "verify.mode: unknown mode \"strict\""),
+        ("      signatures:\n        entries:\n          - name: x\n", "an entry needs keys or keyless"),
+        (
+            "      signatures:\n        entries:\n          - name: x\n            keys: [missing.pub]\n            tlog: ignore\n",
+            "cannot read",
+        ),
+        (
+            "      signatures:\n        entries:\n          - name: x\n            keys: [junk.pub]\n            tlog: ignore\n",
+            "no PUBLIC KEY block",
+        ),
+        (
+            "      signatures:\n        entries:\n          - name: x\n            keys: [a.pub]\n",
+            "tlog: require checks the Rekor entry against a trustedRoot",
+        ),
+        (
+            "      signatures:\n        entries:\n          - name: x\n            keys: [a.pub]\n            tlog: maybe\n",
+            "unknown tlog \"maybe\"",
+        ),
+        (
+            "      signatures:\n        entries:\n          - name: x\n            keyless:\n              issuer: https://issuer\n              subjectRegExp: \"(\"\n",
+            "invalid regular expression",
+        ),
+        (
+            &format!(
+                "{KEY_A}      attestations:\n        - predicateType: https://slsa.dev/provenance/v1\n          signedBy: [nobody]\n"
+            ),
+            "\"nobody\" is not the name of a signature entry",
+        ),
+    ];
+    for (verify, expected) in cases {
+        let yaml = format!(
+            "sync:\n  - source: ocidir://src:v1\n    target: ocidir://dst:v1\n    type: image\n    verify:\n{verify}"
+        );
+        let run = once_with(dir.path(), &yaml, &[]);
+        assert_ne!(run.code, 0, "{verify}");
+        assert!(run.stderr.contains(expected), "{verify}\n{}", run.stderr);
+        assert!(run.stderr.contains("regsync.yml:"), "names the file and line: {}", run.stderr);
+        assert!(run.stderr.contains("sync[0] (source \"ocidir://src:v1\") verify."), "names the step: {}", run.stderr);
+    }
+}
+
+#[test]
+fn signatures_are_copied_along_and_never_judged_as_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    let images = source(dir.path(), &src, &k.a, &k.b, &k.c);
+    let yaml = format!(
+        "{}sync:\n  - source: {s}/app:signed\n    target: {d}/app:signed\n    type: image\n    digestTags: true\n    verify:\n{KEY_A}",
+        plain_creds(&[&src.host, &dst.host]),
+        s = src.host,
+        d = dst.host
+    );
+    once_with(dir.path(), &yaml, &[]).expect_ok();
+    let (alg, hex) = images["signed"].digest.split_once(':').unwrap();
+    let sig = format!("{alg}-{hex}.sig");
+    assert_eq!(digest_of(&dst, "app", &sig), digest_of(&src, "app", &sig), "the signature came along");
+}
