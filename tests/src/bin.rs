@@ -71,6 +71,12 @@ pub fn plain_creds(hosts: &[&str]) -> String {
     y
 }
 
+/// `GET http://127.0.0.1:{port}{path}`: status and body, `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let resp = reqwest::blocking::get(format!("http://127.0.0.1:{port}{path}")).ok()?;
+    Some((resp.status().as_u16(), resp.text().unwrap_or_default()))
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; bind it soon).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

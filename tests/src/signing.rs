@@ -123,3 +123,199 @@ pub fn sign(layout: &mut Layout, image: &Descriptor, vouched: &str, signers: &[&
     layout.tag(&format!("{alg}-{hex}.sig"), &desc);
     desc
 }
+
+/// A private Sigstore instance for tests: a "Fulcio" CA issuing short
+/// certificates with an identity and issuer, a "Rekor" key signing entry
+/// timestamps, and the `trusted_root.json` that trusts both.
+pub struct Sigstore {
+    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca_der: Vec<u8>,
+    rekor: EcdsaKeyPair,
+    rekor_spki: Vec<u8>,
+}
+
+/// A Fulcio-style signing certificate and its key.
+pub struct Leaf {
+    /// The certificate, PEM.
+    pub pem: String,
+    key: EcdsaKeyPair,
+}
+
+impl Leaf {
+    /// A signature over `message` with the certificate's key.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.key.sign(&SystemRandom::new(), message).unwrap().as_ref().to_vec()
+    }
+}
+
+const FULCIO_ISSUER_V2: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 8];
+
+impl Sigstore {
+    /// A new CA and log key.
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair as RcKey, KeyUsagePurpose};
+        let key = RcKey::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "regsync test fulcio");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_der = params.self_signed(&key).unwrap().der().to_vec();
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let rekor = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let rekor_spki = [P256_SPKI, rekor.public_key().as_ref()].concat();
+        Sigstore { ca: rcgen::Issuer::new(params, key), ca_der, rekor, rekor_spki }
+    }
+
+    /// The trusted root of this instance (no CT logs: tests set `sct: ignore`).
+    pub fn trusted_root(&self) -> String {
+        use sha2::Digest;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [{
+                "baseUrl": "https://rekor.test",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {"rawBytes": b64(&self.rekor_spki), "keyDetails": "PKIX_ECDSA_P256_SHA_256", "validFor": {"start": "2020-01-01T00:00:00Z"}},
+                "logId": {"keyId": b64(&sha2::Sha256::digest(&self.rekor_spki))}
+            }],
+            "certificateAuthorities": [{
+                "subject": {"organization": "regsync tests", "commonName": "regsync test fulcio"},
+                "uri": "https://fulcio.test",
+                "certChain": {"certificates": [{"rawBytes": b64(&self.ca_der)}]},
+                "validFor": {"start": "2020-01-01T00:00:00Z"}
+            }],
+            "ctlogs": [],
+            "timestampAuthorities": []
+        })
+        .to_string()
+    }
+
+    /// A code-signing certificate for `email`, its OIDC issuer `issuer`.
+    pub fn leaf(&self, email: &str, issuer: &str) -> Leaf {
+        use rcgen::{
+            CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, KeyPair as RcKey, KeyUsagePurpose, SanType,
+        };
+        let key = RcKey::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![SanType::Rfc822Name(email.try_into().unwrap())];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+        // The issuer as a DER UTF8String, as Fulcio writes it.
+        let mut value = vec![0x0c, issuer.len() as u8];
+        value.extend_from_slice(issuer.as_bytes());
+        params.custom_extensions.push(CustomExtension::from_oid_content(FULCIO_ISSUER_V2, value));
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::hours(1);
+        params.not_after = now + time::Duration::hours(1);
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let pkcs8 = key.serialize_der();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &SystemRandom::new()).unwrap();
+        Leaf { pem: cert.pem(), key }
+    }
+
+    /// The Rekor bundle annotation for `signature` by `leaf` over bytes whose
+    /// SHA-256 is `hash`: a `hashedrekord` entry and its signed timestamp.
+    /// `forged` signs it with another key than the log's.
+    pub fn log(&self, leaf: &Leaf, hash: &[u8], signature: &[u8], forged: bool) -> (String, serde_json::Value) {
+        use sha2::Digest;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let body = json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex(hash)}},
+                "signature": {"content": b64(signature), "publicKey": {"content": b64(leaf.pem.as_bytes())}}
+            }
+        });
+        let body = b64(body.to_string().as_bytes());
+        let log_id = hex(&sha2::Sha256::digest(&self.rekor_spki));
+        let time = time::OffsetDateTime::now_utc().unix_timestamp() - 60;
+        let payload = json!({"body": body, "integratedTime": time, "logID": log_id, "logIndex": 42});
+        let rng = SystemRandom::new();
+        let set = if forged {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+            let other = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+            other.sign(&rng, payload.to_string().as_bytes()).unwrap()
+        } else {
+            self.rekor.sign(&rng, payload.to_string().as_bytes()).unwrap()
+        };
+        let annotation = json!({"SignedEntryTimestamp": b64(set.as_ref()), "Payload": payload}).to_string();
+        let entry = json!({
+            "logIndex": "42",
+            "logId": {"keyId": b64(&sha2::Sha256::digest(&self.rekor_spki))},
+            "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+            "integratedTime": time.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": b64(set.as_ref())},
+            "canonicalizedBody": body
+        });
+        (annotation, entry)
+    }
+}
+
+impl Default for Sigstore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Signs `image` keyless, as cosign 2 does: a `.sig` manifest whose layer
+/// carries the signature, the certificate and the Rekor bundle.
+pub fn sign_keyless(layout: &mut Layout, image: &Descriptor, sigstore: &Sigstore, leaf: &Leaf, forged: bool) {
+    use sha2::Digest;
+    let payload = payload(&image.digest);
+    let sig = leaf.sign(&payload);
+    let (bundle, _) = sigstore.log(leaf, &sha2::Sha256::digest(&payload), &sig, forged);
+    let config = layout.blob("application/vnd.oci.image.config.v1+json", b"{}");
+    let mut d = layout.blob("application/vnd.dev.cosign.simplesigning.v1+json", &payload);
+    d.annotations
+        .insert("dev.cosignproject.cosign/signature".into(), base64::engine::general_purpose::STANDARD.encode(&sig));
+    d.annotations.insert("dev.sigstore.cosign/certificate".into(), leaf.pem.clone());
+    d.annotations.insert("dev.sigstore.cosign/bundle".into(), bundle);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config.to_json(),
+        "layers": [d.to_json()],
+    });
+    let desc = layout.json_blob("application/vnd.oci.image.manifest.v1+json", &manifest);
+    let (alg, hex) = image.digest.split_once(':').unwrap();
+    layout.tag(&format!("{alg}-{hex}.sig"), &desc);
+}
+
+/// Attaches a Sigstore bundle signing `image` (a message signature over the
+/// manifest, whose digest is the image's) as a referrer, listed by the
+/// `sha256-<hex>` fallback tag. `listed_as` is the `artifactType` the
+/// fallback index reports (some registries report a wrong one).
+pub fn attach_bundle(
+    layout: &mut Layout,
+    image: &Descriptor,
+    manifest: &[u8],
+    sigstore: &Sigstore,
+    leaf: &Leaf,
+    listed_as: &str,
+) {
+    use sha2::Digest;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let sig = leaf.sign(manifest);
+    let hash = sha2::Sha256::digest(manifest);
+    let (_, entry) = sigstore.log(leaf, &hash, &sig, false);
+    let cert = pem::parse(&leaf.pem).unwrap();
+    let bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": {
+            "x509CertificateChain": {"certificates": [{"rawBytes": b64(cert.contents())}]},
+            "tlogEntries": [entry]
+        },
+        "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(&hash)}, "signature": b64(&sig)}
+    });
+    let bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let mut referrer = layout.artifact(bundle_type, Some(image), &[(bundle_type, bundle.to_string().as_bytes())], &[]);
+    layout.keep(&referrer);
+    referrer.artifact_type = Some(listed_as.to_string());
+    layout.referrers_tag(image, &[referrer]);
+}

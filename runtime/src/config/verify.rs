@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::diagnostic::Diagnostics;
 use super::raw::{RawKeyless, RawVerify, RawVerifyEntry};
 use super::yaml::Pos;
-use crate::verify::{Entry, Mode, PublicKey, Tlog, TrustedRoot, VerifyPolicy};
+use crate::verify::{AttestationRule, Entry, Keyless, Matcher, Mode, PublicKey, Tlog, TrustedRoot, VerifyPolicy};
 
 /// The policy of one `verify:` block at `path`, or `None` (with errors in
 /// `diags`) when it cannot be applied.
@@ -44,12 +44,14 @@ pub(crate) fn policy(raw: &RawVerify, path: &str, base_dir: &Path, diags: &mut D
     if raw.entries.is_empty() && mode != Mode::Off {
         diags.error(raw.pos, &entries_path, "a verify policy needs at least one signature entry (keys or keyless)");
     }
+    // With attestations, the entries may be there only to sign them: count 0.
+    let least = if raw.attestations.is_empty() { 1 } else { 0 };
     let count = match &raw.count {
         None => raw.entries.len(),
-        Some(c) if c.value >= 1 && (c.value as usize) <= raw.entries.len() => c.value as usize,
+        Some(c) if c.value >= least && (c.value as usize) <= raw.entries.len() => c.value as usize,
         Some(c) => {
-            let msg =
-                format!("count must be between 1 and the number of entries ({}), found {}", raw.entries.len(), c.value);
+            let entries = raw.entries.len();
+            let msg = format!("count must be between {least} and the number of entries ({entries}), found {}", c.value);
             diags.error(c.pos, format!("{path}.signatures.count"), msg);
             0
         }
@@ -65,7 +67,27 @@ pub(crate) fn policy(raw: &RawVerify, path: &str, base_dir: &Path, diags: &mut D
                 diags.error(name.pos, format!("{ap}.signedBy[{j}]"), msg);
             }
         }
-        diags.error(a.pos, &ap, "attestation checks are not supported by this build yet; remove them or use mode: off");
+        for name in &a.signed_by {
+            if raw.entries.iter().any(|e| e.name.as_ref().is_some_and(|n| n.value == name.value) && e.keyless.is_none())
+            {
+                let msg = format!(
+                    "\"{}\" is a key entry: attestations are checked as Sigstore bundles, signed keyless",
+                    name.value
+                );
+                diags.error(name.pos, format!("{ap}.signedBy"), msg);
+            }
+        }
+    }
+    let attestations: Vec<AttestationRule> = raw
+        .attestations
+        .iter()
+        .map(|a| AttestationRule {
+            predicate_type: a.predicate_type.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+            signed_by: a.signed_by.iter().map(|s| s.value.clone()).collect(),
+        })
+        .collect();
+    for a in &attestations {
+        fingerprint.update(format!("attestation {} {:?}\n", a.predicate_type, a.signed_by));
     }
     if diags.error_count() > before {
         return None;
@@ -75,7 +97,7 @@ pub(crate) fn policy(raw: &RawVerify, path: &str, base_dir: &Path, diags: &mut D
         diags.warn(raw.pos, path, msg);
     }
     fingerprint.update(format!("{mode:?}/{count}"));
-    Some(VerifyPolicy { mode, count, entries, fingerprint: crate::verify::hex(&fingerprint.finalize()) })
+    Some(VerifyPolicy { mode, count, entries, attestations, fingerprint: crate::verify::hex(&fingerprint.finalize()) })
 }
 
 fn entry(
@@ -105,6 +127,7 @@ fn entry(
         },
     };
     fingerprint.update(format!("{tlog:?}\n"));
+    let mut root_text = None;
     let trusted_root = raw.trusted_root.as_ref().and_then(|f| {
         let file = base_dir.join(&f.value);
         let text = read(&file, f.pos, &format!("{path}.trustedRoot"), diags)?;
@@ -115,6 +138,7 @@ fn entry(
                     let msg = format!("every log key in {} is past its validity", file.display());
                     diags.warn(f.pos, format!("{path}.trustedRoot"), msg);
                 }
+                root_text = Some((String::from_utf8_lossy(&text).into_owned(), f.pos, file));
                 Some(root)
             }
             Err(e) => {
@@ -123,9 +147,10 @@ fn entry(
             }
         }
     });
-    if let Some(k) = &raw.keyless {
-        keyless(k, raw, path, diags);
-    }
+    let keyless = raw.keyless.as_ref().and_then(|k| {
+        fingerprint.update(format!("{:?}{:?}{:?}{:?}", k.issuer, k.issuer_reg_exp, k.subject, k.subject_reg_exp));
+        keyless(k, raw, path, tlog, root_text.as_ref(), diags)
+    });
     let mut keys = Vec::new();
     match (&raw.keys, &raw.keyless) {
         (None, None) => diags.error(raw.pos, path, "an entry needs keys or keyless"),
@@ -143,7 +168,7 @@ fn entry(
             Err(e) => diags.error(k.pos, kp, format!("{}: {e}", file.display())),
         }
     }
-    if raw.keys.is_some() && tlog == Tlog::Require && raw.trusted_root.is_none() {
+    if raw.keyless.is_none() && raw.keys.is_some() && tlog == Tlog::Require && raw.trusted_root.is_none() {
         let msg = "tlog: require checks the Rekor entry against a trustedRoot (a Sigstore trusted_root.json); \
                    give one, or set tlog: ignore";
         diags.error(raw.pos, format!("{path}.trustedRoot"), msg);
@@ -155,38 +180,64 @@ fn entry(
         tlog,
         trusted_root_file: raw.trusted_root.as_ref().map(|f| f.value.clone()).unwrap_or_default(),
         trusted_root,
+        keyless,
     })
 }
 
-/// Checks a keyless block as far as it can be written wrong; this build
-/// cannot verify Fulcio certificates yet, which is an error of its own.
-fn keyless(k: &RawKeyless, entry: &RawVerifyEntry, path: &str, diags: &mut Diagnostics) {
+/// A keyless block: exactly one of each matcher, anchored patterns, and a
+/// trusted root the Sigstore verifier accepts.
+fn keyless(
+    k: &RawKeyless,
+    entry: &RawVerifyEntry,
+    path: &str,
+    tlog: Tlog,
+    root: Option<&(String, Pos, std::path::PathBuf)>,
+    diags: &mut Diagnostics,
+) -> Option<Keyless> {
     let kp = format!("{path}.keyless");
+    let mut matchers = Vec::new();
     for (exact, pattern, what) in
-        [(&k.issuer, &k.issuer_reg_exp, "issuer"), (&k.subject, &k.subject_reg_exp, "subject")]
+        [(&k.subject, &k.subject_reg_exp, "subject"), (&k.issuer, &k.issuer_reg_exp, "issuer")]
     {
         match (exact, pattern) {
             (None, None) => diags.error(k.pos, &kp, format!("keyless needs {what} or {what}RegExp")),
             (Some(_), Some(p)) => {
                 diags.error(p.pos, &kp, format!("{what} and {what}RegExp exclude each other"));
             }
-            (None, Some(p)) => {
-                if let Err(e) = regex::Regex::new(&format!("^(?:{})$", p.value)) {
-                    diags.error(p.pos, format!("{kp}.{what}RegExp"), format!("invalid regular expression: {e}"));
-                }
-            }
-            (Some(_), None) => {}
+            (None, Some(p)) => match Matcher::pattern(&p.value) {
+                Ok(m) => matchers.push(m),
+                Err(e) => diags.error(p.pos, format!("{kp}.{what}RegExp"), format!("invalid regular expression: {e}")),
+            },
+            (Some(s), None) => matchers.push(Matcher::Exact(s.value.clone())),
         }
     }
-    if let Some(s) = &entry.sct
-        && !matches!(s.value.as_str(), "require" | "ignore")
-    {
-        diags.error(s.pos, format!("{path}.sct"), format!("unknown sct \"{}\": require or ignore", s.value));
-    }
+    let sct = match &entry.sct {
+        None => true,
+        Some(s) => match s.value.as_str() {
+            "require" => true,
+            "ignore" => false,
+            other => {
+                diags.error(s.pos, format!("{path}.sct"), format!("unknown sct \"{other}\": require or ignore"));
+                true
+            }
+        },
+    };
     if entry.trusted_root.is_none() {
-        diags.error(k.pos, format!("{path}.trustedRoot"), "keyless entries need a trustedRoot");
+        diags.error(
+            k.pos,
+            format!("{path}.trustedRoot"),
+            "keyless entries need a trustedRoot (a Sigstore trusted_root.json)",
+        );
     }
-    diags.error(k.pos, &kp, "keyless (Fulcio) verification is not supported by this build yet; use keys");
+    let (text, pos, file) = root?;
+    let [subject, issuer]: [Matcher; 2] = matchers.try_into().ok()?;
+    match Keyless::new(subject, issuer, sct, tlog == Tlog::Require, text) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            diags.error(*pos, format!("{path}.trustedRoot"), format!("{}: {e}", file.display()));
+            None
+        }
+    }
 }
 
 fn read(file: &Path, pos: Pos, path: &str, diags: &mut Diagnostics) -> Option<Vec<u8>> {

@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 
 use super::context::Context;
 use crate::client::{Descriptor, ErrorKind};
+use crate::reference::Reference;
+use crate::verify::bundle;
 use crate::verify::cosign::{self, Candidate, MAX_PAYLOAD, MAX_SIGNATURES};
-use crate::verify::{Mode, Verdict, VerifyPolicy};
+use crate::verify::{Found, Mode, Verdict, VerifyPolicy};
 
 /// The most verdicts remembered; beyond it the oldest are forgotten at once
 /// (verifying again costs two reads, remembering costs memory forever).
@@ -68,8 +70,8 @@ pub async fn check(
     if verified.knows(policy, digest) && covers(ctx, digest, copied).await.is_ok() {
         return Ok(Passed::Accepted);
     }
-    let verdict = match candidates(ctx, digest).await {
-        Ok(found) => policy.evaluate(digest, &found),
+    let verdict = match found(ctx, policy, digest).await {
+        Ok(found) => policy.judge(digest, &found),
         Err(reason) => Verdict { accepted: false, matched: Vec::new(), reason },
     };
     let verdict = match covers(ctx, digest, copied).await {
@@ -79,10 +81,13 @@ pub async fn check(
     if verdict.accepted {
         for m in &verdict.matched {
             let (index, time) = m.log.map(|l| (l.log_index, l.integrated_time)).unzip();
+            let (identity, issuer) = m.identity.clone().unzip();
             tracing::info!(
                 image,
                 digest,
                 entry = m.entry,
+                identity,
+                issuer,
                 "rekor.logIndex" = index,
                 "rekor.integratedTime" = time,
                 "Signature verified"
@@ -108,6 +113,48 @@ pub async fn check(
     }
 }
 
+/// What is attached to `digest`: its `.sig` signatures and, when the
+/// policy can use them and the signatures did not settle it, the Sigstore
+/// bundles among its referrers.
+async fn found(ctx: &Context<'_>, policy: &VerifyPolicy, digest: &str) -> Result<Found, String> {
+    let mut found = Found { signatures: candidates(ctx, digest).await?, bundles: Vec::new() };
+    if policy.reads_bundles() && (!policy.attestations.is_empty() || !policy.judge(digest, &found).accepted) {
+        found.bundles = bundles(ctx, digest).await?;
+    }
+    Ok(found)
+}
+
+/// The Sigstore bundles among the referrers of `digest`. Each candidate
+/// manifest is read: some registries' fallback indexes report another
+/// `artifactType` than the manifest has.
+async fn bundles(ctx: &Context<'_>, digest: &str) -> Result<Vec<String>, String> {
+    let at = ctx.scope.referrer_source.with_digest(digest);
+    let listed = ctx.client.referrers(&at).await.map_err(|e| format!("listing the referrers of {digest}: {e}"))?;
+    let mut out = Vec::new();
+    for r in listed.iter().take(bundle::MAX_REFERRERS) {
+        let m = ctx
+            .client
+            .manifest_get(&at.with_digest(&r.digest))
+            .await
+            .map_err(|e| format!("reading the referrer {}: {e}", r.digest))?;
+        let Ok(doc) = m.doc() else { continue };
+        let kind = doc.artifact_type.as_deref().or(doc.config.as_ref().map(|c| c.media_type.as_str()));
+        if !bundle::is_bundle(kind) {
+            continue;
+        }
+        for layer in doc.layers.iter().filter(|l| bundle::is_bundle(Some(&l.media_type))).take(1) {
+            if layer.size > bundle::MAX_BUNDLE {
+                continue;
+            }
+            let bytes = read_blob(ctx, &ctx.scope.referrer_source, layer, bundle::MAX_BUNDLE)
+                .await
+                .map_err(|e| format!("reading a bundle: {e}"))?;
+            out.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    Ok(out)
+}
+
 /// The signatures cosign keeps for `digest` in the source repository.
 async fn candidates(ctx: &Context<'_>, digest: &str) -> Result<Vec<Candidate>, String> {
     let Some(tag) = cosign::signature_tag(digest) else { return Ok(Vec::new()) };
@@ -124,21 +171,25 @@ async fn candidates(ctx: &Context<'_>, digest: &str) -> Result<Vec<Candidate>, S
             break;
         }
         if layer.size > MAX_PAYLOAD {
-            continue;
+            let kib = MAX_PAYLOAD / 1024;
+            return Err(format!("a signature payload of {} bytes is larger than {kib} KiB", layer.size));
         }
-        let payload = read_payload(ctx, layer).await.map_err(|e| format!("reading a signature payload: {e}"))?;
+        let payload = read_blob(ctx, &ctx.scope.source, layer, MAX_PAYLOAD)
+            .await
+            .map_err(|e| format!("reading a signature payload: {e}"))?;
         out.extend(Candidate::of_layer(payload, &layer.annotations));
     }
     Ok(out)
 }
 
-/// A payload blob, read only up to [`MAX_PAYLOAD`] and checked against its digest.
-async fn read_payload(ctx: &Context<'_>, layer: &Descriptor) -> Result<Vec<u8>, String> {
-    let mut stream = ctx.client.blob_get(&ctx.scope.source, &layer.digest).await.map_err(|e| e.to_string())?;
+/// A small blob (a payload, a bundle) of `repo`, read only up to `max` and
+/// its descriptor's size, and checked against its digest.
+async fn read_blob(ctx: &Context<'_>, repo: &Reference, layer: &Descriptor, max: u64) -> Result<Vec<u8>, String> {
+    let mut stream = ctx.client.blob_get(repo, &layer.digest).await.map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| e.to_string())?;
-        if (bytes.len() + chunk.len()) as u64 > MAX_PAYLOAD.min(layer.size) {
+        if (bytes.len() + chunk.len()) as u64 > max.min(layer.size) {
             return Err(format!("{} is larger than its descriptor says", layer.digest));
         }
         bytes.extend_from_slice(&chunk);

@@ -286,6 +286,18 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_image_is_an_image_refused_event_with_its_reason() {
+        let mut report = StepReport::new(0, "src/app", "dst/app", "repository");
+        let mut refused = image("dst/app:v1", Outcome::Refused, "sha256:1");
+        refused.reason = "no signatures found for sha256:1".into();
+        refused.error = Some("refused by the signature policy: no signatures found for sha256:1".into());
+        report.add(refused, true);
+        let events = events_of(&report);
+        assert_eq!(events[0].kind.as_str(), "image-refused");
+        assert!(events[0].details.contains(&("reason".to_string(), "no signatures found for sha256:1".to_string())));
+    }
+
+    #[test]
     fn tags_are_split_from_references() {
         assert_eq!(split_tag("r:5000/app:v1"), ("r:5000/app".to_string(), Some("v1".to_string())));
         assert_eq!(split_tag("r:5000/app:v1@sha256:ab"), ("r:5000/app".to_string(), Some("v1".to_string())));

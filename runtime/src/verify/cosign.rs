@@ -6,6 +6,8 @@ use serde::Deserialize;
 
 /// The annotation holding a layer's base64 signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The annotation holding a keyless signature's Fulcio certificate (PEM).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 /// The annotation holding a layer's Rekor bundle.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// The largest payload read: real ones are a few hundred bytes.
@@ -30,6 +32,8 @@ pub struct Candidate {
     pub signature: String,
     /// The Rekor bundle, when the signature was logged.
     pub bundle: Option<String>,
+    /// The signing certificate (PEM), for keyless signatures.
+    pub certificate: Option<String>,
 }
 
 impl Candidate {
@@ -37,7 +41,12 @@ impl Candidate {
     /// for a layer that is not a signature (another kind of attachment).
     pub fn of_layer(payload: Vec<u8>, annotations: &std::collections::BTreeMap<String, String>) -> Option<Self> {
         let signature = annotations.get(SIGNATURE_ANNOTATION)?.clone();
-        Some(Candidate { payload, signature, bundle: annotations.get(BUNDLE_ANNOTATION).cloned() })
+        Some(Candidate {
+            payload,
+            signature,
+            bundle: annotations.get(BUNDLE_ANNOTATION).cloned(),
+            certificate: annotations.get(CERTIFICATE_ANNOTATION).cloned(),
+        })
     }
 }
 

@@ -6,17 +6,23 @@
 //! - `trust.rs`: a Sigstore trusted root read from a file.
 //! - `rekor.rs`: a cosign signature's Rekor bundle (SET) checked offline.
 //! - `cosign.rs`: cosign's `.sig` signatures and their simple-signing payload.
+//! - `keyless.rs`: Fulcio-certificate signatures, checked by the Sigstore
+//!   project's verifier running on `provider.rs` (ring).
 //! - `policy.rs`: the compiled policy and its verdict.
 
+pub mod bundle;
 pub mod cosign;
+pub mod keyless;
 pub mod keys;
 pub mod policy;
+mod provider;
 pub mod rekor;
 pub mod trust;
 
 pub use cosign::Candidate;
+pub use keyless::{Keyless, Matcher};
 pub use keys::PublicKey;
-pub use policy::{Entry, Match, Mode, Tlog, Verdict, VerifyPolicy};
+pub use policy::{AttestationRule, Entry, Found, Match, Mode, Tlog, Verdict, VerifyPolicy};
 pub use trust::TrustedRoot;
 
 /// What makes a key, trusted root or signature unusable.

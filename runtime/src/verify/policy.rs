@@ -5,7 +5,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
+use super::bundle::is_signature;
 use super::cosign::{Candidate, MAX_ANNOTATION, signed_digest};
+use super::keyless::{Keyless, Signer};
 use super::keys::PublicKey;
 use super::rekor::{self, LogEntry};
 use super::trust::TrustedRoot;
@@ -63,6 +65,18 @@ pub struct Entry {
     /// The trusted root read from it.
     #[serde(skip)]
     pub trusted_root: Option<TrustedRoot>,
+    /// Keyless: who may sign, instead of keys.
+    #[serde(skip)]
+    pub keyless: Option<Keyless>,
+}
+
+impl PartialEq for Keyless {
+    // What a keyless entry accepts is its matchers and flags; its trusted
+    // root is compared through the policy's fingerprint.
+    fn eq(&self, other: &Self) -> bool {
+        (self.subject.to_string(), self.issuer.to_string(), self.sct, self.tlog)
+            == (other.subject.to_string(), other.issuer.to_string(), other.sct, other.tlog)
+    }
 }
 
 /// A compiled `verify:` block.
@@ -75,11 +89,37 @@ pub struct VerifyPolicy {
     pub count: usize,
     /// The entries.
     pub entries: Vec<Entry>,
+    /// In-toto statements that must be attached and signed.
+    pub attestations: Vec<AttestationRule>,
     /// A digest of everything the verdict depends on (keys and roots
     /// included), so a remembered verdict is never reused for another policy.
     #[serde(skip)]
     pub fingerprint: String,
 }
+
+/// One `attestations` item: a statement of this predicate type must be
+/// attached to the image, signed by one of the named entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttestationRule {
+    /// The statement's predicate type.
+    pub predicate_type: String,
+    /// Entries whose signature counts; empty: any entry.
+    pub signed_by: Vec<String>,
+}
+
+/// What was found attached to one digest.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// cosign `.sig` signatures.
+    pub signatures: Vec<Candidate>,
+    /// Sigstore bundles attached as referrers (JSON).
+    pub bundles: Vec<String>,
+}
+
+/// One bundle checked for one keyless entry: who signed it and its
+/// statement's predicate type, or why it does not count.
+type BundleCheck = Result<(Signer, Option<String>), String>;
 
 /// An entry a signature satisfied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +128,8 @@ pub struct Match {
     pub entry: String,
     /// The Rekor entry, when the entry required one.
     pub log: Option<LogEntry>,
+    /// Keyless: the certificate's identity and issuer.
+    pub identity: Option<(String, String)>,
 }
 
 /// The policy's verdict on one digest.
@@ -102,24 +144,59 @@ pub struct Verdict {
 }
 
 impl VerifyPolicy {
-    /// The verdict on `digest` given the signatures found for it.
+    /// The verdict on `digest` given the `.sig` signatures found for it.
     pub fn evaluate(&self, digest: &str, candidates: &[Candidate]) -> Verdict {
+        self.judge(digest, &Found { signatures: candidates.to_vec(), bundles: Vec::new() })
+    }
+
+    /// True when attached bundles can change the verdict: a keyless entry
+    /// may be satisfied by one, and attestations are only found in them.
+    pub fn reads_bundles(&self) -> bool {
+        !self.attestations.is_empty() || self.entries.iter().any(|e| e.keyless.is_some())
+    }
+
+    /// The verdict on `digest` given everything found attached to it.
+    pub fn judge(&self, digest: &str, found: &Found) -> Verdict {
+        // Each bundle checked once per keyless entry, for signatures and attestations alike.
+        let checked: Vec<Vec<BundleCheck>> = self
+            .entries
+            .iter()
+            .map(|e| match &e.keyless {
+                Some(k) => found.bundles.iter().map(|b| k.check_bundle(b, digest)).collect(),
+                None => Vec::new(),
+            })
+            .collect();
         let mut matched = Vec::new();
         let mut why = Vec::new();
-        for entry in &self.entries {
-            match entry.satisfied_by(digest, candidates) {
+        for (entry, bundles) in self.entries.iter().zip(&checked) {
+            match entry.satisfied_by(digest, &found.signatures, bundles) {
                 Ok(m) => matched.push(m),
                 Err(reason) => why.push(format!("{}: {reason}", entry.name)),
             }
         }
-        let accepted = matched.len() >= self.count;
-        let reason = if accepted {
+        let mut accepted = matched.len() >= self.count;
+        let mut reason = if accepted {
             String::new()
-        } else if candidates.is_empty() {
+        } else if found.signatures.is_empty() && found.bundles.is_empty() {
             format!("no signatures found for {digest}")
         } else {
             format!("{} of {} required signature entries satisfied ({})", matched.len(), self.count, why.join("; "))
         };
+        if accepted {
+            for rule in &self.attestations {
+                let signed = self.entries.iter().zip(&checked).any(|(entry, bundles)| {
+                    (rule.signed_by.is_empty() || rule.signed_by.contains(&entry.name))
+                        && bundles.iter().flatten().any(|(_, p)| p.as_deref() == Some(rule.predicate_type.as_str()))
+                });
+                if !signed {
+                    accepted = false;
+                    let by =
+                        if rule.signed_by.is_empty() { "any entry".to_string() } else { rule.signed_by.join(", ") };
+                    reason = format!("no attestation {} signed by {by}", rule.predicate_type);
+                    break;
+                }
+            }
+        }
         Verdict { accepted, matched, reason }
     }
 }
@@ -127,7 +204,25 @@ impl VerifyPolicy {
 impl Entry {
     /// The first signature that satisfies this entry, or the most telling
     /// reason none does.
-    fn satisfied_by(&self, digest: &str, candidates: &[Candidate]) -> Result<Match, String> {
+    fn satisfied_by(&self, digest: &str, candidates: &[Candidate], bundles: &[BundleCheck]) -> Result<Match, String> {
+        if let Some(keyless) = &self.keyless {
+            let legacy = self.keyless_by(keyless, digest, candidates);
+            if legacy.is_ok() || bundles.is_empty() {
+                return legacy;
+            }
+            let mut reason = legacy.unwrap_err();
+            for b in bundles {
+                match b {
+                    Ok((signer, predicate)) if is_signature(predicate.as_deref()) => {
+                        let identity = Some((signer.identity.clone(), signer.issuer.clone()));
+                        return Ok(Match { entry: self.name.clone(), log: signer.log, identity });
+                    }
+                    Ok(_) => {}
+                    Err(e) => reason = format!("a bundle: {e}"),
+                }
+            }
+            return Err(reason);
+        }
         let mut reason = "no signature by its keys".to_string();
         for c in candidates {
             if c.signature.len() > MAX_ANNOTATION {
@@ -169,7 +264,34 @@ impl Entry {
                     }
                 }
             };
-            return Ok(Match { entry: self.name.clone(), log });
+            return Ok(Match { entry: self.name.clone(), log, identity: None });
+        }
+        Err(reason)
+    }
+
+    fn keyless_by(&self, keyless: &Keyless, digest: &str, candidates: &[Candidate]) -> Result<Match, String> {
+        let mut reason = "no keyless signature".to_string();
+        for c in candidates.iter().filter(|c| c.certificate.is_some()) {
+            let signer = match keyless.check_legacy(c) {
+                Ok(s) => s,
+                Err(e) => {
+                    reason = e;
+                    continue;
+                }
+            };
+            match signed_digest(&c.payload) {
+                Ok(d) if d == digest => {}
+                Ok(d) => {
+                    reason = format!("its signature vouches for {d}, not this image");
+                    continue;
+                }
+                Err(e) => {
+                    reason = e;
+                    continue;
+                }
+            }
+            let identity = Some((signer.identity, signer.issuer));
+            return Ok(Match { entry: self.name.clone(), log: signer.log, identity });
         }
         Err(reason)
     }

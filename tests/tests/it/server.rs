@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use regsync_tests::bin::{ServerProcess, free_port, plain_creds, wait_for};
+use regsync_tests::bin::{ServerProcess, free_port, http_get, plain_creds, wait_for};
 use regsync_tests::fixtures::{self, AMD64};
 use regsync_tests::oci::{Descriptor, LayoutReader};
 use regsync_tests::proxy::{Fault, FaultProxy, Rule};
@@ -27,11 +27,6 @@ fn push(reg: &Registry, layout: &LayoutReader, repo: &str, src_tag: &str, dst_ta
     let d = layout.tags()[src_tag].clone();
     reg.api().push_from_layout(layout, repo, &d, Some(dst_tag)).unwrap();
     d
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let resp = reqwest::blocking::get(format!("http://127.0.0.1:{port}{path}")).ok()?;
-    Some((resp.status().as_u16(), resp.text().unwrap_or_default()))
 }
 
 fn creds(hosts: &[&str]) -> String {

@@ -304,3 +304,146 @@ fn signatures_are_copied_along_and_never_judged_as_images() {
     let sig = format!("{alg}-{hex}.sig");
     assert_eq!(digest_of(&dst, "app", &sig), digest_of(&src, "app", &sig), "the signature came along");
 }
+
+#[test]
+fn keyless_signatures_and_attached_bundles_are_checked_against_a_private_sigstore() {
+    use regsync_tests::signing::{Sigstore, attach_bundle, sign_keyless};
+    let dir = tempfile::tempdir().unwrap();
+    let sigstore = Sigstore::new();
+    std::fs::write(dir.path().join("root.json"), sigstore.trusted_root()).unwrap();
+    let (src, dst) = (Registry::start(), Registry::start());
+    let dev = sigstore.leaf("dev@example.com", "https://issuer.test");
+    let intruder = sigstore.leaf("intruder@example.com", "https://issuer.test");
+    let elsewhere = sigstore.leaf("dev@example.com", "https://other-issuer.test");
+    let mut l = Layout::create(dir.path().join("layout"));
+    let mut images = std::collections::BTreeMap::new();
+    for tag in ["dev", "intruder", "elsewhere", "forged", "bundled", "unsigned"] {
+        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
+        l.tag(tag, &d);
+        images.insert(tag, d);
+    }
+    sign_keyless(&mut l, &images["dev"], &sigstore, &dev, false);
+    sign_keyless(&mut l, &images["intruder"], &sigstore, &intruder, false);
+    sign_keyless(&mut l, &images["elsewhere"], &sigstore, &elsewhere, false);
+    sign_keyless(&mut l, &images["forged"], &sigstore, &dev, true);
+    let hex = images["bundled"].digest.trim_start_matches("sha256:").to_string();
+    let manifest = std::fs::read(l.dir().join("blobs/sha256").join(hex)).unwrap();
+    // The fallback index misreports the referrer's type; its manifest says what it is.
+    attach_bundle(&mut l, &images["bundled"], &manifest, &sigstore, &dev, "application/octet-stream");
+    l.save();
+    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+
+    let verify = "      signatures:\n        entries:\n          - name: upstream\n            keyless:\n              subjectRegExp: \"dev@example\\\\.com\"\n              issuer: https://issuer.test\n            sct: ignore\n            trustedRoot: root.json\n";
+    let run = once_with(dir.path(), &config(&src.host, &dst.host, verify, ""), &["--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(tags(&dst, "app"), ["bundled", "dev"], "{}", run.stderr);
+    assert_eq!(digest_of(&dst, "app", "dev").unwrap(), images["dev"].digest);
+    let a = actions(&run);
+    for (tag, why) in [
+        ("intruder", "signed by \"intruder@example.com\", not /dev@example\\.com/"),
+        ("elsewhere", "vouched for by \"https://other-issuer.test\""),
+        ("forged", "upstream:"),
+        ("unsigned", "no signatures found"),
+    ] {
+        assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
+        assert!(a[tag].1.contains(why), "{tag}: {:?}", a[tag]);
+    }
+    assert!(run.stderr.contains("identity=dev@example.com"), "{}", run.stderr);
+    assert!(run.stderr.contains("issuer=https://issuer.test"), "{}", run.stderr);
+    assert!(run.stderr.contains("rekor.logIndex=42"), "{}", run.stderr);
+}
+
+#[test]
+fn hostile_signatures_are_refusals_with_a_reason_never_a_crash_or_a_flood() {
+    use regsync_tests::hostile::{Hostile, Scene, made_up_image};
+    use serde_json::{Value, json};
+    let dir = tempfile::tempdir().unwrap();
+    keys(dir.path());
+    let upstream = Registry::start();
+    let h = Hostile::start(&upstream.url);
+    h.scene("app", Scene::Memory);
+    let dst = Registry::start();
+    let config = h.put_blob(b"{}");
+    let signatures = |image: &Value, layers: Vec<Value>| {
+        let hex = image["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let doc = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": layers,
+        });
+        h.put_manifest("app", Some(&format!("sha256-{hex}.sig")), &doc);
+    };
+    let layer = |digest: &str, size: usize, sig: &str| {
+        json!({"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": digest, "size": size,
+               "annotations": {"dev.cosignproject.cosign/signature": sig}})
+    };
+    let big = made_up_image(&h, "app", Some("big"), "big");
+    signatures(&big, vec![layer(&h.put_blob(b"x"), 10 << 20, "MEUC")]);
+    let liar = made_up_image(&h, "app", Some("liar"), "liar");
+    signatures(&liar, vec![layer(&h.put_blob(&vec![b'x'; 1 << 20]), 100, "MEUC")]);
+    let garbled = made_up_image(&h, "app", Some("garbled"), "garbled");
+    let p = regsync_tests::signing::payload(garbled["digest"].as_str().unwrap());
+    signatures(&garbled, vec![layer(&h.put_blob(&p), p.len(), "!!! not base64 !!!")]);
+    let many = made_up_image(&h, "app", Some("many"), "many");
+    let p = regsync_tests::signing::payload(many["digest"].as_str().unwrap());
+    let payload = h.put_blob(&p);
+    signatures(&many, (0..500).map(|_| layer(&payload, p.len(), "MEUCIQ==")).collect());
+
+    let mut yaml = format!("{}sync:\n", plain_creds(&[&h.host, &dst.host]));
+    for tag in ["big", "liar", "garbled", "many"] {
+        yaml += &format!(
+            "  - source: {s}/app:{tag}\n    target: {t}/app:{tag}\n    type: image\n    verify:\n{KEY_A}",
+            s = h.host,
+            t = dst.host
+        );
+    }
+    let run = once_with(dir.path(), &yaml, &["--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let a = actions(&run);
+    for (tag, why) in [
+        ("big", "a signature payload of 10485760 bytes is larger than 256 KiB"),
+        ("liar", "is larger than its descriptor says"),
+        ("garbled", "a signature is not base64"),
+        ("many", "team: no signature by its keys"),
+    ] {
+        assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
+        assert!(a[tag].1.contains(why), "{tag}: {:?}", a[tag]);
+    }
+    assert!(tags(&dst, "app").is_empty());
+    let reads = h.log().iter().filter(|s| s.method == "GET" && s.path.contains(&payload)).count();
+    assert!(reads <= 64, "at most 64 signatures are read for one image: {reads}");
+}
+
+#[test]
+fn a_server_reports_refusals_in_metrics_and_applies_a_changed_policy_from_the_next_run() {
+    use regsync_tests::bin::{ServerProcess, free_port, http_get, wait_for};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    let images = source(dir.path(), &src, &k.a, &k.b, &k.c);
+    let interval = "    interval: 2s\n";
+    std::fs::write(dir.path().join("regsync.yml"), config(&src.host, &dst.host, KEY_A, interval)).unwrap();
+    let port = free_port();
+    let server = ServerProcess::start(dir.path(), &["-c", "regsync.yml", "--listen", &format!("127.0.0.1:{port}")]);
+    let ready = || http_get(port, "/readyz").is_some_and(|(s, _)| s == 200);
+    assert!(wait_for(Duration::from_secs(30), ready), "{}", server.log());
+    assert_eq!(tags(&dst, "app"), ["multi", "signed"], "{}", server.log());
+    let (_, metrics) = http_get(port, "/metrics").unwrap();
+    let refused = format!(
+        "regsync_images_total{{source=\"{s}/app\",target=\"{t}/app\",action=\"refused\"}}",
+        s = src.host,
+        t = dst.host
+    );
+    assert!(metrics.lines().any(|l| l.starts_with(&refused)), "{metrics}");
+
+    // Trusting `b` as well: the next run copies what it signed.
+    let two = "      signatures:\n        count: 1\n        entries:\n          - name: team\n            keys: [a.pub]\n            tlog: ignore\n          - name: other\n            keys: [b.pub]\n            tlog: ignore\n";
+    let tmp = dir.path().join("regsync.tmp");
+    std::fs::write(&tmp, config(&src.host, &dst.host, two, interval)).unwrap();
+    std::fs::rename(&tmp, dir.path().join("regsync.yml")).unwrap();
+    let copied = || digest_of(&dst, "app", "wrongkey") == Some(images["wrongkey"].digest.clone());
+    assert!(wait_for(Duration::from_secs(20), copied), "{}", server.log());
+    assert!(digest_of(&dst, "app", "unsigned").is_none(), "still refused");
+}

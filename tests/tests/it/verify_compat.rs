@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use regsync::verify::{Candidate, Entry, Mode, PublicKey, Tlog, TrustedRoot, Verdict, VerifyPolicy};
+use regsync::verify::{
+    AttestationRule, Candidate, Entry, Found, Keyless, Matcher, Mode, PublicKey, Tlog, TrustedRoot, Verdict,
+    VerifyPolicy,
+};
 use regsync_tests::oci::sha256_digest;
 use regsync_tests::shared::sigstore_fixtures;
 
@@ -36,7 +39,9 @@ fn policy(dir: &Path, key: &str, tlog: Tlog) -> VerifyPolicy {
             tlog,
             trusted_root_file: String::new(),
             trusted_root: root,
+            keyless: None,
         }],
+        attestations: vec![],
         fingerprint: "test".into(),
     }
 }
@@ -120,4 +125,98 @@ fn the_public_good_trusted_root_parses_and_is_current() {
     let root = TrustedRoot::parse(&std::fs::read(dir.join("trusted_root_pgi.json")).unwrap()).unwrap();
     assert!(!root.tlogs.is_empty());
     assert!(!root.expired(chrono::Utc::now()));
+}
+
+fn keyless_policy(subject: Matcher, issuer: Matcher, sct: bool) -> Option<VerifyPolicy> {
+    let root = std::fs::read_to_string(sigstore_fixtures("cosign")?.join("trusted_root_pgi.json")).unwrap();
+    let keyless = Keyless::new(subject, issuer, sct, true, &root).unwrap();
+    Some(VerifyPolicy {
+        mode: Mode::Enforce,
+        count: 1,
+        entries: vec![Entry {
+            name: "upstream".into(),
+            key_files: vec![],
+            keys: vec![],
+            tlog: Tlog::Require,
+            trusted_root_file: String::new(),
+            trusted_root: None,
+            keyless: Some(keyless),
+        }],
+        attestations: vec![],
+        fingerprint: "test".into(),
+    })
+}
+
+#[test]
+fn a_real_keyless_signature_verifies_offline_with_its_identity() {
+    let Some(dir) = sigstore_fixtures("containers-image") else { return };
+    let github = || Matcher::Exact("https://github.com/login/oauth".into());
+    let Some(exact) = keyless_policy(Matcher::Exact("mitr@redhat.com".into()), github(), true) else { return };
+    let v = verdict(&dir, "dir-img-cosign-fulcio-rekor-valid", &exact);
+    assert!(v.accepted, "{}", v.reason);
+    let m = &v.matched[0];
+    assert_eq!(
+        m.identity.as_ref().unwrap(),
+        &("mitr@redhat.com".to_string(), "https://github.com/login/oauth".to_string())
+    );
+    assert!(m.log.is_some_and(|l| l.log_index > 0), "{m:?}");
+
+    let pattern = keyless_policy(Matcher::pattern(".*@redhat\\.com").unwrap(), github(), true).unwrap();
+    assert!(verdict(&dir, "dir-img-cosign-fulcio-rekor-valid", &pattern).accepted);
+    // Anchored: a pattern matching only part of the identity does not do.
+    let partial = keyless_policy(Matcher::pattern("mitr").unwrap(), github(), true).unwrap();
+    let v = verdict(&dir, "dir-img-cosign-fulcio-rekor-valid", &partial);
+    assert!(!v.accepted && v.reason.contains("signed by \"mitr@redhat.com\""), "{}", v.reason);
+    let other_issuer = keyless_policy(
+        Matcher::Exact("mitr@redhat.com".into()),
+        Matcher::Exact("https://accounts.google.com".into()),
+        true,
+    )
+    .unwrap();
+    let v = verdict(&dir, "dir-img-cosign-fulcio-rekor-valid", &other_issuer);
+    assert!(!v.accepted && v.reason.contains("vouched for by \"https://github.com/login/oauth\""), "{}", v.reason);
+    // Key-signed images carry no certificate: nothing keyless to check.
+    let v = verdict(&dir, "dir-img-cosign-valid", &exact);
+    assert!(!v.accepted && v.reason.contains("no keyless signature"), "{}", v.reason);
+}
+
+#[test]
+fn a_real_keyless_attestation_bundle_verifies_offline_and_its_predicate_type_is_checked() {
+    let Some(dir) = sigstore_fixtures("cosign") else { return };
+    let bundle = std::fs::read_to_string(dir.join("oci-attestation.sigstore.json")).unwrap();
+    let digest = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
+    let github = || Matcher::Exact("https://github.com/login/oauth".into());
+    let rule =
+        |predicate: &str| AttestationRule { predicate_type: predicate.into(), signed_by: vec!["upstream".into()] };
+    let mut policy = keyless_policy(Matcher::Exact("cody@soyland.com".into()), github(), true).unwrap();
+    policy.count = 0;
+    policy.attestations = vec![rule("https://cosign.sigstore.dev/attestation/v1")];
+    let found = Found { signatures: vec![], bundles: vec![bundle.clone()] };
+    let v = policy.judge(digest, &found);
+    assert!(v.accepted, "{}", v.reason);
+
+    policy.attestations = vec![rule("https://slsa.dev/provenance/v1")];
+    let v = policy.judge(digest, &found);
+    assert!(
+        !v.accepted && v.reason.contains("no attestation https://slsa.dev/provenance/v1 signed by upstream"),
+        "{}",
+        v.reason
+    );
+
+    // The statement names another image: it attests nothing about this one.
+    policy.attestations = vec![rule("https://cosign.sigstore.dev/attestation/v1")];
+    let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    assert!(!policy.judge(other, &found).accepted);
+
+    // An attestation is not a signature: an entry needing one stays unsatisfied.
+    policy.count = 1;
+    policy.attestations.clear();
+    let v = policy.judge(digest, &found);
+    assert!(!v.accepted && v.reason.contains("0 of 1"), "{}", v.reason);
+
+    // Someone else's identity.
+    let mut wrong = keyless_policy(Matcher::Exact("someone@example.com".into()), github(), true).unwrap();
+    wrong.count = 0;
+    wrong.attestations = vec![rule("https://cosign.sigstore.dev/attestation/v1")];
+    assert!(!wrong.judge(digest, &found).accepted);
 }

@@ -328,10 +328,11 @@ impl RegistryClient {
             let media_type = manifest_media_type(served.as_deref(), &bytes)
                 .map_err(|why| ClientError::new(ErrorKind::Invalid, &location, why))?;
             drop(turn);
+            // Kept under its digest even when asked by tag: a signature read by
+            // its tag to verify an image is then not fetched again to copy it.
+            let key = if r.digest.is_empty() { format!("{}@{digest}", r.repository_key()) } else { key };
             let m = Manifest { media_type, digest, bytes, rate_limit: limits };
-            if !r.digest.is_empty()
-                && let Some(c) = &self.cache
-            {
+            if let Some(c) = &self.cache {
                 c.put_manifest(key, m.clone());
             }
             return Ok(m);
