@@ -218,7 +218,6 @@ impl Sigstore {
     /// SHA-256 is `hash`: a `hashedrekord` entry and its signed timestamp.
     /// `forged` signs it with another key than the log's.
     pub fn log(&self, leaf: &Leaf, hash: &[u8], signature: &[u8], forged: bool) -> (String, serde_json::Value) {
-        use sha2::Digest;
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         let body = json!({
             "apiVersion": "0.0.1",
@@ -228,6 +227,31 @@ impl Sigstore {
                 "signature": {"content": b64(signature), "publicKey": {"content": b64(leaf.pem.as_bytes())}}
             }
         });
+        self.entry(&body, forged)
+    }
+
+    /// The Rekor entry of a DSSE envelope of `payload` signed by `verifier`
+    /// (a certificate or public key, PEM).
+    pub fn log_dsse(&self, verifier: &str, payload: &[u8], signature: &[u8]) -> serde_json::Value {
+        use sha2::Digest;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let body = json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": hex(&sha2::Sha256::digest(payload))},
+                "payloadHash": {"algorithm": "sha256", "value": hex(&sha2::Sha256::digest(payload))},
+                "signatures": [{"signature": b64(signature), "verifier": b64(verifier.as_bytes())}]
+            }
+        });
+        self.entry(&body, false).1
+    }
+
+    /// `body` logged: the legacy bundle annotation and the bundle's tlog entry.
+    fn entry(&self, body: &serde_json::Value, forged: bool) -> (String, serde_json::Value) {
+        use sha2::Digest;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let kind = body["kind"].as_str().unwrap().to_string();
         let body = b64(body.to_string().as_bytes());
         let log_id = hex(&sha2::Sha256::digest(&self.rekor_spki));
         let time = time::OffsetDateTime::now_utc().unix_timestamp() - 60;
@@ -244,7 +268,7 @@ impl Sigstore {
         let entry = json!({
             "logIndex": "42",
             "logId": {"keyId": b64(&sha2::Sha256::digest(&self.rekor_spki))},
-            "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+            "kindVersion": {"kind": kind, "version": "0.0.1"},
             "integratedTime": time.to_string(),
             "inclusionPromise": {"signedEntryTimestamp": b64(set.as_ref())},
             "canonicalizedBody": body
@@ -318,4 +342,93 @@ pub fn attach_bundle(
     layout.keep(&referrer);
     referrer.artifact_type = Some(listed_as.to_string());
     layout.referrers_tag(image, &[referrer]);
+}
+
+/// The predicate type cosign 3 gives an image signature.
+pub const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// Attaches an in-toto statement about `image` with `predicate_type`, signed
+/// by `leaf` in a DSSE envelope and logged, as a Sigstore bundle referrer
+/// listed by the `sha256-<hex>` fallback tag (next to any listed before, in
+/// `listed`). With [`SIGN_PREDICATE`] it is a cosign 3 signature.
+pub fn attach_statement(
+    layout: &mut Layout,
+    image: &Descriptor,
+    sigstore: &Sigstore,
+    leaf: &Leaf,
+    predicate_type: &str,
+    listed: &mut Vec<Descriptor>,
+) {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let statement = statement(image, predicate_type);
+    let sig = leaf.sign(&pae(&statement));
+    let entry = sigstore.log_dsse(&leaf.pem, statement.as_bytes(), &sig);
+    let cert = pem::parse(&leaf.pem).unwrap();
+    let material = json!({
+        "x509CertificateChain": {"certificates": [{"rawBytes": b64(cert.contents())}]},
+        "tlogEntries": [entry]
+    });
+    // Version 0.1: its log entry has a signed timestamp but no inclusion proof.
+    attach_bundle_of(layout, image, &statement, &sig, ("0.1", material), listed);
+}
+
+/// Attaches an in-toto statement about `image` signed with a managed key
+/// (cosign 3 `--key`) and logged in `sigstore`'s Rekor.
+pub fn attach_key_statement(
+    layout: &mut Layout,
+    image: &Descriptor,
+    sigstore: &Sigstore,
+    signer: &Signer,
+    predicate_type: &str,
+    listed: &mut Vec<Descriptor>,
+) {
+    let statement = statement(image, predicate_type);
+    let sig = signer.sign(&pae(&statement));
+    let entry = sigstore.log_dsse(&signer.public_pem(), statement.as_bytes(), &sig);
+    let material = json!({"publicKey": {"hint": ""}, "tlogEntries": [entry]});
+    attach_bundle_of(layout, image, &statement, &sig, ("0.1", material), listed);
+}
+
+const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+
+/// What DSSE signs: the pre-authentication encoding of an in-toto payload.
+fn pae(statement: &str) -> Vec<u8> {
+    let head = format!("DSSEv1 {} {} {} ", PAYLOAD_TYPE.len(), PAYLOAD_TYPE, statement.len());
+    [head.as_bytes(), statement.as_bytes()].concat()
+}
+
+fn statement(image: &Descriptor, predicate_type: &str) -> String {
+    let hex = image.digest.trim_start_matches("sha256:");
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "app", "digest": {"sha256": hex}}],
+        "predicateType": predicate_type,
+        "predicate": {"builder": {"id": "https://example.test/builder"}}
+    })
+    .to_string()
+}
+
+fn attach_bundle_of(
+    layout: &mut Layout,
+    image: &Descriptor,
+    statement: &str,
+    sig: &[u8],
+    (version, material): (&str, serde_json::Value),
+    listed: &mut Vec<Descriptor>,
+) {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let media_type = match version {
+        "0.1" => "application/vnd.dev.sigstore.bundle+json;version=0.1".to_string(),
+        v => format!("application/vnd.dev.sigstore.bundle.v{v}+json"),
+    };
+    let bundle = json!({
+        "mediaType": media_type,
+        "verificationMaterial": material,
+        "dsseEnvelope": {"payload": b64(statement.as_bytes()), "payloadType": PAYLOAD_TYPE, "signatures": [{"sig": b64(sig), "keyid": ""}]}
+    });
+    let bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let referrer = layout.artifact(bundle_type, Some(image), &[(bundle_type, bundle.to_string().as_bytes())], &[]);
+    layout.keep(&referrer);
+    listed.push(referrer);
+    layout.referrers_tag(image, listed);
 }

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::diagnostic::Diagnostics;
 use super::raw::{RawKeyless, RawVerify, RawVerifyEntry};
 use super::yaml::Pos;
+use crate::verify::bundle::KeyBundles;
 use crate::verify::{AttestationRule, Entry, Keyless, Matcher, Mode, PublicKey, Tlog, TrustedRoot, VerifyPolicy};
 
 /// The policy of one `verify:` block at `path`, or `None` (with errors in
@@ -65,16 +66,6 @@ pub(crate) fn policy(raw: &RawVerify, path: &str, base_dir: &Path, diags: &mut D
             if !raw.entries.iter().any(|e| e.name.as_ref().is_some_and(|n| n.value == name.value)) {
                 let msg = format!("\"{}\" is not the name of a signature entry", name.value);
                 diags.error(name.pos, format!("{ap}.signedBy[{j}]"), msg);
-            }
-        }
-        for name in &a.signed_by {
-            if raw.entries.iter().any(|e| e.name.as_ref().is_some_and(|n| n.value == name.value) && e.keyless.is_none())
-            {
-                let msg = format!(
-                    "\"{}\" is a key entry: attestations are checked as Sigstore bundles, signed keyless",
-                    name.value
-                );
-                diags.error(name.pos, format!("{ap}.signedBy"), msg);
             }
         }
     }
@@ -173,6 +164,10 @@ fn entry(
                    give one, or set tlog: ignore";
         diags.error(raw.pos, format!("{path}.trustedRoot"), msg);
     }
+    let key_bundles = match (&raw.keyless, keys.is_empty()) {
+        (None, false) => key_bundles(root_text.as_ref(), tlog, path, raw.pos, diags),
+        _ => None,
+    };
     Some(Entry {
         name,
         key_files: raw.keys.iter().flatten().map(|k| k.value.clone()).collect(),
@@ -180,6 +175,7 @@ fn entry(
         tlog,
         trusted_root_file: raw.trusted_root.as_ref().map(|f| f.value.clone()).unwrap_or_default(),
         trusted_root,
+        key_bundles,
         keyless,
     })
 }
@@ -235,6 +231,25 @@ fn keyless(
         Ok(k) => Some(k),
         Err(e) => {
             diags.error(*pos, format!("{path}.trustedRoot"), format!("{}: {e}", file.display()));
+            None
+        }
+    }
+}
+
+/// How bundles signed with an entry's keys are checked: against its
+/// trusted root's logs, or (with `tlog: ignore` and no root) against none.
+fn key_bundles(
+    root: Option<&(String, Pos, std::path::PathBuf)>,
+    tlog: Tlog,
+    path: &str,
+    pos: Pos,
+    diags: &mut Diagnostics,
+) -> Option<KeyBundles> {
+    match KeyBundles::new(root.map(|(text, _, _)| text.as_str()), tlog == Tlog::Require) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            let (pos, file) = root.map_or((pos, String::new()), |(_, p, f)| (*p, format!("{}: ", f.display())));
+            diags.error(pos, format!("{path}.trustedRoot"), format!("{file}{e}"));
             None
         }
     }

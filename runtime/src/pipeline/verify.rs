@@ -118,7 +118,7 @@ pub async fn check(
 /// bundles among its referrers.
 async fn found(ctx: &Context<'_>, policy: &VerifyPolicy, digest: &str) -> Result<Found, String> {
     let mut found = Found { signatures: candidates(ctx, digest).await?, bundles: Vec::new() };
-    if policy.reads_bundles() && (!policy.attestations.is_empty() || !policy.judge(digest, &found).accepted) {
+    if !policy.attestations.is_empty() || !policy.judge(digest, &found).accepted {
         found.bundles = bundles(ctx, digest).await?;
     }
     Ok(found)

@@ -32,3 +32,75 @@ pub fn predicate_type(doc: &serde_json::Value) -> Option<String> {
 pub fn is_signature(predicate: Option<&str>) -> bool {
     predicate.is_none_or(|p| p == SIGNATURE_PREDICATE)
 }
+
+/// Bundles signed with a managed key (cosign 3 `--key`): checked with the
+/// entry's keys, and against its trusted root's logs unless `tlog: ignore`.
+#[derive(Clone)]
+pub struct KeyBundles {
+    verifier: std::sync::Arc<sigstore_verify::Verifier>,
+    tlog: bool,
+}
+
+impl std::fmt::Debug for KeyBundles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyBundles").field("tlog", &self.tlog).finish()
+    }
+}
+
+impl PartialEq for KeyBundles {
+    // The trusted root behind it is compared through the policy's fingerprint.
+    fn eq(&self, other: &Self) -> bool {
+        self.tlog == other.tlog
+    }
+}
+
+/// A trusted root that trusts nothing: key bundles checked without a log.
+const EMPTY_ROOT: &str = r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[],"timestampAuthorities":[]}"#;
+
+impl KeyBundles {
+    /// Key bundles checked against `root_json` (none: `tlog` must be off).
+    pub fn new(root_json: Option<&str>, tlog: bool) -> Result<Self, String> {
+        super::provider::install();
+        let root = sigstore_verify::trust_root::TrustedRoot::from_json(root_json.unwrap_or(EMPTY_ROOT))
+            .map_err(|e| e.to_string())?;
+        let verifier = sigstore_verify::Verifier::new(&root).map_err(|e| e.to_string())?;
+        Ok(KeyBundles { verifier: std::sync::Arc::new(verifier), tlog })
+    }
+
+    /// Checks a bundle attached to `digest` with each of `keys`: the Rekor
+    /// entry (when logged) and the statement's predicate type.
+    pub fn check(
+        &self,
+        json: &str,
+        digest: &str,
+        keys: &[super::PublicKey],
+    ) -> Result<(Option<super::rekor::LogEntry>, Option<String>), String> {
+        use sigstore_verify::types::{Artifact, ArtifactDigest, DerPublicKey, Sha256Hash};
+        let bundle = sigstore_verify::types::Bundle::from_json(json).map_err(|e| format!("unusable bundle: {e}"))?;
+        let hex = digest.strip_prefix("sha256:").ok_or("only sha256 digests are verified")?;
+        let hash = Sha256Hash::from_hex(hex).map_err(|e| e.to_string())?;
+        let mut reason = "no bundle signed by its keys".to_string();
+        for key in keys.iter().filter(|k| !k.spki().is_empty()) {
+            let mut policy = sigstore_verify::PublicKeyVerificationPolicy::new(DerPublicKey::from_bytes(key.spki()));
+            if !self.tlog {
+                policy = policy.skip_tlog_unsafe();
+            }
+            let artifact = Artifact::Digest(ArtifactDigest::sha256(hash.clone()));
+            match self.verifier.verify(artifact, &bundle, &policy) {
+                Ok(_) => {
+                    let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+                    return Ok((log_entry(&doc), predicate_type(&doc)));
+                }
+                Err(e) => reason = e.to_string(),
+            }
+        }
+        Err(reason)
+    }
+}
+
+/// The first Rekor entry a bundle carries.
+pub fn log_entry(doc: &serde_json::Value) -> Option<super::rekor::LogEntry> {
+    let e = doc["verificationMaterial"]["tlogEntries"].get(0)?;
+    let number = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse().ok()).or(v.as_i64());
+    Some(super::rekor::LogEntry { log_index: number(&e["logIndex"])?, integrated_time: number(&e["integratedTime"])? })
+}

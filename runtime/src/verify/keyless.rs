@@ -120,10 +120,7 @@ impl Keyless {
         let result = self.verifier.verify(artifact, &bundle, &self.policy()).map_err(|e| e.to_string())?;
         let signer = self.authorized(&result)?;
         let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        let log = doc["verificationMaterial"]["tlogEntries"].get(0).and_then(|e| {
-            let number = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse().ok()).or(v.as_i64());
-            Some(LogEntry { log_index: number(&e["logIndex"])?, integrated_time: number(&e["integratedTime"])? })
-        });
+        let log = super::bundle::log_entry(&doc);
         Ok((Signer { log, ..signer }, super::bundle::predicate_type(&doc)))
     }
 

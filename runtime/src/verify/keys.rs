@@ -78,6 +78,11 @@ impl PublicKey {
         Ok(PublicKey { kind, raw: spki.subject_public_key.data.to_vec(), spki: der.to_vec() })
     }
 
+    /// The key's SubjectPublicKeyInfo DER (empty for a PKCS#1 RSA key).
+    pub fn spki(&self) -> &[u8] {
+        &self.spki
+    }
+
     /// The key's kind.
     pub fn kind(&self) -> KeyKind {
         self.kind

@@ -5,9 +5,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
-use super::bundle::is_signature;
+use super::bundle::{KeyBundles, is_signature};
 use super::cosign::{Candidate, MAX_ANNOTATION, signed_digest};
-use super::keyless::{Keyless, Signer};
+use super::keyless::Keyless;
 use super::keys::PublicKey;
 use super::rekor::{self, LogEntry};
 use super::trust::TrustedRoot;
@@ -68,6 +68,9 @@ pub struct Entry {
     /// Keyless: who may sign, instead of keys.
     #[serde(skip)]
     pub keyless: Option<Keyless>,
+    /// Key entries: how bundles signed with the keys are checked.
+    #[serde(skip)]
+    pub key_bundles: Option<KeyBundles>,
 }
 
 impl PartialEq for Keyless {
@@ -117,9 +120,19 @@ pub struct Found {
     pub bundles: Vec<String>,
 }
 
-/// One bundle checked for one keyless entry: who signed it and its
-/// statement's predicate type, or why it does not count.
-type BundleCheck = Result<(Signer, Option<String>), String>;
+/// One bundle that verified for an entry.
+#[derive(Debug, Clone)]
+struct Checked {
+    /// Keyless: the certificate's identity and issuer.
+    identity: Option<(String, String)>,
+    /// Its Rekor entry.
+    log: Option<LogEntry>,
+    /// Its statement's predicate type (`None`: a message signature).
+    predicate: Option<String>,
+}
+
+/// One bundle checked for one entry, or why it does not count.
+type BundleCheck = Result<Checked, String>;
 
 /// An entry a signature satisfied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,23 +162,11 @@ impl VerifyPolicy {
         self.judge(digest, &Found { signatures: candidates.to_vec(), bundles: Vec::new() })
     }
 
-    /// True when attached bundles can change the verdict: a keyless entry
-    /// may be satisfied by one, and attestations are only found in them.
-    pub fn reads_bundles(&self) -> bool {
-        !self.attestations.is_empty() || self.entries.iter().any(|e| e.keyless.is_some())
-    }
-
     /// The verdict on `digest` given everything found attached to it.
     pub fn judge(&self, digest: &str, found: &Found) -> Verdict {
-        // Each bundle checked once per keyless entry, for signatures and attestations alike.
-        let checked: Vec<Vec<BundleCheck>> = self
-            .entries
-            .iter()
-            .map(|e| match &e.keyless {
-                Some(k) => found.bundles.iter().map(|b| k.check_bundle(b, digest)).collect(),
-                None => Vec::new(),
-            })
-            .collect();
+        // Each bundle checked once per entry, for signatures and attestations alike.
+        let checked: Vec<Vec<BundleCheck>> =
+            self.entries.iter().map(|e| found.bundles.iter().map(|b| e.check_bundle(b, digest)).collect()).collect();
         let mut matched = Vec::new();
         let mut why = Vec::new();
         for (entry, bundles) in self.entries.iter().zip(&checked) {
@@ -186,7 +187,10 @@ impl VerifyPolicy {
             for rule in &self.attestations {
                 let signed = self.entries.iter().zip(&checked).any(|(entry, bundles)| {
                     (rule.signed_by.is_empty() || rule.signed_by.contains(&entry.name))
-                        && bundles.iter().flatten().any(|(_, p)| p.as_deref() == Some(rule.predicate_type.as_str()))
+                        && bundles
+                            .iter()
+                            .flatten()
+                            .any(|c| c.predicate.as_deref() == Some(rule.predicate_type.as_str()))
                 });
                 if !signed {
                     accepted = false;
@@ -205,24 +209,36 @@ impl Entry {
     /// The first signature that satisfies this entry, or the most telling
     /// reason none does.
     fn satisfied_by(&self, digest: &str, candidates: &[Candidate], bundles: &[BundleCheck]) -> Result<Match, String> {
-        if let Some(keyless) = &self.keyless {
-            let legacy = self.keyless_by(keyless, digest, candidates);
-            if legacy.is_ok() || bundles.is_empty() {
-                return legacy;
-            }
-            let mut reason = legacy.unwrap_err();
-            for b in bundles {
-                match b {
-                    Ok((signer, predicate)) if is_signature(predicate.as_deref()) => {
-                        let identity = Some((signer.identity.clone(), signer.issuer.clone()));
-                        return Ok(Match { entry: self.name.clone(), log: signer.log, identity });
-                    }
-                    Ok(_) => {}
-                    Err(e) => reason = format!("a bundle: {e}"),
+        let legacy = match &self.keyless {
+            Some(keyless) => self.keyless_by(keyless, digest, candidates),
+            None => self.keys_by(digest, candidates),
+        };
+        let Err(mut reason) = legacy else { return legacy };
+        for b in bundles {
+            match b {
+                Ok(c) if is_signature(c.predicate.as_deref()) => {
+                    return Ok(Match { entry: self.name.clone(), log: c.log, identity: c.identity.clone() });
                 }
+                Ok(_) => {}
+                Err(e) => reason = format!("a bundle: {e}"),
             }
-            return Err(reason);
         }
+        Err(reason)
+    }
+
+    /// One attached bundle, checked as this entry's.
+    fn check_bundle(&self, json: &str, digest: &str) -> BundleCheck {
+        if let Some(keyless) = &self.keyless {
+            let (signer, predicate) = keyless.check_bundle(json, digest)?;
+            return Ok(Checked { identity: Some((signer.identity, signer.issuer)), log: signer.log, predicate });
+        }
+        let bundles = self.key_bundles.as_ref().ok_or("bundles are not checked for this entry")?;
+        let (log, predicate) = bundles.check(json, digest, &self.keys)?;
+        Ok(Checked { identity: None, log, predicate })
+    }
+
+    /// A `.sig` signature by one of the entry's keys.
+    fn keys_by(&self, digest: &str, candidates: &[Candidate]) -> Result<Match, String> {
         let mut reason = "no signature by its keys".to_string();
         for c in candidates {
             if c.signature.len() > MAX_ANNOTATION {

@@ -447,3 +447,104 @@ fn a_server_reports_refusals_in_metrics_and_applies_a_changed_policy_from_the_ne
     assert!(wait_for(Duration::from_secs(20), copied), "{}", server.log());
     assert!(digest_of(&dst, "app", "unsigned").is_none(), "still refused");
 }
+
+#[test]
+fn attestations_must_be_attached_and_signed_by_the_named_entry() {
+    use regsync_tests::signing::{SIGN_PREDICATE, Sigstore, attach_statement, sign_keyless};
+    const SLSA: &str = "https://slsa.dev/provenance/v1";
+    let dir = tempfile::tempdir().unwrap();
+    let sigstore = Sigstore::new();
+    std::fs::write(dir.path().join("root.json"), sigstore.trusted_root()).unwrap();
+    let (src, dst) = (Registry::start(), Registry::start());
+    let dev = sigstore.leaf("dev@example.com", "https://issuer.test");
+    let intruder = sigstore.leaf("intruder@example.com", "https://issuer.test");
+    let mut l = Layout::create(dir.path().join("layout"));
+    let mut images = std::collections::BTreeMap::new();
+    for tag in ["attested", "unattested", "wrongsigner", "cosignthree", "othertype"] {
+        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
+        l.tag(tag, &d);
+        images.insert(tag, d);
+    }
+    sign_keyless(&mut l, &images["attested"], &sigstore, &dev, false);
+    attach_statement(&mut l, &images["attested"], &sigstore, &dev, SLSA, &mut vec![]);
+    sign_keyless(&mut l, &images["unattested"], &sigstore, &dev, false);
+    sign_keyless(&mut l, &images["wrongsigner"], &sigstore, &dev, false);
+    attach_statement(&mut l, &images["wrongsigner"], &sigstore, &intruder, SLSA, &mut vec![]);
+    // cosign 3: the signature is a statement too, beside the provenance.
+    let mut listed = vec![];
+    attach_statement(&mut l, &images["cosignthree"], &sigstore, &dev, SIGN_PREDICATE, &mut listed);
+    attach_statement(&mut l, &images["cosignthree"], &sigstore, &dev, SLSA, &mut listed);
+    sign_keyless(&mut l, &images["othertype"], &sigstore, &dev, false);
+    attach_statement(&mut l, &images["othertype"], &sigstore, &dev, "https://spdx.dev/Document", &mut vec![]);
+    l.save();
+    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+
+    let verify = format!(
+        "      signatures:\n        entries:\n          - name: upstream\n            keyless:\n              subject: dev@example.com\n              issuer: https://issuer.test\n            sct: ignore\n            trustedRoot: root.json\n      attestations:\n        - predicateType: {SLSA}\n          signedBy: [upstream]\n"
+    );
+    let run = once_with(dir.path(), &config(&src.host, &dst.host, &verify, ""), &["--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(tags(&dst, "app"), ["attested", "cosignthree"], "{}", run.stderr);
+    let a = actions(&run);
+    for tag in ["unattested", "wrongsigner", "othertype"] {
+        assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
+        assert!(a[tag].1.contains(&format!("no attestation {SLSA} signed by upstream")), "{tag}: {:?}", a[tag]);
+    }
+}
+
+#[test]
+fn bundles_signed_with_a_key_count_for_key_entries_through_the_referrers_api() {
+    use regsync_tests::signing::{SIGN_PREDICATE, Sigstore, attach_key_statement};
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let sigstore = Sigstore::new();
+    std::fs::write(dir.path().join("root.json"), sigstore.trusted_root()).unwrap();
+    let src = Registry::start();
+    // The source answers the referrers API (a proxy of ours adds it to distribution).
+    let proxy = FaultProxy::start(&src.url);
+    proxy.emulate_referrers_api(10);
+    let dst = Registry::start();
+    let mut l = Layout::create(dir.path().join("layout"));
+    let mut images = std::collections::BTreeMap::new();
+    for tag in ["keybundle", "otherkey", "attestonly"] {
+        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
+        l.tag(tag, &d);
+        images.insert(tag, d);
+    }
+    attach_key_statement(&mut l, &images["keybundle"], &sigstore, &k.a, SIGN_PREDICATE, &mut vec![]);
+    attach_key_statement(&mut l, &images["otherkey"], &sigstore, &k.b, SIGN_PREDICATE, &mut vec![]);
+    let slsa = "https://slsa.dev/provenance/v1";
+    attach_key_statement(&mut l, &images["attestonly"], &sigstore, &k.a, slsa, &mut vec![]);
+    l.save();
+    let through =
+        regsync_tests::oci::RegistryHttp::new(&format!("http://{}", proxy.host), reqwest::blocking::Client::new());
+    through.push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    proxy.clear_log();
+
+    let logged = "      signatures:\n        entries:\n          - name: team\n            keys: [a.pub]\n            trustedRoot: root.json\n";
+    let run = once_with(dir.path(), &config(&proxy.host, &dst.host, logged, ""), &["--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(tags(&dst, "app"), ["keybundle"], "{}", run.stderr);
+    let a = actions(&run);
+    assert_eq!(a["otherkey"].0, "refused", "{:?}", a["otherkey"]);
+    assert_eq!(a["attestonly"].0, "refused", "an attestation is not a signature: {:?}", a["attestonly"]);
+    assert!(proxy.count("GET", "/referrers/") >= 3, "listed through the API: {:#?}", proxy.log());
+}
+
+#[test]
+fn a_trusted_root_past_its_validity_is_a_warning_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    keys(dir.path());
+    let mut root: serde_json::Value =
+        serde_json::from_str(&regsync_tests::signing::Sigstore::new().trusted_root()).unwrap();
+    root["tlogs"][0]["publicKey"]["validFor"]["end"] = serde_json::json!("2021-01-01T00:00:00Z");
+    std::fs::write(dir.path().join("old.json"), root.to_string()).unwrap();
+    let verify = "      signatures:\n        entries:\n          - name: x\n            keys: [a.pub]\n            trustedRoot: old.json\n";
+    let yaml = format!(
+        "sync:\n  - source: ocidir://src:v1\n    target: ocidir://dst:v1\n    type: image\n    verify:\n{verify}"
+    );
+    let run = once_with(dir.path(), &yaml, &[]);
+    assert!(run.stderr.contains("level=WARN"), "{}", run.stderr);
+    assert!(run.stderr.contains("is past its validity"), "{}", run.stderr);
+    assert!(run.stderr.contains("verify.signatures.entries[0].trustedRoot"), "{}", run.stderr);
+}
