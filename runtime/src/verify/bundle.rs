@@ -85,7 +85,7 @@ impl KeyBundles {
             if !self.tlog {
                 policy = policy.skip_tlog_unsafe();
             }
-            let artifact = Artifact::Digest(ArtifactDigest::sha256(hash.clone()));
+            let artifact = Artifact::Digest(ArtifactDigest::sha256(hash));
             match self.verifier.verify(artifact, &bundle, &policy) {
                 Ok(_) => {
                     let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
