@@ -232,7 +232,7 @@ impl Sigstore {
 
     /// The Rekor entry of a DSSE envelope of `payload` signed by `verifier`
     /// (a certificate or public key, PEM).
-    pub fn log_dsse(&self, verifier: &str, payload: &[u8], signature: &[u8]) -> serde_json::Value {
+    pub fn log_dsse(&self, verifier: &str, payload: &[u8], signature: &[u8]) -> (String, serde_json::Value) {
         use sha2::Digest;
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         let body = json!({
@@ -244,7 +244,7 @@ impl Sigstore {
                 "signatures": [{"signature": b64(signature), "verifier": b64(verifier.as_bytes())}]
             }
         });
-        self.entry(&body, false).1
+        self.entry(&body, false)
     }
 
     /// `body` logged: the legacy bundle annotation and the bundle's tlog entry.
@@ -362,7 +362,7 @@ pub fn attach_statement(
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let statement = statement(image, predicate_type);
     let sig = leaf.sign(&pae(&statement));
-    let entry = sigstore.log_dsse(&leaf.pem, statement.as_bytes(), &sig);
+    let (_, entry) = sigstore.log_dsse(&leaf.pem, statement.as_bytes(), &sig);
     let cert = pem::parse(&leaf.pem).unwrap();
     let material = json!({
         "x509CertificateChain": {"certificates": [{"rawBytes": b64(cert.contents())}]},
@@ -384,7 +384,7 @@ pub fn attach_key_statement(
 ) {
     let statement = statement(image, predicate_type);
     let sig = signer.sign(&pae(&statement));
-    let entry = sigstore.log_dsse(&signer.public_pem(), statement.as_bytes(), &sig);
+    let (_, entry) = sigstore.log_dsse(&signer.public_pem(), statement.as_bytes(), &sig);
     let material = json!({"publicKey": {"hint": ""}, "tlogEntries": [entry]});
     attach_bundle_of(layout, image, &statement, &sig, ("0.1", material), listed);
 }
@@ -431,4 +431,47 @@ fn attach_bundle_of(
     layout.keep(&referrer);
     listed.push(referrer);
     layout.referrers_tag(image, listed);
+}
+
+/// Who signs a cosign 2 attestation: a key (not logged), or a certificate
+/// logged in a test Sigstore.
+pub enum Attester<'a> {
+    /// A managed key; the attestation is not logged.
+    Key(&'a Signer),
+    /// A Fulcio-style certificate, logged.
+    Keyless(&'a Sigstore, &'a Leaf),
+}
+
+/// Attests `image` as cosign 2 does: a `sha256-<hex>.att` manifest whose
+/// layer is a DSSE envelope of an in-toto statement with `predicate_type`.
+pub fn attest_legacy(layout: &mut Layout, image: &Descriptor, attester: Attester<'_>, predicate_type: &str) {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let statement = statement(image, predicate_type);
+    let mut annotations = vec![
+        ("dev.cosignproject.cosign/signature".to_string(), String::new()),
+        ("predicateType".to_string(), predicate_type.to_string()),
+    ];
+    let sig = match attester {
+        Attester::Key(signer) => signer.sign(&pae(&statement)),
+        Attester::Keyless(sigstore, leaf) => {
+            let sig = leaf.sign(&pae(&statement));
+            let (bundle, _) = sigstore.log_dsse(&leaf.pem, statement.as_bytes(), &sig);
+            annotations.push(("dev.sigstore.cosign/certificate".into(), leaf.pem.clone()));
+            annotations.push(("dev.sigstore.cosign/bundle".into(), bundle));
+            sig
+        }
+    };
+    let envelope = json!({"payloadType": PAYLOAD_TYPE, "payload": b64(statement.as_bytes()), "signatures": [{"keyid": "", "sig": b64(&sig)}]});
+    let config = layout.blob("application/vnd.oci.image.config.v1+json", b"{}");
+    let mut d = layout.blob("application/vnd.dsse.envelope.v1+json", envelope.to_string().as_bytes());
+    d.annotations.extend(annotations);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config.to_json(),
+        "layers": [d.to_json()],
+    });
+    let desc = layout.json_blob("application/vnd.oci.image.manifest.v1+json", &manifest);
+    let (alg, hex) = image.digest.split_once(':').unwrap();
+    layout.tag(&format!("{alg}-{hex}.att"), &desc);
 }

@@ -16,9 +16,9 @@ use sha2::{Digest, Sha256};
 use super::context::Context;
 use crate::client::{Descriptor, ErrorKind};
 use crate::reference::Reference;
-use crate::verify::bundle;
 use crate::verify::cosign::{self, Candidate, MAX_PAYLOAD, MAX_SIGNATURES};
 use crate::verify::{Found, Mode, Verdict, VerifyPolicy};
+use crate::verify::{bundle, legacy};
 
 /// The most verdicts remembered; beyond it the oldest are forgotten at once
 /// (verifying again costs two reads, remembering costs memory forever).
@@ -121,7 +121,36 @@ async fn found(ctx: &Context<'_>, policy: &VerifyPolicy, digest: &str) -> Result
     if !policy.attestations.is_empty() || !policy.judge(digest, &found).accepted {
         found.bundles = bundles(ctx, digest).await?;
     }
+    if !policy.attestations.is_empty() {
+        found.bundles.extend(legacy_attestations(ctx, digest).await?);
+    }
     Ok(found)
+}
+
+/// cosign 2's attestations of `digest` (the `.att` tag), as bundles.
+async fn legacy_attestations(ctx: &Context<'_>, digest: &str) -> Result<Vec<String>, String> {
+    let Some(tag) = cosign::attestation_tag(digest) else { return Ok(Vec::new()) };
+    let at = ctx.scope.source.with_tag(&tag);
+    let manifest = match ctx.client.manifest_get(&at).await {
+        Ok(m) => m,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("reading the attestations {}: {e}", at.common_name())),
+    };
+    let links = manifest.links().map_err(|e| format!("{} is not an attestation manifest: {e}", at.common_name()))?;
+    let mut out = Vec::new();
+    for layer in links.layers.iter().filter(|l| l.media_type == legacy::DSSE_MEDIA_TYPE).take(MAX_SIGNATURES) {
+        if layer.size > bundle::MAX_BUNDLE {
+            continue;
+        }
+        let envelope = read_blob(ctx, &ctx.scope.source, layer, bundle::MAX_BUNDLE)
+            .await
+            .map_err(|e| format!("reading an attestation: {e}"))?;
+        match legacy::attestation_bundle(&envelope, &layer.annotations) {
+            Ok(b) => out.push(b),
+            Err(e) => tracing::debug!(digest, layer = layer.digest, error = e, "Skipping an attestation layer"),
+        }
+    }
+    Ok(out)
 }
 
 /// The Sigstore bundles among the referrers of `digest`. Each candidate

@@ -76,6 +76,13 @@ impl KeyBundles {
         keys: &[super::PublicKey],
     ) -> Result<(Option<super::rekor::LogEntry>, Option<String>), String> {
         use sigstore_verify::types::{Artifact, ArtifactDigest, DerPublicKey, Sha256Hash};
+        let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("unusable bundle: {e}"))?;
+        let unlogged = doc["verificationMaterial"]["tlogEntries"].as_array().is_none_or(|e| e.is_empty());
+        if !self.tlog && unlogged && doc["dsseEnvelope"].is_object() {
+            // The Sigstore verifier wants a log entry or a timestamp; with
+            // `tlog: ignore` an unlogged envelope is checked with the key alone.
+            return dsse_by_key(&doc["dsseEnvelope"], digest, keys).map(|p| (None, p));
+        }
         let bundle = sigstore_verify::types::Bundle::from_json(json).map_err(|e| format!("unusable bundle: {e}"))?;
         let hex = digest.strip_prefix("sha256:").ok_or("only sha256 digests are verified")?;
         let hash = Sha256Hash::from_hex(hex).map_err(|e| e.to_string())?;
@@ -96,6 +103,37 @@ impl KeyBundles {
         }
         Err(reason)
     }
+}
+
+/// A DSSE envelope signed by one of `keys` whose statement names `digest`;
+/// its predicate type.
+fn dsse_by_key(
+    envelope: &serde_json::Value,
+    digest: &str,
+    keys: &[super::PublicKey],
+) -> Result<Option<String>, String> {
+    let payload_type = envelope["payloadType"].as_str().unwrap_or_default();
+    let payload = STANDARD
+        .decode(envelope["payload"].as_str().unwrap_or_default())
+        .map_err(|_| "the envelope's payload is not base64".to_string())?;
+    let mut signed = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len()).into_bytes();
+    signed.extend_from_slice(&payload);
+    let signatures = envelope["signatures"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let by_key = signatures
+        .iter()
+        .filter_map(|s| STANDARD.decode(s["sig"].as_str()?).ok())
+        .any(|sig| keys.iter().any(|k| k.verifies(&signed, &sig)));
+    if !by_key {
+        return Err("no envelope signed by its keys".into());
+    }
+    let statement: serde_json::Value =
+        serde_json::from_slice(&payload).map_err(|e| format!("the envelope holds no in-toto statement: {e}"))?;
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let names = statement["subject"].as_array().is_some_and(|s| s.iter().any(|d| d["digest"]["sha256"] == hex));
+    if !names {
+        return Err(format!("the statement is not about {digest}"));
+    }
+    Ok(statement["predicateType"].as_str().map(str::to_string))
 }
 
 /// The first Rekor entry a bundle carries.

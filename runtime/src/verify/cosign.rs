@@ -23,6 +23,12 @@ pub fn signature_tag(digest: &str) -> Option<String> {
     Some(format!("{alg}-{hex}.sig"))
 }
 
+/// The tag cosign 2 keeps the attestations of `digest` under.
+pub fn attestation_tag(digest: &str) -> Option<String> {
+    let (alg, hex) = digest.split_once(':')?;
+    Some(format!("{alg}-{hex}.att"))
+}
+
 /// One signature found for an image: the payload and its annotations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {

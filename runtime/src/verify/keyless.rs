@@ -10,10 +10,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use sigstore_verify::{VerificationPolicy, Verifier};
 
 use super::cosign::Candidate;
@@ -141,80 +137,10 @@ impl Keyless {
     /// annotations) over its payload; who signed it, or why it does not count.
     pub fn check_legacy(&self, c: &Candidate) -> Result<Signer, String> {
         let cert = c.certificate.as_deref().ok_or("its signature has no certificate")?;
-        let bundle = legacy_bundle(c, cert)?;
+        let bundle = super::legacy::signature_bundle(c, cert)?;
         let bundle = sigstore_verify::types::Bundle::from_json(&bundle).map_err(|e| format!("unusable bundle: {e}"))?;
         let result = self.verifier.verify(c.payload.as_slice(), &bundle, &self.policy()).map_err(|e| e.to_string())?;
         let signer = self.authorized(&result)?;
-        Ok(Signer { log: legacy_log(c), ..signer })
+        Ok(Signer { log: super::legacy::log_entry(c.bundle.as_deref()), ..signer })
     }
-}
-
-#[derive(Deserialize)]
-struct RekorBundle {
-    #[serde(rename = "SignedEntryTimestamp")]
-    set: String,
-    #[serde(rename = "Payload")]
-    payload: RekorPayload,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RekorPayload {
-    body: String,
-    integrated_time: i64,
-    log_index: i64,
-    #[serde(rename = "logID")]
-    log_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EntryKind {
-    kind: String,
-    api_version: String,
-}
-
-fn legacy_log(c: &Candidate) -> Option<LogEntry> {
-    let b: RekorBundle = serde_json::from_str(c.bundle.as_deref()?).ok()?;
-    Some(LogEntry { log_index: b.payload.log_index, integrated_time: b.payload.integrated_time })
-}
-
-/// A v0.1 Sigstore bundle holding what a legacy signature spreads over
-/// its annotations.
-fn legacy_bundle(c: &Candidate, cert_pem: &str) -> Result<String, String> {
-    let cert = pem::parse(cert_pem).map_err(|e| format!("its certificate is not PEM: {e}"))?;
-    let mut material = serde_json::json!({
-        "x509CertificateChain": {"certificates": [{"rawBytes": STANDARD.encode(cert.contents())}]},
-        "tlogEntries": [],
-    });
-    if let Some(bundle) = &c.bundle {
-        let b: RekorBundle = serde_json::from_str(bundle).map_err(|e| format!("unreadable Rekor bundle: {e}"))?;
-        let body = STANDARD.decode(&b.payload.body).map_err(|_| "the Rekor entry is not base64".to_string())?;
-        let kind: EntryKind = serde_json::from_slice(&body).map_err(|e| format!("unreadable Rekor entry: {e}"))?;
-        let log_id = hex_decode(&b.payload.log_id).ok_or("the Rekor log ID is not hex")?;
-        material["tlogEntries"] = serde_json::json!([{
-            "logIndex": b.payload.log_index.to_string(),
-            "logId": {"keyId": STANDARD.encode(log_id)},
-            "kindVersion": {"kind": kind.kind, "version": kind.api_version},
-            "integratedTime": b.payload.integrated_time.to_string(),
-            "inclusionPromise": {"signedEntryTimestamp": b.set},
-            "canonicalizedBody": b.payload.body,
-        }]);
-    }
-    let doc = serde_json::json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "verificationMaterial": material,
-        "messageSignature": {
-            "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode(Sha256::digest(&c.payload))},
-            "signature": c.signature.trim(),
-        },
-    });
-    Ok(doc.to_string())
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }

@@ -6,6 +6,7 @@
 //! - `trust.rs`: a Sigstore trusted root read from a file.
 //! - `rekor.rs`: a cosign signature's Rekor bundle (SET) checked offline.
 //! - `cosign.rs`: cosign's `.sig` signatures and their simple-signing payload.
+//! - `legacy.rs`: cosign 2's annotations put in the shape of a bundle.
 //! - `keyless.rs`: Fulcio-certificate signatures, checked by the Sigstore
 //!   project's verifier running on `provider.rs` (ring).
 //! - `policy.rs`: the compiled policy and its verdict.
@@ -14,6 +15,7 @@ pub mod bundle;
 pub mod cosign;
 pub mod keyless;
 pub mod keys;
+pub mod legacy;
 pub mod policy;
 mod provider;
 pub mod rekor;

@@ -446,6 +446,17 @@ fn a_server_reports_refusals_in_metrics_and_applies_a_changed_policy_from_the_ne
     let copied = || digest_of(&dst, "app", "wrongkey") == Some(images["wrongkey"].digest.clone());
     assert!(wait_for(Duration::from_secs(20), copied), "{}", server.log());
     assert!(digest_of(&dst, "app", "unsigned").is_none(), "still refused");
+
+    // A policy that cannot be applied is rejected at reload; the running one stays.
+    let broken = "      signatures:\n        entries:\n          - name: team\n            keys: [missing.pub]\n            tlog: ignore\n";
+    std::fs::write(&tmp, config(&src.host, &dst.host, broken, interval)).unwrap();
+    std::fs::rename(&tmp, dir.path().join("regsync.yml")).unwrap();
+    let rejected =
+        || http_get(port, "/metrics").is_some_and(|(_, m)| m.contains("regsync_reloads_total{result=\"rejected\"} 1"));
+    assert!(wait_for(Duration::from_secs(20), rejected), "{}", server.log());
+    assert!(server.log().contains("missing.pub"), "the rejection names the key file: {}", server.log());
+    assert_eq!(http_get(port, "/healthz").unwrap().0, 200);
+    assert!(digest_of(&dst, "app", "unsigned").is_none(), "the old policy still refuses");
 }
 
 #[test]
@@ -547,4 +558,42 @@ fn a_trusted_root_past_its_validity_is_a_warning_at_load() {
     assert!(run.stderr.contains("level=WARN"), "{}", run.stderr);
     assert!(run.stderr.contains("is past its validity"), "{}", run.stderr);
     assert!(run.stderr.contains("verify.signatures.entries[0].trustedRoot"), "{}", run.stderr);
+}
+
+#[test]
+fn cosign_2_attestations_in_att_tags_count_signed_by_a_key_or_keyless() {
+    use regsync_tests::signing::{Attester, Sigstore, attest_legacy, sign_keyless};
+    const SLSA: &str = "https://slsa.dev/provenance/v1";
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let sigstore = Sigstore::new();
+    std::fs::write(dir.path().join("root.json"), sigstore.trusted_root()).unwrap();
+    let dev = sigstore.leaf("dev@example.com", "https://issuer.test");
+    let (src, dst) = (Registry::start(), Registry::start());
+    let mut l = Layout::create(dir.path().join("layout"));
+    let mut images = std::collections::BTreeMap::new();
+    for tag in ["keyatt", "keylessatt", "wrongkeyatt", "noatt"] {
+        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
+        l.tag(tag, &d);
+        sign(&mut l, &d, &d.digest, &[&k.a]);
+        images.insert(tag, d);
+    }
+    attest_legacy(&mut l, &images["keyatt"], Attester::Key(&k.a), SLSA);
+    attest_legacy(&mut l, &images["wrongkeyatt"], Attester::Key(&k.b), SLSA);
+    sign_keyless(&mut l, &images["keylessatt"], &sigstore, &dev, false);
+    attest_legacy(&mut l, &images["keylessatt"], Attester::Keyless(&sigstore, &dev), SLSA);
+    l.save();
+    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+
+    let verify = format!(
+        "{KEY_A}          - name: upstream\n            keyless:\n              subject: dev@example.com\n              issuer: https://issuer.test\n            sct: ignore\n            trustedRoot: root.json\n        count: 1\n      attestations:\n        - predicateType: {SLSA}\n"
+    );
+    let run = once_with(dir.path(), &config(&src.host, &dst.host, &verify, ""), &["--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(tags(&dst, "app"), ["keyatt", "keylessatt"], "{}", run.stderr);
+    let a = actions(&run);
+    for tag in ["wrongkeyatt", "noatt"] {
+        assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
+        assert!(a[tag].1.contains(&format!("no attestation {SLSA} signed by any entry")), "{tag}: {:?}", a[tag]);
+    }
 }
