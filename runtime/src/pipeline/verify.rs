@@ -113,9 +113,9 @@ pub async fn check(
     }
 }
 
-/// What is attached to `digest`: its `.sig` signatures and, when the
-/// policy can use them and the signatures did not settle it, the Sigstore
-/// bundles among its referrers.
+/// What is attached to `digest`: its `.sig` signatures; the Sigstore
+/// bundles among its referrers when those did not settle it or the policy
+/// wants attestations; and then cosign 2's `.att` attestations too.
 async fn found(ctx: &Context<'_>, policy: &VerifyPolicy, digest: &str) -> Result<Found, String> {
     let mut found = Found { signatures: candidates(ctx, digest).await?, bundles: Vec::new() };
     if !policy.attestations.is_empty() || !policy.judge(digest, &found).accepted {
