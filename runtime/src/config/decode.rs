@@ -78,6 +78,14 @@ impl Decoder<'_> {
         }
     }
 
+    /// An unknown key inside `verify:` is an error, not a warning: a
+    /// misspelled `attestations` or `signedBy` would loosen the policy.
+    fn unknown_in_policy(&mut self, key: &str, value: &Node, path: &str) {
+        if !key.starts_with("x-") {
+            self.diags.error(value.pos, join(path, key), "unknown key in a signature policy");
+        }
+    }
+
     /// The entries of a mapping; null counts as empty.
     fn entries<'n>(&mut self, node: &'n Node, path: &str) -> Vec<(&'n str, &'n Node)> {
         match &node.kind {
@@ -338,7 +346,7 @@ impl Decoder<'_> {
                                     v.entries.push(self.verify_entry(e, &format!("{sp}[{i}]")));
                                 }
                             }
-                            other => self.unknown(other, item, &p),
+                            other => self.unknown_in_policy(other, item, &p),
                         }
                     }
                 }
@@ -351,13 +359,13 @@ impl Decoder<'_> {
                             match k {
                                 "predicateType" => a.predicate_type = self.string(val, &kp),
                                 "signedBy" => a.signed_by = self.string_list(val, &kp).unwrap_or_default(),
-                                other => self.unknown(other, val, &ip),
+                                other => self.unknown_in_policy(other, val, &ip),
                             }
                         }
                         v.attestations.push(a);
                     }
                 }
-                other => self.unknown(other, value, path),
+                other => self.unknown_in_policy(other, value, path),
             }
         }
         Some(v)
@@ -382,12 +390,12 @@ impl Decoder<'_> {
                             "issuerRegExp" => k.issuer_reg_exp = self.string(val, &kp),
                             "subject" => k.subject = self.string(val, &kp),
                             "subjectRegExp" => k.subject_reg_exp = self.string(val, &kp),
-                            other => self.unknown(other, val, &p),
+                            other => self.unknown_in_policy(other, val, &p),
                         }
                     }
                     e.keyless = Some(k);
                 }
-                other => self.unknown(other, value, path),
+                other => self.unknown_in_policy(other, value, path),
             }
         }
         e

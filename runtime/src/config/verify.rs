@@ -139,7 +139,11 @@ fn entry(
         }
     });
     let keyless = raw.keyless.as_ref().and_then(|k| {
-        fingerprint.update(format!("{:?}{:?}{:?}{:?}", k.issuer, k.issuer_reg_exp, k.subject, k.subject_reg_exp));
+        // Everything a keyless verdict depends on, as written (not where it was written).
+        let text = |f: &super::raw::Field<String>| f.as_ref().map(|s| s.value.clone());
+        let parts =
+            [text(&k.issuer), text(&k.issuer_reg_exp), text(&k.subject), text(&k.subject_reg_exp), text(&raw.sct)];
+        fingerprint.update(format!("keyless {parts:?}\n"));
         keyless(k, raw, path, tlog, root_text.as_ref(), diags)
     });
     let mut keys = Vec::new();

@@ -171,7 +171,15 @@ impl ImageRun<'_> {
         *learnt = Learnt::of(&planned);
         let refreshing = match self.decide(&planned) {
             Decision::Settled(Outcome::Stale, reason) => {
-                let warned = self.checks(&planned).await?;
+                // `check` judges signatures too, unless reading them would be a
+                // pull against a rate limit: check never waits (IMG-8, RL-2).
+                let verifies =
+                    self.step.spec.options.verify.as_ref().is_some_and(|p| p.mode != crate::verify::Mode::Off);
+                let warned = if verifies && admission.limited() {
+                    Some("signatures not checked: the source is rate limited (ratelimit.min)".to_string())
+                } else {
+                    self.checks(&planned).await?
+                };
                 return Ok(Done::settled(Outcome::Stale, warned.or(reason)));
             }
             Decision::Settled(outcome, reason) => return Ok(Done::settled(outcome, reason)),
@@ -279,17 +287,24 @@ impl ImageRun<'_> {
     /// of an image the target already has, so nothing is judged again.
     /// `Some(reason)` when a `warn` policy let a refused image through.
     async fn checks(&self, planned: &Planned) -> Result<Option<String>, ImageFailure> {
-        // A digest tag (`sha256-<hex>.sig`, `.att`) is an attachment of the
-        // image it names, not an image: its signature is the image's.
-        if matches!(planned.plan, Plan::Refresh(_)) || crate::client::digest_tag_subject(&self.src.tag).is_some() {
+        if matches!(planned.plan, Plan::Refresh(_)) {
             return Ok(None);
         }
         let policy = self.step.spec.options.verify.as_ref();
         let image = self.src.common_name();
-        let (digest, copied) = (&planned.source_head.digest, &planned.source.digest);
-        match verify::check(self.ctx, policy, &self.pipeline.verified, &image, digest, copied).await {
+        // A digest tag (`sha256-<hex>.sig`, `.att`, a fallback index) is an
+        // attachment: it passes when the image it names does. Anything can be
+        // pushed under such a name, so that image is judged, never skipped.
+        let (digest, copied) = match crate::client::digest_tag_subject(&self.src.tag) {
+            Some(subject) => (subject.clone(), subject),
+            None => (planned.source_head.digest.clone(), planned.source.digest.clone()),
+        };
+        match verify::check(self.ctx, policy, &self.pipeline.verified, &image, &digest, &copied).await {
             Ok(Passed::Unchecked | Passed::Accepted) => Ok(None),
-            Ok(Passed::Warned(reason)) => Ok(Some(format!("copied unverified (verify mode warn): {reason}"))),
+            Ok(Passed::Warned(reason)) => {
+                let done = if self.action == Mode::Check { "would copy" } else { "copied" };
+                Ok(Some(format!("{done} unverified (verify mode warn): {reason}")))
+            }
             Err(reason) => Err(ImageFailure::new(Stage::Verify, Cause::Refused(reason))),
         }
     }

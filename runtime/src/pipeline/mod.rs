@@ -350,7 +350,12 @@ impl Pipeline {
         if let Some(e) = error {
             self.note_error(report, e);
         }
-        let keep = keep_all || matches!(image.outcome, Outcome::Stale | Outcome::WouldRefresh | Outcome::Refused);
+        // Refused images are listed by `check` and read by notifiers; like
+        // errors, no more than `ERRORS_KEPT` of them are held.
+        let refused_room = report.count(Outcome::Refused) < report::ERRORS_KEPT;
+        let keep = keep_all
+            || matches!(image.outcome, Outcome::Stale | Outcome::WouldRefresh)
+            || (image.outcome == Outcome::Refused && refused_room);
         report.add(image, keep);
     }
 

@@ -20,8 +20,9 @@ use crate::verify::cosign::{self, Candidate, MAX_PAYLOAD, MAX_SIGNATURES};
 use crate::verify::{Found, Mode, Verdict, VerifyPolicy};
 use crate::verify::{bundle, legacy};
 
-/// The most verdicts remembered; beyond it the oldest are forgotten at once
-/// (verifying again costs two reads, remembering costs memory forever).
+/// The most verdicts remembered; past it all are forgotten and remembering
+/// starts over (verifying again costs a few reads, remembering forever
+/// costs memory without bound).
 const REMEMBERED: usize = 100_000;
 
 /// Positive verdicts, by policy fingerprint and digest.
@@ -115,7 +116,8 @@ pub async fn check(
 
 /// What is attached to `digest`: its `.sig` signatures; the Sigstore
 /// bundles among its referrers when those did not settle it or the policy
-/// wants attestations; and then cosign 2's `.att` attestations too.
+/// wants attestations; and, only when it wants attestations, cosign 2's
+/// `.att` ones.
 async fn found(ctx: &Context<'_>, policy: &VerifyPolicy, digest: &str) -> Result<Found, String> {
     let mut found = Found { signatures: candidates(ctx, digest).await?, bundles: Vec::new() };
     if !policy.attestations.is_empty() || !policy.judge(digest, &found).accepted {
@@ -159,6 +161,13 @@ async fn legacy_attestations(ctx: &Context<'_>, digest: &str) -> Result<Vec<Stri
 async fn bundles(ctx: &Context<'_>, digest: &str) -> Result<Vec<String>, String> {
     let at = ctx.scope.referrer_source.with_digest(digest);
     let listed = ctx.client.referrers(&at).await.map_err(|e| format!("listing the referrers of {digest}: {e}"))?;
+    // Listings can lie about a referrer's type, so each candidate's manifest
+    // is read; those listed as bundles are read first, within the cap.
+    let mut listed = listed;
+    listed.sort_by_key(|r| !bundle::is_bundle(r.artifact_type.as_deref()));
+    if listed.len() > bundle::MAX_REFERRERS {
+        tracing::warn!(digest, referrers = listed.len(), "Reading only the first 32 referrers for signature bundles");
+    }
     let mut out = Vec::new();
     for r in listed.iter().take(bundle::MAX_REFERRERS) {
         let m = ctx

@@ -19,12 +19,16 @@ pub fn is_bundle(media_type: Option<&str>) -> bool {
     media_type.is_some_and(|m| m.starts_with(BUNDLE_MEDIA_TYPE))
 }
 
-/// The predicate type of a bundle's in-toto statement (`None` for a plain
-/// message signature).
+/// The predicate type of a bundle's in-toto statement: `None` for a plain
+/// message signature, empty for an envelope whose statement has none (which
+/// then neither signs the image nor attests anything).
 pub fn predicate_type(doc: &serde_json::Value) -> Option<String> {
-    let payload = doc["dsseEnvelope"]["payload"].as_str()?;
-    let statement: serde_json::Value = serde_json::from_slice(&STANDARD.decode(payload).ok()?).ok()?;
-    statement["predicateType"].as_str().map(str::to_string)
+    let envelope = doc.get("dsseEnvelope")?;
+    let statement: Option<serde_json::Value> = envelope["payload"]
+        .as_str()
+        .and_then(|p| STANDARD.decode(p).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    Some(statement.and_then(|s| s["predicateType"].as_str().map(str::to_string)).unwrap_or_default())
 }
 
 /// True when a bundle with this predicate type signs the image (rather than
@@ -113,6 +117,9 @@ fn dsse_by_key(
     keys: &[super::PublicKey],
 ) -> Result<Option<String>, String> {
     let payload_type = envelope["payloadType"].as_str().unwrap_or_default();
+    if payload_type != "application/vnd.in-toto+json" {
+        return Err(format!("the envelope holds {payload_type:?}, not an in-toto statement"));
+    }
     let payload = STANDARD
         .decode(envelope["payload"].as_str().unwrap_or_default())
         .map_err(|_| "the envelope's payload is not base64".to_string())?;
@@ -133,7 +140,7 @@ fn dsse_by_key(
     if !names {
         return Err(format!("the statement is not about {digest}"));
     }
-    Ok(statement["predicateType"].as_str().map(str::to_string))
+    Ok(Some(statement["predicateType"].as_str().unwrap_or_default().to_string()))
 }
 
 /// The first Rekor entry a bundle carries.

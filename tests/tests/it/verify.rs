@@ -274,6 +274,10 @@ fn a_policy_that_cannot_be_applied_stops_the_load_with_file_line_and_step() {
             ),
             "\"nobody\" is not the name of a signature entry",
         ),
+        (
+            &format!("{KEY_A}      attestation:\n        - predicateType: https://slsa.dev/provenance/v1\n"),
+            "verify.attestation: unknown key in a signature policy",
+        ),
     ];
     for (verify, expected) in cases {
         let yaml = format!(
@@ -288,7 +292,7 @@ fn a_policy_that_cannot_be_applied_stops_the_load_with_file_line_and_step() {
 }
 
 #[test]
-fn signatures_are_copied_along_and_never_judged_as_images() {
+fn signatures_are_copied_along_with_the_image_they_sign() {
     let dir = tempfile::tempdir().unwrap();
     let k = keys(dir.path());
     let (src, dst) = (Registry::start(), Registry::start());
@@ -447,6 +451,17 @@ fn a_server_reports_refusals_in_metrics_and_applies_a_changed_policy_from_the_ne
     assert!(wait_for(Duration::from_secs(20), copied), "{}", server.log());
     assert!(digest_of(&dst, "app", "unsigned").is_none(), "still refused");
 
+    // A stricter policy applies to the next copy: a digest accepted before
+    // is not waved through into a new target on the old verdict.
+    let only_b = "      signatures:\n        entries:\n          - name: other\n            keys: [b.pub]\n            tlog: ignore\n";
+    let stricter = config(&src.host, &dst.host, only_b, interval)
+        .replace(&format!("target: {}/app", dst.host), &format!("target: {}/fresh", dst.host));
+    std::fs::write(&tmp, stricter).unwrap();
+    std::fs::rename(&tmp, dir.path().join("regsync.yml")).unwrap();
+    let wrongkey_copied = || digest_of(&dst, "fresh", "wrongkey").is_some();
+    assert!(wait_for(Duration::from_secs(20), wrongkey_copied), "{}", server.log());
+    assert!(digest_of(&dst, "fresh", "signed").is_none(), "signed only by a, refused now: {}", server.log());
+
     // A policy that cannot be applied is rejected at reload; the running one stays.
     let broken = "      signatures:\n        entries:\n          - name: team\n            keys: [missing.pub]\n            tlog: ignore\n";
     std::fs::write(&tmp, config(&src.host, &dst.host, broken, interval)).unwrap();
@@ -596,4 +611,70 @@ fn cosign_2_attestations_in_att_tags_count_signed_by_a_key_or_keyless() {
         assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
         assert!(a[tag].1.contains(&format!("no attestation {SLSA} signed by any entry")), "{tag}: {:?}", a[tag]);
     }
+}
+
+#[test]
+fn check_does_not_pull_signatures_from_a_rate_limited_source() {
+    use regsync_tests::proxy::{Fault, Rule};
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    source(dir.path(), &src, &k.a, &k.b, &k.c);
+    let proxy = FaultProxy::start(&src.url);
+    proxy.add(Rule::new(
+        Some("HEAD"),
+        "/manifests/signed",
+        Fault::AddHeader("RateLimit-Remaining".into(), "0".into()),
+        5,
+    ));
+    let yaml = format!(
+        "{}sync:\n  - source: {p}/app:signed\n    target: {d}/app:signed\n    type: image\n    ratelimit: {{min: 10, retry: 5m}}\n    verify:\n{KEY_A}",
+        plain_creds(&[&proxy.host, &dst.host]),
+        p = proxy.host,
+        d = dst.host
+    );
+    std::fs::write(dir.path().join("regsync.yml"), &yaml).unwrap();
+    let check = run_in(dir.path(), &["check", "-c", "regsync.yml"], None);
+    assert_eq!(check.code, 0, "check never waits: {}", check.stderr);
+    assert!(check.stdout.contains("signatures not checked: the source is rate limited"), "{}", check.stdout);
+    assert_eq!(proxy.count("GET", "/manifests/"), 0, "no pull: {:#?}", proxy.log());
+}
+
+#[test]
+fn a_tag_named_like_a_signature_is_judged_by_the_image_it_names_and_a_moved_tag_by_its_new_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (src, dst) = (Registry::start(), Registry::start());
+    let mut l = Layout::create(dir.path().join("layout"));
+    let signed = l.image(AMD64, &[("f", b"signed")]);
+    l.tag("signed", &signed);
+    sign(&mut l, &signed, &signed.digest, &[&k.a]);
+    // Anything can be pushed under a signature's name: a runnable image here.
+    let bogus = l.image(AMD64, &[("evil", b"payload")]);
+    l.tag(&format!("sha256-{}.sig", "0".repeat(64)), &bogus);
+    // Signed, then the tag moved to an unsigned image.
+    let before = l.image(AMD64, &[("f", b"before")]);
+    sign(&mut l, &before, &before.digest, &[&k.a]);
+    let after = l.image(AMD64, &[("f", b"after")]);
+    l.tag("moved", &after);
+    l.save();
+    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    let yaml = format!(
+        "{}sync:\n  - source: {s}/app\n    target: {d}/app\n    type: repository\n    verify:\n{KEY_A}",
+        plain_creds(&[&src.host, &dst.host]),
+        s = src.host,
+        d = dst.host
+    );
+    let run = once_with(dir.path(), &yaml, &["--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let signature = format!("sha256-{}.sig", signed.digest.trim_start_matches("sha256:"));
+    let before_signature = format!("sha256-{}.sig", before.digest.trim_start_matches("sha256:"));
+    let mut expected = vec![before_signature, signature, "signed".to_string()];
+    expected.sort();
+    assert_eq!(tags(&dst, "app"), expected, "{}", run.stderr);
+    let a = actions(&run);
+    let bogus_tag = format!("sha256-{}.sig", "0".repeat(64));
+    assert_eq!(a[&bogus_tag].0, "refused", "{:?}", a[&bogus_tag]);
+    assert_eq!(a["moved"].0, "refused");
+    assert!(a["moved"].1.contains(&format!("no signatures found for {}", after.digest)), "{:?}", a["moved"]);
 }
