@@ -17,12 +17,14 @@ phase() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 # Debian packages: the real registry the integration tests start
 # (distribution), and for the image, progress and Kubernetes tests: musl-gcc,
 # umoci, CA certificates, tmux and kubectl. A kubectl from elsewhere will do.
+# openssl makes the RSA keys of the signature tests (ring cannot).
 missing=()
 [ -x "${REGSYNC_TEST_REGISTRY_BIN:-/usr/bin/docker-registry}" ] || missing+=(docker-registry)
 command -v musl-gcc >/dev/null || missing+=(musl-tools)
 command -v umoci >/dev/null || missing+=(umoci)
 command -v tmux >/dev/null || missing+=(tmux)
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
+command -v openssl >/dev/null || missing+=(openssl)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if [ ${#missing[@]} -gt 0 ]; then
     phase "installing ${missing[*]}"

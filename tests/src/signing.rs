@@ -28,6 +28,8 @@ const ED25519_SPKI: &[u8] = &[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x
 enum Pair {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    /// An RSA key in a PEM file, used through the `openssl` command.
+    Rsa(tempfile::TempDir),
 }
 
 /// A signing key of one of the kinds cosign uses.
@@ -63,6 +65,18 @@ impl Signer {
         Signer { pair: Pair::Ed25519(pair), spki }
     }
 
+    /// RSA 2048 (PKCS#1 v1.5 with SHA-256, as cosign signs with RSA keys),
+    /// made with the `openssl` command: ring cannot make RSA keys.
+    pub fn rsa() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("rsa.pem");
+        openssl(&["genrsa", "-out", key.to_str().unwrap(), "2048"]);
+        let der = dir.path().join("rsa.der");
+        openssl(&["rsa", "-in", key.to_str().unwrap(), "-pubout", "-outform", "DER", "-out", der.to_str().unwrap()]);
+        let spki = std::fs::read(der).unwrap();
+        Signer { pair: Pair::Rsa(dir), spki }
+    }
+
     /// The public key as cosign writes `cosign.pub`.
     pub fn public_pem(&self) -> String {
         let b64 = base64::engine::general_purpose::STANDARD.encode(&self.spki);
@@ -80,8 +94,21 @@ impl Signer {
         match &self.pair {
             Pair::Ecdsa(p) => p.sign(&SystemRandom::new(), message).unwrap().as_ref().to_vec(),
             Pair::Ed25519(p) => p.sign(message).as_ref().to_vec(),
+            Pair::Rsa(dir) => {
+                let (key, msg, sig) = (dir.path().join("rsa.pem"), dir.path().join("msg"), dir.path().join("sig"));
+                std::fs::write(&msg, message).unwrap();
+                let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
+                openssl(&["dgst", "-sha256", "-sign", &path(&key), "-out", &path(&sig), &path(&msg)]);
+                std::fs::read(sig).unwrap()
+            }
         }
     }
+}
+
+fn openssl(args: &[&str]) {
+    let out =
+        std::process::Command::new("openssl").args(args).output().expect("run openssl (scripts/test.sh installs it)");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// cosign's simple-signing payload vouching for `digest`.

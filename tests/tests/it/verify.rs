@@ -678,3 +678,37 @@ fn a_tag_named_like_a_signature_is_judged_by_the_image_it_names_and_a_moved_tag_
     assert_eq!(a["moved"].0, "refused");
     assert!(a["moved"].1.contains(&format!("no signatures found for {}", after.digest)), "{:?}", a["moved"]);
 }
+
+#[test]
+fn rsa_keys_and_a_platforms_filter_over_a_signed_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = Signer::rsa();
+    rsa.write_public(&dir.path().join("rsa.pub"));
+    let (src, dst) = (Registry::start(), Registry::start());
+    let mut l = Layout::create(dir.path().join("layout"));
+    let mut indexes = std::collections::BTreeMap::new();
+    for (tag, signed) in [("signedindex", true), ("rawindex", false)] {
+        let children = [l.image(AMD64, &[("m", tag.as_bytes())]), l.image(ARM64, &[("n", tag.as_bytes())])];
+        let index = l.index(&children, None);
+        l.tag(tag, &index);
+        if signed {
+            sign(&mut l, &index, &index.digest, &[&rsa]);
+        }
+        indexes.insert(tag, index);
+    }
+    l.save();
+    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    let verify = "      signatures:\n        entries:\n          - name: rsa\n            keys: [rsa.pub]\n            tlog: ignore\n";
+    let run = once_with(
+        dir.path(),
+        &config(&src.host, &dst.host, verify, "    platforms: [linux/arm64]\n"),
+        &["--format", "json"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(tags(&dst, "app"), ["signedindex"], "{}", run.stderr);
+    // The pushed index lists only the chosen platform, under the verified source index.
+    let (_, bytes, _) = dst.api().manifest("app", "signedindex").unwrap();
+    let pushed: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(pushed["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(actions(&run)["rawindex"].0, "refused");
+}
