@@ -139,6 +139,18 @@ pub fn sign(layout: &mut Layout, image: &Descriptor, vouched: &str, signers: &[&
             d.to_json()
         })
         .collect();
+    attachment(layout, image, "sig", config, layers)
+}
+
+/// The manifest cosign keeps `image`'s signatures (`suffix` "sig") or
+/// attestations ("att") in, tagged `sha256-<hex>.<suffix>`.
+fn attachment(
+    layout: &mut Layout,
+    image: &Descriptor,
+    suffix: &str,
+    config: Descriptor,
+    layers: Vec<serde_json::Value>,
+) -> Descriptor {
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -147,7 +159,7 @@ pub fn sign(layout: &mut Layout, image: &Descriptor, vouched: &str, signers: &[&
     });
     let desc = layout.json_blob("application/vnd.oci.image.manifest.v1+json", &manifest);
     let (alg, hex) = image.digest.split_once(':').unwrap();
-    layout.tag(&format!("{alg}-{hex}.sig"), &desc);
+    layout.tag(&format!("{alg}-{hex}.{suffix}"), &desc);
     desc
 }
 
@@ -327,15 +339,7 @@ pub fn sign_keyless(layout: &mut Layout, image: &Descriptor, sigstore: &Sigstore
         .insert("dev.cosignproject.cosign/signature".into(), base64::engine::general_purpose::STANDARD.encode(&sig));
     d.annotations.insert("dev.sigstore.cosign/certificate".into(), leaf.pem.clone());
     d.annotations.insert("dev.sigstore.cosign/bundle".into(), bundle);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config.to_json(),
-        "layers": [d.to_json()],
-    });
-    let desc = layout.json_blob("application/vnd.oci.image.manifest.v1+json", &manifest);
-    let (alg, hex) = image.digest.split_once(':').unwrap();
-    layout.tag(&format!("{alg}-{hex}.sig"), &desc);
+    attachment(layout, image, "sig", config, vec![d.to_json()]);
 }
 
 /// Attaches a Sigstore bundle signing `image` (a message signature over the
@@ -492,13 +496,5 @@ pub fn attest_legacy(layout: &mut Layout, image: &Descriptor, attester: Attester
     let config = layout.blob("application/vnd.oci.image.config.v1+json", b"{}");
     let mut d = layout.blob("application/vnd.dsse.envelope.v1+json", envelope.to_string().as_bytes());
     d.annotations.extend(annotations);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config.to_json(),
-        "layers": [d.to_json()],
-    });
-    let desc = layout.json_blob("application/vnd.oci.image.manifest.v1+json", &manifest);
-    let (alg, hex) = image.digest.split_once(':').unwrap();
-    layout.tag(&format!("{alg}-{hex}.att"), &desc);
+    attachment(layout, image, "att", config, vec![d.to_json()]);
 }

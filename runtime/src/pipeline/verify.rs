@@ -131,16 +131,9 @@ async fn found(ctx: &Context<'_>, policy: &VerifyPolicy, digest: &str) -> Result
 
 /// cosign 2's attestations of `digest` (the `.att` tag), as bundles.
 async fn legacy_attestations(ctx: &Context<'_>, digest: &str) -> Result<Vec<String>, String> {
-    let Some(tag) = cosign::attestation_tag(digest) else { return Ok(Vec::new()) };
-    let at = ctx.scope.source.with_tag(&tag);
-    let manifest = match ctx.client.manifest_get(&at).await {
-        Ok(m) => m,
-        Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("reading the attestations {}: {e}", at.common_name())),
-    };
-    let links = manifest.links().map_err(|e| format!("{} is not an attestation manifest: {e}", at.common_name()))?;
+    let layers = cosign_layers(ctx, cosign::attestation_tag(digest), "attestations").await?;
     let mut out = Vec::new();
-    for layer in links.layers.iter().filter(|l| l.media_type == legacy::DSSE_MEDIA_TYPE).take(MAX_SIGNATURES) {
+    for layer in layers.iter().filter(|l| l.media_type == legacy::DSSE_MEDIA_TYPE).take(MAX_SIGNATURES) {
         if layer.size > bundle::MAX_BUNDLE {
             continue;
         }
@@ -153,6 +146,20 @@ async fn legacy_attestations(ctx: &Context<'_>, digest: &str) -> Result<Vec<Stri
         }
     }
     Ok(out)
+}
+
+/// The layers of the manifest cosign keeps `what` under (`tag`, in the
+/// source repository); none when there is no such tag.
+async fn cosign_layers(ctx: &Context<'_>, tag: Option<String>, what: &str) -> Result<Vec<Descriptor>, String> {
+    let Some(tag) = tag else { return Ok(Vec::new()) };
+    let at = ctx.scope.source.with_tag(&tag);
+    let manifest = match ctx.client.manifest_get(&at).await {
+        Ok(m) => m,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("reading the {what} {}: {e}", at.common_name())),
+    };
+    let links = manifest.links().map_err(|e| format!("{} does not hold {what}: {e}", at.common_name()))?;
+    Ok(links.layers)
 }
 
 /// The Sigstore bundles among the referrers of `digest`. Each candidate
@@ -195,16 +202,9 @@ async fn bundles(ctx: &Context<'_>, digest: &str) -> Result<Vec<String>, String>
 
 /// The signatures cosign keeps for `digest` in the source repository.
 async fn candidates(ctx: &Context<'_>, digest: &str) -> Result<Vec<Candidate>, String> {
-    let Some(tag) = cosign::signature_tag(digest) else { return Ok(Vec::new()) };
-    let at = ctx.scope.source.with_tag(&tag);
-    let manifest = match ctx.client.manifest_get(&at).await {
-        Ok(m) => m,
-        Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("reading the signatures {}: {e}", at.common_name())),
-    };
-    let links = manifest.links().map_err(|e| format!("{} is not a signature manifest: {e}", at.common_name()))?;
+    let layers = cosign_layers(ctx, cosign::signature_tag(digest), "signatures").await?;
     let mut out = Vec::new();
-    for layer in links.layers.iter().filter(|l| l.annotations.contains_key(cosign::SIGNATURE_ANNOTATION)) {
+    for layer in layers.iter().filter(|l| l.annotations.contains_key(cosign::SIGNATURE_ANNOTATION)) {
         if out.len() == MAX_SIGNATURES {
             break;
         }

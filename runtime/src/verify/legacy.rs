@@ -9,28 +9,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::cosign::{BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, Candidate};
-use super::rekor::LogEntry;
+use super::rekor::{Bundle as RekorBundle, LogEntry};
 
 /// The media type of a cosign attestation layer (a DSSE envelope).
 pub const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
-
-#[derive(Deserialize)]
-struct RekorBundle {
-    #[serde(rename = "SignedEntryTimestamp")]
-    set: String,
-    #[serde(rename = "Payload")]
-    payload: RekorPayload,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RekorPayload {
-    body: String,
-    integrated_time: i64,
-    log_index: i64,
-    #[serde(rename = "logID")]
-    log_id: String,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -239,76 +239,65 @@ impl Entry {
 
     /// A `.sig` signature by one of the entry's keys.
     fn keys_by(&self, digest: &str, candidates: &[Candidate]) -> Result<Match, String> {
-        let mut reason = "no signature by its keys".to_string();
-        for c in candidates {
-            if c.signature.len() > MAX_ANNOTATION {
-                reason = "a signature annotation is too large".into();
-                continue;
-            }
-            let Ok(sig) = STANDARD.decode(c.signature.trim()) else {
-                reason = "a signature is not base64".into();
-                continue;
-            };
-            let Some(key) = self.keys.iter().find(|k| k.verifies(&c.payload, &sig)) else {
-                continue;
-            };
-            match signed_digest(&c.payload) {
-                Ok(d) if d == digest => {}
-                Ok(d) => {
-                    reason = format!("its signature vouches for {d}, not this image");
-                    continue;
-                }
-                Err(e) => {
-                    reason = e;
-                    continue;
-                }
-            }
-            let log = match self.tlog {
-                Tlog::Ignore => None,
-                Tlog::Require => {
-                    let root = self.trusted_root.as_ref().ok_or("tlog: require needs a trustedRoot")?;
-                    let Some(bundle) = c.bundle.as_deref().filter(|b| b.len() <= MAX_ANNOTATION) else {
-                        reason = "its signature has no Rekor bundle (tlog: require)".into();
-                        continue;
-                    };
-                    match rekor::check(bundle, root, &c.payload, &c.signature, key) {
-                        Ok(log) => Some(log),
-                        Err(e) => {
-                            reason = e;
-                            continue;
-                        }
-                    }
-                }
-            };
-            return Ok(Match { entry: self.name.clone(), log, identity: None });
-        }
-        Err(reason)
+        first_match(candidates.iter(), "no signature by its keys", |c| self.key_signature(c, digest))
     }
 
-    fn keyless_by(&self, keyless: &Keyless, digest: &str, candidates: &[Candidate]) -> Result<Match, String> {
-        let mut reason = "no keyless signature".to_string();
-        for c in candidates.iter().filter(|c| c.certificate.is_some()) {
-            let signer = match keyless.check_legacy(c) {
-                Ok(s) => s,
-                Err(e) => {
-                    reason = e;
-                    continue;
-                }
-            };
-            match signed_digest(&c.payload) {
-                Ok(d) if d == digest => {}
-                Ok(d) => {
-                    reason = format!("its signature vouches for {d}, not this image");
-                    continue;
-                }
-                Err(e) => {
-                    reason = e;
-                    continue;
-                }
-            }
-            let identity = Some((signer.identity, signer.issuer));
-            return Ok(Match { entry: self.name.clone(), log: signer.log, identity });
+    fn key_signature(&self, c: &Candidate, digest: &str) -> Result<Option<Match>, String> {
+        if c.signature.len() > MAX_ANNOTATION {
+            return Err("a signature annotation is too large".into());
         }
-        Err(reason)
+        let sig = STANDARD.decode(c.signature.trim()).map_err(|_| "a signature is not base64".to_string())?;
+        let Some(key) = self.keys.iter().find(|k| k.verifies(&c.payload, &sig)) else {
+            return Ok(None);
+        };
+        vouches_for(&c.payload, digest)?;
+        let log = match self.tlog {
+            Tlog::Ignore => None,
+            Tlog::Require => {
+                let root = self.trusted_root.as_ref().ok_or("tlog: require needs a trustedRoot")?;
+                let bundle = c.bundle.as_deref().filter(|b| b.len() <= MAX_ANNOTATION);
+                let bundle = bundle.ok_or("its signature has no Rekor bundle (tlog: require)")?;
+                Some(rekor::check(bundle, root, &c.payload, &c.signature, key)?)
+            }
+        };
+        Ok(Some(Match { entry: self.name.clone(), log, identity: None }))
+    }
+
+    /// A keyless `.sig` signature the entry accepts.
+    fn keyless_by(&self, keyless: &Keyless, digest: &str, candidates: &[Candidate]) -> Result<Match, String> {
+        let with_certificate = candidates.iter().filter(|c| c.certificate.is_some());
+        first_match(with_certificate, "no keyless signature", |c| {
+            let signer = keyless.check_legacy(c)?;
+            vouches_for(&c.payload, digest)?;
+            let identity = Some((signer.identity, signer.issuer));
+            Ok(Some(Match { entry: self.name.clone(), log: signer.log, identity }))
+        })
+    }
+}
+
+/// The first candidate `check` accepts (`Ok(Some)`); else the reason the
+/// last refused one gave (`Err`), or `none` when none was even by the entry's
+/// signer (`Ok(None)`).
+fn first_match<'c>(
+    candidates: impl Iterator<Item = &'c Candidate>,
+    none: &str,
+    mut check: impl FnMut(&'c Candidate) -> Result<Option<Match>, String>,
+) -> Result<Match, String> {
+    let mut reason = none.to_string();
+    for c in candidates {
+        match check(c) {
+            Ok(Some(m)) => return Ok(m),
+            Ok(None) => {}
+            Err(e) => reason = e,
+        }
+    }
+    Err(reason)
+}
+
+/// The payload vouches for `digest`, or why not.
+fn vouches_for(payload: &[u8], digest: &str) -> Result<(), String> {
+    match signed_digest(payload)? {
+        d if d == digest => Ok(()),
+        d => Err(format!("its signature vouches for {d}, not this image")),
     }
 }

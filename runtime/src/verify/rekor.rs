@@ -20,22 +20,27 @@ pub struct LogEntry {
     pub integrated_time: i64,
 }
 
+/// cosign's `dev.sigstore.cosign/bundle` annotation: a Rekor entry and the
+/// log's signed timestamp over it.
 #[derive(Deserialize)]
-struct Bundle {
+pub(crate) struct Bundle {
     #[serde(rename = "SignedEntryTimestamp")]
-    set: String,
+    pub(crate) set: String,
     #[serde(rename = "Payload")]
-    payload: Payload,
+    pub(crate) payload: Payload,
 }
 
+/// The entry as the log signed it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Payload {
-    body: String,
-    integrated_time: i64,
-    log_index: i64,
+pub(crate) struct Payload {
+    /// The entry (base64 JSON).
+    pub(crate) body: String,
+    pub(crate) integrated_time: i64,
+    pub(crate) log_index: i64,
+    /// SHA-256 of the log's key, hex.
     #[serde(rename = "logID")]
-    log_id: String,
+    pub(crate) log_id: String,
 }
 
 /// The parts of a `hashedrekord` (or `rekord`) entry that name a signature.
