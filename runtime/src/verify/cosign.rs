@@ -8,6 +8,8 @@ use serde::Deserialize;
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// The annotation holding a keyless signature's Fulcio certificate (PEM).
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// The annotation holding a certificate's chain (PEM, leaf excluded).
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// The annotation holding a layer's Rekor bundle.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// The largest payload read: real ones are a few hundred bytes.
@@ -40,18 +42,22 @@ pub struct Candidate {
     pub bundle: Option<String>,
     /// The signing certificate (PEM), for keyless signatures.
     pub certificate: Option<String>,
+    /// The certificate's chain (PEM), when given.
+    pub chain: Option<String>,
 }
 
 impl Candidate {
     /// The signature a layer carries: its payload and annotations; `None`
     /// for a layer that is not a signature (another kind of attachment).
     pub fn of_layer(payload: Vec<u8>, annotations: &std::collections::BTreeMap<String, String>) -> Option<Self> {
-        let signature = annotations.get(SIGNATURE_ANNOTATION)?.clone();
+        // Line breaks inside the base64 are skipped, as Go's decoder (cosign's) does.
+        let signature = annotations.get(SIGNATURE_ANNOTATION)?.replace(['\n', '\r'], "");
         Some(Candidate {
             payload,
             signature,
             bundle: annotations.get(BUNDLE_ANNOTATION).cloned(),
             certificate: annotations.get(CERTIFICATE_ANNOTATION).cloned(),
+            chain: annotations.get(CHAIN_ANNOTATION).cloned(),
         })
     }
 }

@@ -66,6 +66,9 @@ pub struct Keyless {
     /// Check the Rekor entry (its SET at least).
     pub tlog: bool,
     verifier: Arc<Verifier>,
+    /// The trusted root's certificate authorities (DER, intermediates
+    /// first, root last), for certificates of a private PKI.
+    authorities: Arc<Vec<Vec<Vec<u8>>>>,
 }
 
 impl std::fmt::Debug for Keyless {
@@ -91,7 +94,8 @@ impl Keyless {
         super::provider::install();
         let root = sigstore_verify::trust_root::TrustedRoot::from_json(root_json).map_err(|e| e.to_string())?;
         let verifier = Verifier::new(&root).map_err(|e| e.to_string())?;
-        Ok(Keyless { subject, issuer, sct, tlog, verifier: Arc::new(verifier) })
+        let authorities = Arc::new(super::pki::authorities(root_json)?);
+        Ok(Keyless { subject, issuer, sct, tlog, verifier: Arc::new(verifier), authorities })
     }
 
     fn policy(&self) -> VerificationPolicy {
@@ -124,23 +128,35 @@ impl Keyless {
     fn authorized(&self, result: &sigstore_verify::VerificationResult) -> Result<Signer, String> {
         let identity = result.identity().map(|i| i.as_str().to_string()).unwrap_or_default();
         let issuer = result.issuer().unwrap_or_default().to_string();
-        if !self.subject.matches(&identity) {
-            return Err(format!("signed by {identity:?}, not {}", self.subject));
-        }
-        if !self.issuer.matches(&issuer) {
-            return Err(format!("identity vouched for by {issuer:?}, not {}", self.issuer));
-        }
-        Ok(Signer { identity, issuer, log: None })
+        self.accepts(Signer { identity, issuer, log: None })
     }
 
     /// Checks a legacy cosign signature (certificate and Rekor bundle in
     /// annotations) over its payload; who signed it, or why it does not count.
     pub fn check_legacy(&self, c: &Candidate) -> Result<Signer, String> {
         let cert = c.certificate.as_deref().ok_or("its signature has no certificate")?;
+        if !self.tlog && c.bundle.is_none() {
+            // No log, no timestamp: a certificate of a private PKI, checked
+            // against the root's authorities as of now.
+            let (identity, issuer) = super::pki::check(c, cert, &self.authorities)?;
+            let signer = Signer { identity, issuer, log: None };
+            return self.accepts(signer);
+        }
         let bundle = super::legacy::signature_bundle(c, cert)?;
         let bundle = sigstore_verify::types::Bundle::from_json(&bundle).map_err(|e| format!("unusable bundle: {e}"))?;
         let result = self.verifier.verify(c.payload.as_slice(), &bundle, &self.policy()).map_err(|e| e.to_string())?;
         let signer = self.authorized(&result)?;
         Ok(Signer { log: super::legacy::log_entry(c.bundle.as_deref()), ..signer })
+    }
+
+    /// `signer` when the entry's matchers accept them.
+    fn accepts(&self, signer: Signer) -> Result<Signer, String> {
+        if !self.subject.matches(&signer.identity) {
+            return Err(format!("signed by {:?}, not {}", signer.identity, self.subject));
+        }
+        if !self.issuer.matches(&signer.issuer) {
+            return Err(format!("identity vouched for by {:?}, not {}", signer.issuer, self.issuer));
+        }
+        Ok(signer)
     }
 }

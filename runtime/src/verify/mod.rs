@@ -7,6 +7,7 @@
 //! - `rekor.rs`: a cosign signature's Rekor bundle (SET) checked offline.
 //! - `cosign.rs`: cosign's `.sig` signatures and their simple-signing payload.
 //! - `legacy.rs`: cosign 2's annotations put in the shape of a bundle.
+//! - `pki.rs`: certificates of a private PKI (no log), checked with webpki.
 //! - `keyless.rs`: Fulcio-certificate signatures, checked by the Sigstore
 //!   project's verifier running on `provider.rs` (ring).
 //! - `policy.rs`: the compiled policy and its verdict.
@@ -16,6 +17,7 @@ pub mod cosign;
 pub mod keyless;
 pub mod keys;
 pub mod legacy;
+mod pki;
 pub mod policy;
 mod provider;
 pub mod rekor;

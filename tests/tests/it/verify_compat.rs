@@ -222,3 +222,60 @@ fn a_real_keyless_attestation_bundle_verifies_offline_and_its_predicate_type_is_
     wrong.attestations = vec![rule("https://cosign.sigstore.dev/attestation/v1")];
     assert!(!wrong.judge(digest, &found).accepted);
 }
+
+/// A trusted root whose one certificate authority is the fixture's private
+/// PKI (intermediates first, root last), as a user would write it.
+fn pki_root(dir: &Path) -> String {
+    use base64::Engine;
+    let mut chain = Vec::new();
+    for file in ["pki_intermediate_crts.pem", "pki_root_crts.pem"] {
+        for block in pem::parse_many(std::fs::read(dir.join(file)).unwrap()).unwrap() {
+            chain.push(
+                serde_json::json!({"rawBytes": base64::engine::general_purpose::STANDARD.encode(block.contents())}),
+            );
+        }
+    }
+    serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "tlogs": [], "ctlogs": [], "timestampAuthorities": [],
+        "certificateAuthorities": [{"subject": {"commonName": "Linuxera Root Certificate Authority"}, "uri": "https://pki.test",
+            "certChain": {"certificates": chain}, "validFor": {"start": "2024-01-01T00:00:00Z"}}]
+    })
+    .to_string()
+}
+
+fn pki_policy(root: &str, subject: &str) -> VerifyPolicy {
+    let keyless =
+        Keyless::new(Matcher::Exact(subject.into()), Matcher::pattern(".*").unwrap(), false, false, root).unwrap();
+    VerifyPolicy {
+        mode: Mode::Enforce,
+        count: 1,
+        entries: vec![Entry {
+            name: "pki".into(),
+            key_files: vec![],
+            keys: vec![],
+            tlog: Tlog::Ignore,
+            trusted_root_file: String::new(),
+            trusted_root: None,
+            keyless: Some(keyless),
+            key_bundles: None,
+        }],
+        attestations: vec![],
+        fingerprint: "test".into(),
+    }
+}
+
+#[test]
+fn a_private_pki_signature_verifies_against_its_root_and_identity() {
+    let Some(dir) = sigstore_fixtures("containers-image") else { return };
+    let root = pki_root(&dir);
+    let v = verdict(&dir, "dir-img-cosign-pki-valid", &pki_policy(&root, "qiwan@redhat.com"));
+    assert!(v.accepted, "{}", v.reason);
+    assert_eq!(v.matched[0].identity.as_ref().unwrap().0, "qiwan@redhat.com");
+    let v = verdict(&dir, "dir-img-cosign-pki-valid", &pki_policy(&root, "someone@example.com"));
+    assert!(!v.accepted && v.reason.contains("signed by \"qiwan@redhat.com\""), "{}", v.reason);
+    // The public-good root does not vouch for this PKI.
+    let public = std::fs::read_to_string(sigstore_fixtures("cosign").unwrap().join("trusted_root_pgi.json")).unwrap();
+    let v = verdict(&dir, "dir-img-cosign-pki-valid", &pki_policy(&public, "qiwan@redhat.com"));
+    assert!(!v.accepted && v.reason.contains("does not chain to the trusted root"), "{}", v.reason);
+}
