@@ -131,14 +131,19 @@ fn the_public_good_trusted_root_parses_and_is_current() {
 fn keyless_policy(subject: Matcher, issuer: Matcher, sct: bool) -> Option<VerifyPolicy> {
     let root = std::fs::read_to_string(sigstore_fixtures("cosign")?.join("trusted_root_pgi.json")).unwrap();
     let keyless = Keyless::new(subject, issuer, sct, true, &root).unwrap();
-    Some(VerifyPolicy {
+    Some(one_keyless_entry("upstream", keyless, Tlog::Require))
+}
+
+/// A policy of one keyless entry, satisfied once.
+fn one_keyless_entry(name: &str, keyless: Keyless, tlog: Tlog) -> VerifyPolicy {
+    VerifyPolicy {
         mode: Mode::Enforce,
         count: 1,
         entries: vec![Entry {
-            name: "upstream".into(),
+            name: name.into(),
             key_files: vec![],
             keys: vec![],
-            tlog: Tlog::Require,
+            tlog,
             trusted_root_file: String::new(),
             trusted_root: None,
             keyless: Some(keyless),
@@ -146,7 +151,7 @@ fn keyless_policy(subject: Matcher, issuer: Matcher, sct: bool) -> Option<Verify
         }],
         attestations: vec![],
         fingerprint: "test".into(),
-    })
+    }
 }
 
 #[test]
@@ -247,22 +252,7 @@ fn pki_root(dir: &Path) -> String {
 fn pki_policy(root: &str, subject: &str) -> VerifyPolicy {
     let keyless =
         Keyless::new(Matcher::Exact(subject.into()), Matcher::pattern(".*").unwrap(), false, false, root).unwrap();
-    VerifyPolicy {
-        mode: Mode::Enforce,
-        count: 1,
-        entries: vec![Entry {
-            name: "pki".into(),
-            key_files: vec![],
-            keys: vec![],
-            tlog: Tlog::Ignore,
-            trusted_root_file: String::new(),
-            trusted_root: None,
-            keyless: Some(keyless),
-            key_bundles: None,
-        }],
-        attestations: vec![],
-        fingerprint: "test".into(),
-    }
+    one_keyless_entry("pki", keyless, Tlog::Ignore)
 }
 
 #[test]
