@@ -7,7 +7,7 @@ use std::path::Path;
 
 use regsync_tests::bin::{Run, once_with, plain_creds, run_in};
 use regsync_tests::fixtures::{AMD64, ARM64, Layout};
-use regsync_tests::oci::{Descriptor, LayoutReader};
+use regsync_tests::oci::{Descriptor, LayoutReader, RegistryHttp};
 use regsync_tests::proxy::FaultProxy;
 use regsync_tests::registry::Registry;
 use regsync_tests::signing::{Signer, sign};
@@ -43,8 +43,7 @@ fn source(
         }
         images.insert(tag.to_string(), index);
     }
-    l.save();
-    reg.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    publish(&l, &reg.api());
     images
 }
 
@@ -95,6 +94,32 @@ fn config(src: &str, dst: &str, verify: &str, extra: &str) -> String {
 
 const KEY_A: &str = "      signatures:\n        entries:\n          - name: team\n            keys: [a.pub]\n            tlog: ignore\n";
 
+/// A keyless entry for `dev@example.com` of the test Sigstore (`root.json`).
+const KEYLESS_DEV: &str = "          - name: upstream\n            keyless:\n              subject: dev@example.com\n              issuer: https://issuer.test\n            sct: ignore\n            trustedRoot: root.json\n";
+
+/// One small image per tag in `l`, tagged; their descriptors by tag.
+fn tagged_images<'t>(l: &mut Layout, tags: &[&'t str]) -> std::collections::BTreeMap<&'t str, Descriptor> {
+    let mut images = std::collections::BTreeMap::new();
+    for tag in tags {
+        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
+        l.tag(tag, &d);
+        images.insert(*tag, d);
+    }
+    images
+}
+
+/// Writes `l` and pushes it into the repository `app` through `api`.
+fn publish(l: &Layout, api: &RegistryHttp) {
+    l.save();
+    api.push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+}
+
+/// Asserts the report has `tag` refused, its reason containing `why`.
+fn refused(a: &std::collections::BTreeMap<String, (String, String)>, tag: &str, why: &str) {
+    assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
+    assert!(a[tag].1.contains(why), "{tag}: {:?}", a[tag]);
+}
+
 #[test]
 fn only_images_the_policy_accepts_are_copied_and_the_rest_refused_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
@@ -116,8 +141,7 @@ fn only_images_the_policy_accepts_are_copied_and_the_rest_refused_with_reasons()
         ("bsigned", "team: no signature by its keys"),
         ("otherdigest", &format!("vouches for {}, not this image", images["signed"].digest)),
     ] {
-        assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
-        assert!(a[tag].1.contains(why), "{tag}: {:?}", a[tag]);
+        refused(&a, tag, why);
     }
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["counts"]["refused"], 5, "{}", run.stdout);
@@ -320,12 +344,7 @@ fn keyless_signatures_and_attached_bundles_are_checked_against_a_private_sigstor
     let intruder = sigstore.leaf("intruder@example.com", "https://issuer.test");
     let elsewhere = sigstore.leaf("dev@example.com", "https://other-issuer.test");
     let mut l = Layout::create(dir.path().join("layout"));
-    let mut images = std::collections::BTreeMap::new();
-    for tag in ["dev", "intruder", "elsewhere", "forged", "bundled", "unsigned"] {
-        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
-        l.tag(tag, &d);
-        images.insert(tag, d);
-    }
+    let images = tagged_images(&mut l, &["dev", "intruder", "elsewhere", "forged", "bundled", "unsigned"]);
     sign_keyless(&mut l, &images["dev"], &sigstore, &dev, false);
     sign_keyless(&mut l, &images["intruder"], &sigstore, &intruder, false);
     sign_keyless(&mut l, &images["elsewhere"], &sigstore, &elsewhere, false);
@@ -334,8 +353,7 @@ fn keyless_signatures_and_attached_bundles_are_checked_against_a_private_sigstor
     let manifest = std::fs::read(l.dir().join("blobs/sha256").join(hex)).unwrap();
     // The fallback index misreports the referrer's type; its manifest says what it is.
     attach_bundle(&mut l, &images["bundled"], &manifest, &sigstore, &dev, "application/octet-stream");
-    l.save();
-    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    publish(&l, &src.api());
 
     let verify = "      signatures:\n        entries:\n          - name: upstream\n            keyless:\n              subjectRegExp: \"dev@example\\\\.com\"\n              issuer: https://issuer.test\n            sct: ignore\n            trustedRoot: root.json\n";
     let run = once_with(dir.path(), &config(&src.host, &dst.host, verify, ""), &["--format", "json"]);
@@ -349,8 +367,7 @@ fn keyless_signatures_and_attached_bundles_are_checked_against_a_private_sigstor
         ("forged", "upstream:"),
         ("unsigned", "no signatures found"),
     ] {
-        assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
-        assert!(a[tag].1.contains(why), "{tag}: {:?}", a[tag]);
+        refused(&a, tag, why);
     }
     assert!(run.stderr.contains("identity=dev@example.com"), "{}", run.stderr);
     assert!(run.stderr.contains("issuer=https://issuer.test"), "{}", run.stderr);
@@ -411,8 +428,7 @@ fn hostile_signatures_are_refusals_with_a_reason_never_a_crash_or_a_flood() {
         ("garbled", "a signature is not base64"),
         ("many", "team: no signature by its keys"),
     ] {
-        assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
-        assert!(a[tag].1.contains(why), "{tag}: {:?}", a[tag]);
+        refused(&a, tag, why);
     }
     assert!(tags(&dst, "app").is_empty());
     let reads = h.log().iter().filter(|s| s.method == "GET" && s.path.contains(&payload)).count();
@@ -485,12 +501,7 @@ fn attestations_must_be_attached_and_signed_by_the_named_entry() {
     let dev = sigstore.leaf("dev@example.com", "https://issuer.test");
     let intruder = sigstore.leaf("intruder@example.com", "https://issuer.test");
     let mut l = Layout::create(dir.path().join("layout"));
-    let mut images = std::collections::BTreeMap::new();
-    for tag in ["attested", "unattested", "wrongsigner", "cosignthree", "othertype"] {
-        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
-        l.tag(tag, &d);
-        images.insert(tag, d);
-    }
+    let images = tagged_images(&mut l, &["attested", "unattested", "wrongsigner", "cosignthree", "othertype"]);
     sign_keyless(&mut l, &images["attested"], &sigstore, &dev, false);
     attach_statement(&mut l, &images["attested"], &sigstore, &dev, SLSA, &mut vec![]);
     sign_keyless(&mut l, &images["unattested"], &sigstore, &dev, false);
@@ -502,11 +513,10 @@ fn attestations_must_be_attached_and_signed_by_the_named_entry() {
     attach_statement(&mut l, &images["cosignthree"], &sigstore, &dev, SLSA, &mut listed);
     sign_keyless(&mut l, &images["othertype"], &sigstore, &dev, false);
     attach_statement(&mut l, &images["othertype"], &sigstore, &dev, "https://spdx.dev/Document", &mut vec![]);
-    l.save();
-    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    publish(&l, &src.api());
 
     let verify = format!(
-        "      signatures:\n        entries:\n          - name: upstream\n            keyless:\n              subject: dev@example.com\n              issuer: https://issuer.test\n            sct: ignore\n            trustedRoot: root.json\n      attestations:\n        - predicateType: {SLSA}\n          signedBy: [upstream]\n"
+        "      signatures:\n        entries:\n{KEYLESS_DEV}      attestations:\n        - predicateType: {SLSA}\n          signedBy: [upstream]\n"
     );
     let run = once_with(dir.path(), &config(&src.host, &dst.host, &verify, ""), &["--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -531,20 +541,13 @@ fn bundles_signed_with_a_key_count_for_key_entries_through_the_referrers_api() {
     proxy.emulate_referrers_api(10);
     let dst = Registry::start();
     let mut l = Layout::create(dir.path().join("layout"));
-    let mut images = std::collections::BTreeMap::new();
-    for tag in ["keybundle", "otherkey", "attestonly"] {
-        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
-        l.tag(tag, &d);
-        images.insert(tag, d);
-    }
+    let images = tagged_images(&mut l, &["keybundle", "otherkey", "attestonly"]);
     attach_key_statement(&mut l, &images["keybundle"], &sigstore, &k.a, SIGN_PREDICATE, &mut vec![]);
     attach_key_statement(&mut l, &images["otherkey"], &sigstore, &k.b, SIGN_PREDICATE, &mut vec![]);
     let slsa = "https://slsa.dev/provenance/v1";
     attach_key_statement(&mut l, &images["attestonly"], &sigstore, &k.a, slsa, &mut vec![]);
-    l.save();
-    let through =
-        regsync_tests::oci::RegistryHttp::new(&format!("http://{}", proxy.host), reqwest::blocking::Client::new());
-    through.push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    let through = RegistryHttp::new(&format!("http://{}", proxy.host), reqwest::blocking::Client::new());
+    publish(&l, &through);
     proxy.clear_log();
 
     let logged = "      signatures:\n        entries:\n          - name: team\n            keys: [a.pub]\n            trustedRoot: root.json\n";
@@ -586,23 +589,18 @@ fn cosign_2_attestations_in_att_tags_count_signed_by_a_key_or_keyless() {
     let dev = sigstore.leaf("dev@example.com", "https://issuer.test");
     let (src, dst) = (Registry::start(), Registry::start());
     let mut l = Layout::create(dir.path().join("layout"));
-    let mut images = std::collections::BTreeMap::new();
-    for tag in ["keyatt", "keylessatt", "wrongkeyatt", "noatt"] {
-        let d = l.image(AMD64, &[("f", tag.as_bytes())]);
-        l.tag(tag, &d);
-        sign(&mut l, &d, &d.digest, &[&k.a]);
-        images.insert(tag, d);
+    let images = tagged_images(&mut l, &["keyatt", "keylessatt", "wrongkeyatt", "noatt"]);
+    for d in images.values() {
+        sign(&mut l, d, &d.digest, &[&k.a]);
     }
     attest_legacy(&mut l, &images["keyatt"], Attester::Key(&k.a), SLSA);
     attest_legacy(&mut l, &images["wrongkeyatt"], Attester::Key(&k.b), SLSA);
     sign_keyless(&mut l, &images["keylessatt"], &sigstore, &dev, false);
     attest_legacy(&mut l, &images["keylessatt"], Attester::Keyless(&sigstore, &dev), SLSA);
-    l.save();
-    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    publish(&l, &src.api());
 
-    let verify = format!(
-        "{KEY_A}          - name: upstream\n            keyless:\n              subject: dev@example.com\n              issuer: https://issuer.test\n            sct: ignore\n            trustedRoot: root.json\n        count: 1\n      attestations:\n        - predicateType: {SLSA}\n"
-    );
+    let verify =
+        format!("{KEY_A}{KEYLESS_DEV}        count: 1\n      attestations:\n        - predicateType: {SLSA}\n");
     let run = once_with(dir.path(), &config(&src.host, &dst.host, &verify, ""), &["--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(tags(&dst, "app"), ["keyatt", "keylessatt"], "{}", run.stderr);
@@ -657,8 +655,7 @@ fn a_tag_named_like_a_signature_is_judged_by_the_image_it_names_and_a_moved_tag_
     sign(&mut l, &before, &before.digest, &[&k.a]);
     let after = l.image(AMD64, &[("f", b"after")]);
     l.tag("moved", &after);
-    l.save();
-    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    publish(&l, &src.api());
     let yaml = format!(
         "{}sync:\n  - source: {s}/app\n    target: {d}/app\n    type: repository\n    verify:\n{KEY_A}",
         plain_creds(&[&src.host, &dst.host]),
@@ -696,8 +693,7 @@ fn rsa_keys_and_a_platforms_filter_over_a_signed_index() {
         }
         indexes.insert(tag, index);
     }
-    l.save();
-    src.api().push_layout(&LayoutReader::open(l.dir()), "app").unwrap();
+    publish(&l, &src.api());
     let verify = "      signatures:\n        entries:\n          - name: rsa\n            keys: [rsa.pub]\n            tlog: ignore\n";
     let run = once_with(
         dir.path(),
