@@ -71,10 +71,11 @@ pub async fn check(
     if verified.knows(policy, digest) && covers(ctx, digest, copied).await.is_ok() {
         return Ok(Passed::Accepted);
     }
-    let verdict = match found(ctx, policy, digest).await {
-        Ok(found) => policy.judge(digest, &found),
-        Err(reason) => Verdict { accepted: false, matched: Vec::new(), reason },
-    };
+    let verdict = judged(ctx, policy, digest).await.unwrap_or_else(|reason| Verdict {
+        accepted: false,
+        matched: Vec::new(),
+        reason,
+    });
     let verdict = match covers(ctx, digest, copied).await {
         Ok(()) => verdict,
         Err(reason) => Verdict { accepted: false, reason, ..verdict },
@@ -114,19 +115,24 @@ pub async fn check(
     }
 }
 
-/// What is attached to `digest`: its `.sig` signatures; the Sigstore
-/// bundles among its referrers when those did not settle it or the policy
-/// wants attestations; and, only when it wants attestations, cosign 2's
-/// `.att` ones.
-async fn found(ctx: &Context<'_>, policy: &VerifyPolicy, digest: &str) -> Result<Found, String> {
+/// The verdict on what is attached to `digest`: its `.sig` signatures
+/// first; the Sigstore bundles among its referrers only when those did not
+/// settle it or the policy wants attestations; and, only when it wants
+/// attestations, cosign 2's `.att` ones.
+async fn judged(ctx: &Context<'_>, policy: &VerifyPolicy, digest: &str) -> Result<Verdict, String> {
     let mut found = Found { signatures: candidates(ctx, digest).await?, bundles: Vec::new() };
-    if !policy.attestations.is_empty() || !policy.judge(digest, &found).accepted {
-        found.bundles = bundles(ctx, digest).await?;
+    let wants_attestations = !policy.attestations.is_empty();
+    if !wants_attestations {
+        let verdict = policy.judge(digest, &found);
+        if verdict.accepted {
+            return Ok(verdict);
+        }
     }
-    if !policy.attestations.is_empty() {
+    found.bundles = bundles(ctx, digest).await?;
+    if wants_attestations {
         found.bundles.extend(legacy_attestations(ctx, digest).await?);
     }
-    Ok(found)
+    Ok(policy.judge(digest, &found))
 }
 
 /// cosign 2's attestations of `digest` (the `.att` tag), as bundles.
