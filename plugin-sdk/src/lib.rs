@@ -12,6 +12,7 @@
 //! | tag filter     | `tag-filter` | [`TagFilter`]        | [`export_tag_filter!`]  |
 //! | template funcs | `template`   | [`TemplateFunctions`]| [`export_template!`]    |
 //! | notifier       | `notifier`   | [`Notifier`]         | [`export_notifier!`]    |
+//! | gate           | `gate`       | [`Gate`]             | [`export_gate!`]        |
 //!
 //! ```ignore
 //! use regsync_plugin_sdk::{TagFilter, config, export_tag_filter};
@@ -32,13 +33,13 @@
 //! `plugin-sdk/README.md` for the walk from `cargo new` to a loaded plugin.
 
 /// The WIT package every plugin is built against.
-pub const WIT_PACKAGE: &str = "regsync:plugin@0.1.0";
+pub const WIT_PACKAGE: &str = "regsync:plugin@0.2.0";
 
 /// The WIT source of the plugin contract, as shipped with this release.
 pub const WIT: &str = include_str!("../wit/regsync-plugin.wit");
 
 /// The worlds a plugin may target, one per kind of extension.
-pub const WORLDS: [&str; 3] = ["tag-filter-plugin", "template-plugin", "notifier-plugin"];
+pub const WORLDS: [&str; 4] = ["tag-filter-plugin", "template-plugin", "notifier-plugin", "gate-plugin"];
 
 /// Generated bindings, one module per world. Use the traits and macros at
 /// the crate root instead; these are public because the macros expand to them.
@@ -76,8 +77,22 @@ pub mod bindings {
             export_macro_name: "__export_notifier_world",
         });
     }
+
+    #[cfg(feature = "gate")]
+    pub mod gate {
+        wit_bindgen::generate!({
+            path: "wit",
+            world: "gate-plugin",
+            default_bindings_module: "regsync_plugin_sdk::bindings::gate",
+            additional_derives: [PartialEq, Eq],
+            pub_export_macro: true,
+            export_macro_name: "__export_gate_world",
+        });
+    }
 }
 
+#[cfg(all(feature = "gate", not(any(feature = "tag-filter", feature = "template", feature = "notifier"))))]
+use bindings::gate::regsync::plugin::host as host_imports;
 #[cfg(all(feature = "notifier", not(any(feature = "tag-filter", feature = "template"))))]
 use bindings::notifier::regsync::plugin::host as host_imports;
 #[cfg(feature = "tag-filter")]
@@ -86,23 +101,23 @@ use bindings::tag_filter::regsync::plugin::host as host_imports;
 use bindings::template::regsync::plugin::host as host_imports;
 
 /// Severity of a log line.
-#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier"))]
+#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier", feature = "gate"))]
 pub use host_imports::Level;
 
 /// Writes a line to regsync's log, tagged with the plugin's name.
-#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier"))]
+#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier", feature = "gate"))]
 pub fn log(level: Level, message: &str) {
     host_imports::log(level, message);
 }
 
 /// One of the plugin's settings (the `config:` map of its `plugins:` entry).
-#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier"))]
+#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier", feature = "gate"))]
 pub fn config(key: &str) -> Option<String> {
     host_imports::get_config(key)
 }
 
 /// A setting, or `default` when it is not set.
-#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier"))]
+#[cfg(any(feature = "tag-filter", feature = "template", feature = "notifier", feature = "gate"))]
 pub fn config_or(key: &str, default: &str) -> String {
     config(key).unwrap_or_else(|| default.to_string())
 }
@@ -181,6 +196,10 @@ pub mod kinds {
     pub const IMAGE_SKIPPED: &str = "image-skipped";
     /// An image failed; `error` says why.
     pub const IMAGE_FAILED: &str = "image-failed";
+    /// The signature policy refused an image; `error` says why.
+    pub const IMAGE_REFUSED: &str = "image-refused";
+    /// A gate denied an image; `error` says which and why.
+    pub const IMAGE_DENIED: &str = "image-denied";
     /// A step run ended without errors.
     pub const SYNC_FINISHED: &str = "sync-finished";
     /// A step run ended with errors.
@@ -256,6 +275,47 @@ macro_rules! export_notifier {
             }
         }
         $crate::bindings::notifier::__export_notifier_world!($t with_types_in $crate::bindings::notifier);
+    };
+}
+
+/// What a gate is shown of an image about to be copied.
+#[cfg(feature = "gate")]
+pub use bindings::gate::exports::regsync::plugin::gate::{Decision, ImageFacts, Referrer, Signer};
+
+/// A gate: allows or denies each image a step is about to copy. It runs
+/// after the signature policy and before anything is written; a denial
+/// under `mode: enforce` keeps the image out and fails the run.
+#[cfg(feature = "gate")]
+pub trait Gate {
+    /// The verdict on one image.
+    fn decide(facts: ImageFacts) -> Decision;
+}
+
+/// Reads a referrer of the image being judged (an SBOM, an attestation):
+/// its manifest with `layer` none, else that layer's blob; at most
+/// `max_bytes`. Any other digest is refused.
+#[cfg(feature = "gate")]
+pub fn read_referrer(digest: &str, layer: Option<u32>, max_bytes: u64) -> Result<Vec<u8>, String> {
+    bindings::gate::regsync::plugin::image_reader::read_referrer(digest, layer, max_bytes)
+}
+
+/// The value of `name` in a list of name/value pairs (annotations, labels, details).
+#[cfg(feature = "gate")]
+pub fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Exports a [`Gate`] implementation.
+#[cfg(feature = "gate")]
+#[macro_export]
+macro_rules! export_gate {
+    ($t:ident) => {
+        impl $crate::bindings::gate::exports::regsync::plugin::gate::Guest for $t {
+            fn decide(facts: $crate::ImageFacts) -> $crate::Decision {
+                <$t as $crate::Gate>::decide(facts)
+            }
+        }
+        $crate::bindings::gate::__export_gate_world!($t with_types_in $crate::bindings::gate);
     };
 }
 

@@ -155,6 +155,17 @@ pub enum PluginCall {
         /// The event.
         event: String,
     },
+    /// Ask a gate for its decision on an image described as JSON; prints
+    /// `allow` or `deny: REASON`
+    Gate {
+        /// The image's facts (`{"source": …, "created": …, "referrers": […]}`), as the WIT's image-facts
+        #[arg(long)]
+        facts: String,
+        /// What `read-referrer` returns: `DIGEST=FILE` for a referrer's
+        /// manifest, `DIGEST/N=FILE` for its layer N (repeatable)
+        #[arg(long = "referrer", value_name = "DIGEST[/LAYER]=FILE")]
+        referrers: Vec<String>,
+    },
 }
 
 fn parse_grace(s: &str) -> Result<std::time::Duration, String> {

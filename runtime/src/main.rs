@@ -91,6 +91,17 @@ fn run() -> anyhow::Result<ExitCode> {
                 PluginCall::FilterTags { repo, tags } => plugin::harness::Call::FilterTags { repo, tags },
                 PluginCall::Function { name, args } => plugin::harness::Call::Function { name, args },
                 PluginCall::Notify { event } => plugin::harness::Call::Notify { event_json: event },
+                PluginCall::Gate { facts, referrers } => {
+                    let mut files = std::collections::BTreeMap::new();
+                    for r in referrers {
+                        let (k, v) = r
+                            .split_once('=')
+                            .with_context(|| format!("--referrer {r}: expected DIGEST[/LAYER]=FILE"))?;
+                        let bytes = std::fs::read(v).with_context(|| format!("--referrer {r}"))?;
+                        files.insert(k.to_string(), bytes);
+                    }
+                    plugin::harness::Call::Gate { facts_json: facts, referrers: files }
+                }
             };
             // As in a sync: calls run on a blocking thread of a runtime, which
             // a notifier's outbound HTTP uses.

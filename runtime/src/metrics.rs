@@ -116,6 +116,7 @@ fn action_label(a: Outcome) -> &'static str {
         Outcome::Stale | Outcome::WouldRefresh => "stale",
         Outcome::Failed => "failed",
         Outcome::Refused => "refused",
+        Outcome::Denied => "denied",
     }
 }
 

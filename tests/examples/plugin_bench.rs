@@ -1,13 +1,18 @@
 //! Plugin benchmarks: compile and load times of real components per
-//! language, the cost of one call (a fresh instance each time), and a tag
-//! filter over 10,000 tags. Run with `bench/plugins`.
+//! language, the cost of one call (a fresh instance each time), a tag
+//! filter over 10,000 tags, and a gate's decision on one image. Run with
+//! `bench/plugins`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use regsync::config::PluginSpec;
 use regsync::plugin::PluginHost;
-use regsync_tests::plugins::{keep_latest_js, keep_latest_py, rust_plugin, webhook_py};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use regsync::pipeline::gate::{Decision, ImageFacts, Referrer, ReferrerReader};
+use regsync_tests::plugins::{keep_latest_js, keep_latest_py, require_sbom_py, rust_plugin, webhook_py};
 
 fn spec(path: &Path) -> PluginSpec {
     PluginSpec {
@@ -77,5 +82,64 @@ fn main() {
             ms(cold),
             ms(warm)
         );
+    }
+    gates();
+}
+
+/// `read-referrer` from memory: one SBOM referrer, its manifest and payload.
+struct Memory(BTreeMap<String, Vec<u8>>);
+
+impl ReferrerReader for Memory {
+    fn read(&self, digest: &str, layer: Option<u32>, _max: u64) -> Result<Vec<u8>, String> {
+        let key = layer.map_or(digest.to_string(), |l| format!("{digest}/{l}"));
+        self.0.get(&key).cloned().ok_or_else(|| format!("no {key}"))
+    }
+}
+
+/// One decision per call, in a fresh instance of a loaded (warm) component,
+/// on an image a day old with one SPDX referrer: what a gate adds per image
+/// copied, beyond the facts' reads (the image config and the referrers
+/// listing, plus what the gate itself reads).
+fn gates() {
+    let sbom = format!("sha256:{}", "a".repeat(64));
+    let created = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let facts = ImageFacts {
+        source: "registry.example/app:v1".into(),
+        target: "mirror.example/app:v1".into(),
+        digest: format!("sha256:{}", "b".repeat(64)),
+        created: Some(created),
+        platforms: vec!["linux/amd64".into()],
+        referrers: vec![Referrer {
+            digest: sbom.clone(),
+            artifact_type: "application/spdx+json".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let manifest =
+        serde_json::json!({"layers": [{"mediaType": "application/spdx+json", "digest": "sha256:0", "size": 1}]});
+    let payload = serde_json::json!({"spdxVersion": "SPDX-2.3", "packages": []});
+    let reader: Arc<dyn ReferrerReader> = Arc::new(Memory(BTreeMap::from([
+        (sbom.clone(), manifest.to_string().into_bytes()),
+        (format!("{sbom}/0"), payload.to_string().into_bytes()),
+    ])));
+    println!();
+    println!("| gate | language | size | cold compile | warm load | decide, one image (fresh instance) |");
+    println!("|---|---|---|---|---|---|");
+    for (name, language, path) in
+        [("max-age", "Rust", rust_plugin("max-age")), ("require-sbom-py", "Python", require_sbom_py())]
+    {
+        let cache = tempfile::tempdir().unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        let (cold, _) = time(|| PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap());
+        let warm = median(
+            (0..5).map(|_| time(|| PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap()).0).collect(),
+        );
+        let plugin = PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap();
+        let settings = BTreeMap::from([("days".to_string(), "30".to_string())]);
+        let decide = || plugin.decide(&facts, &settings, reader.clone()).unwrap();
+        assert_eq!(decide(), Decision::Allow, "{name}");
+        let call = median((0..50).map(|_| time(decide).0).collect());
+        println!("| {name} | {language} | {:.1} MB | {} | {} | {} |", size as f64 / 1e6, ms(cold), ms(warm), ms(call));
     }
 }

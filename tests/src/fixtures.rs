@@ -134,13 +134,30 @@ impl Layout {
 
     /// A single-platform image: a config and one layer per entry of `files`.
     pub fn image(&mut self, platform: Platform, files: &[(&str, &[u8])]) -> Descriptor {
+        self.image_made(platform, files, Some("2024-01-01T00:00:00Z"), &[])
+    }
+
+    /// [`Self::image`] with its config's `created` (none: left out) and labels.
+    pub fn image_made(
+        &mut self,
+        platform: Platform,
+        files: &[(&str, &[u8])],
+        created: Option<&str>,
+        labels: &[(&str, &str)],
+    ) -> Descriptor {
         let tars: Vec<Vec<u8>> = files.iter().map(|(name, content)| tar(name, content)).collect();
         let layers: Vec<Descriptor> = tars.iter().map(|t| self.blob(MT_LAYER, &gzip(t))).collect();
         let diff_ids: Vec<String> = tars.iter().map(|t| oci::sha256_digest(t)).collect();
         let mut config = platform.json();
-        config["created"] = json!("2024-01-01T00:00:00Z");
+        if let Some(created) = created {
+            config["created"] = json!(created);
+        }
         config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
-        config["config"] = json!({});
+        config["config"] = if labels.is_empty() {
+            json!({})
+        } else {
+            json!({ "Labels": labels.iter().copied().collect::<BTreeMap<&str, &str>>() })
+        };
         let config = self.json_blob(MT_CONFIG, &config);
         let manifest = json!({
             "schemaVersion": 2,

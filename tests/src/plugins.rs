@@ -160,6 +160,11 @@ pub fn webhook_py() -> PathBuf {
     python_plugin("webhook-py", "notifier-plugin")
 }
 
+/// The Python require-sbom gate.
+pub fn require_sbom_py() -> PathBuf {
+    python_plugin("require-sbom-py", "gate-plugin")
+}
+
 /// The Python keep-latest tag filter.
 pub fn keep_latest_py() -> PathBuf {
     python_plugin("keep-latest-py", "tag-filter-plugin")

@@ -57,6 +57,9 @@ pub(crate) fn compile(
         defaults.options.verify = super::verify::policy(v, "defaults.verify", base_dir, diags);
     }
     check_plugin_names(raw.defaults.common.notify.as_deref().unwrap_or_default(), &names, "defaults.notify", diags);
+    if let Some(list) = &raw.defaults.common.gates {
+        defaults.options.gates = gates(list, &names, "defaults.gates", diags);
+    }
     let mut sync = Vec::with_capacity(raw.sync.len());
     let mut hooks_seen = raw.defaults.common.hooks.as_ref().map(|h| h.pos);
     for (index, step) in raw.sync.iter().enumerate() {
@@ -71,6 +74,9 @@ pub(crate) fn compile(
             s.spec.filters = strings(&step.filters);
             if let Some(list) = &step.common.notify {
                 check_plugin_names(list, &names, &format!("{path}.notify"), diags);
+            }
+            if let Some(list) = &step.common.gates {
+                s.spec.options.gates = gates(list, &names, &format!("{path}.gates"), diags);
             }
             sync.push(s);
         }
@@ -93,6 +99,41 @@ fn check_plugin_names(list: &[Spanned<String>], declared: &[&str], path: &str, d
             );
         }
     }
+}
+
+/// A `gates:` list: declared plugin names, each once, with a known mode.
+/// Whether each plugin exports the gate interface is checked once loaded.
+fn gates(list: &[RawGate], declared: &[&str], path: &str, diags: &mut Diagnostics) -> Vec<GateUse> {
+    let mut out: Vec<GateUse> = Vec::new();
+    for (i, g) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Some(name) = g.name.as_ref().filter(|n| !n.value.is_empty()) else {
+            diags.error(g.pos, &at, "a gate needs the name of a plugin");
+            continue;
+        };
+        if !declared.contains(&name.value.as_str()) {
+            diags.error(name.pos, &at, format!("unknown plugin \"{}\": declare it under plugins:", name.value));
+            continue;
+        }
+        if out.iter().any(|o| o.name == name.value) {
+            diags.error(name.pos, &at, format!("gate \"{}\" is listed twice", name.value));
+            continue;
+        }
+        let mode = match text_of(&g.mode) {
+            None | Some("enforce") => GateMode::Enforce,
+            Some("warn") => GateMode::Warn,
+            Some(other) => {
+                diags.error(
+                    pos_or(&g.mode, g.pos),
+                    format!("{at}.mode"),
+                    format!("mode {other:?}: expected enforce or warn"),
+                );
+                continue;
+            }
+        };
+        out.push(GateUse { name: name.value.clone(), mode, config: g.config.clone() });
+    }
+    out
 }
 
 /// `plugins:` entries: named once each, with a component file that exists.

@@ -322,9 +322,42 @@ impl Decoder<'_> {
             "hooks" => c.hooks = self.hooks(value, &p),
             "notify" => c.notify = self.string_list(value, &p),
             "verify" => c.verify = self.verify(value, &p),
+            "gates" => c.gates = self.gates(value, &p),
             _ => return false,
         }
         true
+    }
+
+    /// `gates:`: each item a plugin name, or `{name, mode, config}`. Unknown
+    /// keys are errors, as in `verify:`: a misspelled `mode` would turn a
+    /// warning gate into an enforcing one or the other way round.
+    fn gates(&mut self, node: &Node, path: &str) -> Option<Vec<RawGate>> {
+        if node.is_null() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (i, item) in self.items(node, path).into_iter().enumerate() {
+            let ip = format!("{path}[{i}]");
+            let mut g = RawGate { pos: item.pos, ..RawGate::default() };
+            if let Some(name) = item.scalar() {
+                g.name = Some(Spanned { value: name.to_string(), pos: item.pos });
+            } else {
+                for (key, value) in self.entries(item, &ip) {
+                    let p = join(&ip, key);
+                    match key {
+                        "name" => g.name = self.string(value, &p),
+                        "mode" => g.mode = self.string(value, &p),
+                        "config" => g.config = self.string_map(value, &p),
+                        other if !other.starts_with("x-") => {
+                            self.diags.error(value.pos, p, "unknown key in a gate (name, mode, config)")
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            out.push(g);
+        }
+        Some(out)
     }
 
     fn verify(&mut self, node: &Node, path: &str) -> Option<RawVerify> {

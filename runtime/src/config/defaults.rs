@@ -49,6 +49,7 @@ pub fn merge(own: &RawCommon, defaults: &StepOptions) -> StepOptions {
         },
         // Compiled apart (it reads files); this is the default's until then.
         verify: defaults.verify.clone(),
+        gates: defaults.gates.clone(),
     }
 }
 

@@ -247,6 +247,33 @@ pub struct StepOptions {
     /// step's own replaces the default's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<crate::verify::VerifyPolicy>,
+    /// Gate plugins that allow or deny each image about to be copied, in
+    /// order; a step's own list replaces the default's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateUse>,
+}
+
+/// One gate of a step: a gate plugin, how its denials count, and settings
+/// that replace the plugin's own `config` for this use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateUse {
+    /// The plugin's name under `plugins:`.
+    pub name: String,
+    /// `enforce` (a denial stops the image) or `warn` (it is logged).
+    pub mode: GateMode,
+    /// Settings over the plugin's own (`host.get-config`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+}
+
+/// What a gate's denial does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GateMode {
+    /// The image is not copied and the run fails.
+    Enforce,
+    /// The image is copied and the denial logged.
+    Warn,
 }
 
 /// `defaults:` after loading.

@@ -99,6 +99,17 @@ pub struct RawCommon {
     pub notify: Option<Vec<Spanned<String>>>,
     /// The signature policy; `None` when absent.
     pub verify: Option<RawVerify>,
+    /// Gate plugins; `None` when absent.
+    pub gates: Option<Vec<RawGate>>,
+}
+
+/// One `gates:` item: a plugin name, or a mapping with its settings.
+#[derive(Debug, Default, Clone)]
+pub struct RawGate {
+    pub pos: Pos,
+    pub name: Field<String>,
+    pub mode: Field<String>,
+    pub config: BTreeMap<String, String>,
 }
 
 /// `verify:`

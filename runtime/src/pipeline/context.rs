@@ -66,18 +66,31 @@ pub fn filter_index(m: &Manifest, platforms: &[Option<Platform>]) -> std::result
         list.retain(|entry| {
             let desc: Option<Descriptor> = serde_json::from_value(entry.clone()).ok();
             let platform = desc.and_then(|d| d.platform).map(|p| p.platform());
-            platforms.iter().any(|want| match (want, &platform) {
-                (None, None) => true,
-                (Some(w), Some(p)) => w.matches(p),
-                _ => false,
-            })
+            listed(platforms, platform.as_ref())
         });
     }
     let bytes = Bytes::from(serde_json::to_vec(&doc)?);
     Ok(Manifest::new(&m.media_type, bytes))
 }
 
+/// True when a child of `platform` (none: a child without one) is among `platforms`.
+fn listed(platforms: &[Option<Platform>], platform: Option<&Platform>) -> bool {
+    platforms.iter().any(|want| match (want, platform) {
+        (None, None) => true,
+        (Some(w), Some(p)) => w.matches(p),
+        _ => false,
+    })
+}
+
 impl CopyOptions {
+    /// True when the copy keeps this child of an index (`platforms`).
+    pub fn keeps(&self, child: &Descriptor) -> bool {
+        match &self.platforms {
+            Some(platforms) => listed(platforms, child.platform.as_ref().map(|p| p.platform()).as_ref()),
+            None => true,
+        }
+    }
+
     /// The manifest to push for `m` at the top: filtered by `platforms` when set.
     pub fn top_manifest(&self, m: &Manifest) -> Result<Manifest> {
         match &self.platforms {

@@ -19,6 +19,8 @@ pub enum Stage {
     Admission,
     /// Checking the image's signatures against the step's policy.
     Verify,
+    /// The step's gate plugins.
+    Gate,
     /// Saving the target before it is overwritten.
     Backup,
     /// Writing to the target.
@@ -33,6 +35,7 @@ impl fmt::Display for Stage {
             Stage::Plan => "plan",
             Stage::Admission => "rate limit",
             Stage::Verify => "verify",
+            Stage::Gate => "gate",
             Stage::Backup => "backup",
             Stage::Copy => "copy",
         })
@@ -57,6 +60,9 @@ pub enum Cause {
     /// The signature policy refused the image.
     #[error("refused by the signature policy: {0}")]
     Refused(String),
+    /// A gate denied the image.
+    #[error("denied by {0}")]
+    Denied(super::gate::Denied),
 }
 
 /// Why a backup could not even be attempted.

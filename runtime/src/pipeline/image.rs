@@ -1,14 +1,14 @@
 //! The stage chain of one image (IMG-1 … IMG-15):
 //!
 //! ```text
-//! plan → decide → admission → checks → backup → copy (referrers included)
+//! plan → decide → admission → checks (verify, gates) → backup → copy (referrers included)
 //! ```
 //!
 //! Each stage takes what the one before gave and fails as itself (an
 //! [`ImageFailure`] names its [`Stage`]). `checks` is where stages that may
-//! refuse an image before anything is written slot in: signature
-//! verification (`verify.rs`) today, gate plugins next; `check` runs them
-//! too, to report what a copy would refuse. The image's report is made from
+//! stop an image before anything is written slot in: signature
+//! verification (`verify.rs`), then gate plugins (`gate.rs`); `check` runs
+//! them too, to report what a copy would refuse or deny. The image's report is made from
 //! the stages' outputs once the chain ends.
 
 use std::time::Instant;
@@ -19,6 +19,7 @@ use super::backup;
 use super::context::{Context, CopyOptions, Scope};
 use super::copy::{ImageCopy, Names};
 use super::error::{Cause, Stage, StageError};
+use super::gate;
 use super::plan::{self, CopyReason, Mode, Plan, Planned};
 use super::report::{CopyStats, ImageReport, Outcome};
 use super::state::RunState;
@@ -152,6 +153,12 @@ impl Pipeline {
                     report.reason = reason.clone();
                     report.error = Some(e.to_string());
                     Some(e)
+                } else if let Cause::Denied(denied) = &e.cause {
+                    // So did the gate stage.
+                    report.outcome = Outcome::Denied;
+                    report.reason = denied.to_string();
+                    report.error = Some(e.to_string());
+                    Some(e)
                 } else {
                     tracing::error!(target = %tgt.common_name(), source = %src.common_name(), error = %e.cause, "Failed to sync");
                     report.error = Some(e.to_string());
@@ -171,12 +178,19 @@ impl ImageRun<'_> {
         *learnt = Learnt::of(&planned);
         let refreshing = match self.decide(&planned) {
             Decision::Settled(Outcome::Stale, reason) => {
-                // `check` judges signatures too, unless reading them would be a
-                // pull against a rate limit: check never waits (IMG-8, RL-2).
-                let verifies =
-                    self.step.spec.options.verify.as_ref().is_some_and(|p| p.mode != crate::verify::Mode::Off);
-                let warned = if verifies && admission.limited() {
-                    Some("signatures not checked: the source is rate limited (ratelimit.min)".to_string())
+                // `check` judges signatures and runs gates too, unless reading
+                // for them would be a pull against a rate limit: check never
+                // waits (IMG-8, RL-2).
+                let options = &self.step.spec.options;
+                let verifies = options.verify.as_ref().is_some_and(|p| p.mode != crate::verify::Mode::Off);
+                let skipped = match (verifies, !options.gates.is_empty()) {
+                    (true, true) => "signatures and gates",
+                    (true, false) => "signatures",
+                    (false, true) => "gates",
+                    (false, false) => "",
+                };
+                let warned = if !skipped.is_empty() && admission.limited() {
+                    Some(format!("{skipped} not checked: the source is rate limited (ratelimit.min)"))
                 } else {
                     self.checks(&planned).await?
                 };
@@ -281,16 +295,17 @@ impl ImageRun<'_> {
         Ok(())
     }
 
-    /// Checks that may refuse an admitted image before anything is written:
-    /// the step's signature policy judges the digest the plan resolved, which
-    /// is the one the copy copies. A refresh brings referrers or digest tags
-    /// of an image the target already has, so nothing is judged again.
-    /// `Some(reason)` when a `warn` policy let a refused image through.
+    /// Checks that may stop an admitted image before anything is written:
+    /// the step's signature policy judges the digest the plan resolved (the
+    /// one the copy copies), then its gates are shown the image's facts. A
+    /// refresh brings referrers or digest tags of an image the target
+    /// already has, so nothing is judged again. `Some(reason)` when a `warn`
+    /// policy or gate let a stopped image through.
     async fn checks(&self, planned: &Planned) -> Result<Option<String>, ImageFailure> {
         if matches!(planned.plan, Plan::Refresh(_)) {
             return Ok(None);
         }
-        let policy = self.step.spec.options.verify.as_ref();
+        let options = &self.step.spec.options;
         let image = self.src.common_name();
         // A digest tag (`sha256-<hex>.sig`, `.att`, a fallback index) is an
         // attachment: it passes when the image it names does. Anything can be
@@ -299,14 +314,27 @@ impl ImageRun<'_> {
             Some(subject) => (subject.clone(), subject),
             None => (planned.source_head.digest.clone(), planned.source.digest.clone()),
         };
-        match verify::check(self.ctx, policy, &self.pipeline.verified, &image, &digest, &copied).await {
-            Ok(Passed::Unchecked | Passed::Accepted) => Ok(None),
+        let verified = &self.pipeline.verified;
+        let mut warnings = Vec::new();
+        let signers = match verify::check(self.ctx, options.verify.as_ref(), verified, &image, &digest, &copied).await {
+            Ok(Passed::Unchecked) => Vec::new(),
+            Ok(Passed::Accepted(signers)) => signers,
             Ok(Passed::Warned(reason)) => {
-                let done = if self.action == Mode::Check { "would copy" } else { "copied" };
-                Ok(Some(format!("{done} unverified (verify mode warn): {reason}")))
+                warnings.push(format!("unverified (verify mode warn): {reason}"));
+                Vec::new()
             }
-            Err(reason) => Err(ImageFailure::new(Stage::Verify, Cause::Refused(reason))),
+            Err(reason) => return Err(ImageFailure::new(Stage::Verify, Cause::Refused(reason))),
+        };
+        let subject = gate::Subject { source: self.src, target: self.tgt, copied: &copied, signers };
+        let allowed = gate::check(self.ctx, &options.gates, &self.pipeline.gates, subject)
+            .await
+            .map_err(|denied| ImageFailure::new(Stage::Gate, Cause::Denied(denied)))?;
+        warnings.extend(allowed.warnings.into_iter().map(|w| format!("denied by {w} (gate mode warn)")));
+        if warnings.is_empty() {
+            return Ok(None);
         }
+        let done = if self.action == Mode::Check { "would copy" } else { "copied" };
+        Ok(Some(format!("{done} {}", warnings.join("; "))))
     }
 
     /// Backup: a target about to be overwritten is saved first (BAK-1 …).

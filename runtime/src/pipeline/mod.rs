@@ -1,7 +1,7 @@
 //! The sync pipeline. Every step runs through the same stages, one module each:
 //!
 //! ```text
-//! discover → filter → plan → backup → copy (+ referrers)
+//! discover → filter → plan → [verify → gates] → backup → copy (+ referrers)
 //! ```
 //!
 //! `discover` lists what a step covers, `filter` keeps what the filters
@@ -21,6 +21,7 @@ pub(crate) mod copy;
 pub(crate) mod discover;
 pub(crate) mod error;
 pub(crate) mod filter;
+pub mod gate;
 mod image;
 pub(crate) mod plan;
 pub mod report;
@@ -101,6 +102,8 @@ pub struct Pipeline {
     limits: crate::config::Limits,
     /// Digests the signature policies accepted, for the pipeline's life.
     verified: verify::Verified,
+    /// Gates by name (plugins), for steps' `gates:`.
+    gates: std::collections::HashMap<String, Arc<dyn gate::GateExtension>>,
 }
 
 /// Follows a run image by image (a progress display).
@@ -165,6 +168,7 @@ impl Pipeline {
             images: None,
             limits: config.defaults.limits,
             verified: verify::Verified::default(),
+            gates: std::collections::HashMap::new(),
         }
     }
 
@@ -176,6 +180,11 @@ impl Pipeline {
     /// Makes a tag filter available to steps that list `name` under `filters:`.
     pub fn add_tag_filter(&mut self, name: &str, hook: Arc<dyn TagFilterExtension>) {
         self.filters.insert(name.to_string(), hook);
+    }
+
+    /// Makes a gate available to steps that list `name` under `gates:`.
+    pub fn add_gate(&mut self, name: &str, gate: Arc<dyn gate::GateExtension>) {
+        self.gates.insert(name.to_string(), gate);
     }
 
     /// Makes an observer available to steps that list `name` under `notify:`.
@@ -350,12 +359,13 @@ impl Pipeline {
         if let Some(e) = error {
             self.note_error(report, e);
         }
-        // Refused images are listed by `check` and read by notifiers; like
-        // errors, no more than `ERRORS_KEPT` of them are held.
-        let refused_room = report.count(Outcome::Refused) < report::ERRORS_KEPT;
+        // Refused and denied images are listed by `check` and read by
+        // notifiers; like errors, no more than `ERRORS_KEPT` of them are held.
+        let stopped = |o: Outcome| matches!(o, Outcome::Refused | Outcome::Denied);
+        let stopped_room = report.count(Outcome::Refused) + report.count(Outcome::Denied) < report::ERRORS_KEPT;
         let keep = keep_all
             || matches!(image.outcome, Outcome::Stale | Outcome::WouldRefresh)
-            || (image.outcome == Outcome::Refused && refused_room);
+            || (stopped(image.outcome) && stopped_room);
         report.add(image, keep);
     }
 

@@ -29,6 +29,8 @@ pub enum Outcome {
     Failed,
     /// The signature policy refused it (`verify:`, enforce): nothing written.
     Refused,
+    /// A gate denied it (`gates:`, enforce): nothing written.
+    Denied,
 }
 
 impl Outcome {
@@ -252,6 +254,9 @@ pub struct Counts {
     /// Of the failures, images the signature policy refused.
     #[serde(skip_serializing_if = "is_zero")]
     pub refused: usize,
+    /// Of the failures, images a gate denied.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub denied: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -271,6 +276,7 @@ impl Counts {
             would_refresh: step.count(Outcome::WouldRefresh),
             failed: step.errors.len() + step.errors_dropped,
             refused: step.count(Outcome::Refused),
+            denied: step.count(Outcome::Denied),
         }
     }
 
@@ -284,6 +290,7 @@ impl Counts {
         self.would_refresh += o.would_refresh;
         self.failed += o.failed;
         self.refused += o.refused;
+        self.denied += o.denied;
     }
 }
 
@@ -352,14 +359,13 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
     for doc in &run.steps {
         let (s, c, t) = (doc.step, &doc.counts, &doc.totals);
         if check {
-            for i in s
-                .images
-                .iter()
-                .filter(|i| matches!(i.outcome, Outcome::Stale | Outcome::WouldRefresh | Outcome::Refused))
-            {
+            for i in s.images.iter().filter(|i| {
+                matches!(i.outcome, Outcome::Stale | Outcome::WouldRefresh | Outcome::Refused | Outcome::Denied)
+            }) {
                 let word = match i.outcome {
                     Outcome::Stale => "stale",
                     Outcome::Refused => "refused",
+                    Outcome::Denied => "denied",
                     _ => "refresh",
                 };
                 out += &format!("{word}: {} -> {} ({})\n", i.source, i.target, i.reason);
@@ -401,10 +407,18 @@ pub fn summary(steps: &[StepReport], check: bool) -> String {
     out
 }
 
-/// ` (N refused by the signature policy)` when any were; nothing otherwise,
-/// so summaries of runs without a policy read as they always have.
+/// ` (N refused by the signature policy, M denied by gates)` for those
+/// there were; nothing otherwise, so summaries of runs without a policy or
+/// gates read as they always have.
 fn refused(c: &Counts) -> String {
-    if c.refused == 0 { String::new() } else { format!(" ({} refused by the signature policy)", c.refused) }
+    let mut parts = Vec::new();
+    if c.refused > 0 {
+        parts.push(format!("{} refused by the signature policy", c.refused));
+    }
+    if c.denied > 0 {
+        parts.push(format!("{} denied by gates", c.denied));
+    }
+    if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
 }
 
 /// `1.5 MiB`-style sizes.

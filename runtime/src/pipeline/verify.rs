@@ -7,14 +7,15 @@
 //! verified index. A positive verdict is remembered per (digest, policy)
 //! for the pipeline's life; a changed policy has another fingerprint.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::context::Context;
-use crate::client::{Descriptor, ErrorKind};
+use crate::client::{Client, Descriptor, ErrorKind};
 use crate::reference::Reference;
 use crate::verify::cosign::{self, Candidate, MAX_PAYLOAD, MAX_SIGNATURES};
 use crate::verify::{Found, Mode, Verdict, VerifyPolicy};
@@ -25,23 +26,37 @@ use crate::verify::{bundle, legacy};
 /// costs memory without bound).
 const REMEMBERED: usize = 100_000;
 
-/// Positive verdicts, by policy fingerprint and digest.
+/// A signature the policy accepted, as gates are shown it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Signer {
+    /// The policy entry it satisfied.
+    pub entry: String,
+    /// Keyless: the certificate's identity.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// Keyless: the certificate's issuer.
+    #[serde(default)]
+    pub issuer: Option<String>,
+}
+
+/// Positive verdicts, by policy fingerprint and digest, with who signed.
 #[derive(Default)]
 pub struct Verified {
-    seen: Mutex<HashSet<(String, String)>>,
+    seen: Mutex<HashMap<(String, String), Vec<Signer>>>,
 }
 
 impl Verified {
-    fn knows(&self, policy: &VerifyPolicy, digest: &str) -> bool {
-        self.seen.lock().expect("poisoned").contains(&(policy.fingerprint.clone(), digest.to_string()))
+    fn known(&self, policy: &VerifyPolicy, digest: &str) -> Option<Vec<Signer>> {
+        self.seen.lock().expect("poisoned").get(&(policy.fingerprint.clone(), digest.to_string())).cloned()
     }
 
-    fn remember(&self, policy: &VerifyPolicy, digest: &str) {
+    fn remember(&self, policy: &VerifyPolicy, digest: &str, signers: Vec<Signer>) {
         let mut seen = self.seen.lock().expect("poisoned");
         if seen.len() >= REMEMBERED {
             seen.clear();
         }
-        seen.insert((policy.fingerprint.clone(), digest.to_string()));
+        seen.insert((policy.fingerprint.clone(), digest.to_string()), signers);
     }
 }
 
@@ -50,8 +65,8 @@ impl Verified {
 pub enum Passed {
     /// No policy, or `mode: off`.
     Unchecked,
-    /// Accepted (now or earlier in the pipeline's life).
-    Accepted,
+    /// Accepted (now or earlier in the pipeline's life), by these signatures.
+    Accepted(Vec<Signer>),
     /// Refused under `mode: warn`: copied anyway; why.
     Warned(String),
 }
@@ -68,8 +83,10 @@ pub async fn check(
     copied: &str,
 ) -> Result<Passed, String> {
     let Some(policy) = policy.filter(|p| p.mode != Mode::Off) else { return Ok(Passed::Unchecked) };
-    if verified.knows(policy, digest) && covers(ctx, digest, copied).await.is_ok() {
-        return Ok(Passed::Accepted);
+    if let Some(signers) = verified.known(policy, digest)
+        && covers(ctx, digest, copied).await.is_ok()
+    {
+        return Ok(Passed::Accepted(signers));
     }
     let verdict = judged(ctx, policy, digest).await.unwrap_or_else(|reason| Verdict {
         accepted: false,
@@ -95,8 +112,17 @@ pub async fn check(
                 "Signature verified"
             );
         }
-        verified.remember(policy, digest);
-        return Ok(Passed::Accepted);
+        let signers: Vec<Signer> = verdict
+            .matched
+            .iter()
+            .map(|m| Signer {
+                entry: m.entry.clone(),
+                identity: m.identity.as_ref().map(|i| i.0.clone()),
+                issuer: m.identity.as_ref().map(|i| i.1.clone()),
+            })
+            .collect();
+        verified.remember(policy, digest, signers.clone());
+        return Ok(Passed::Accepted(signers));
     }
     match policy.mode {
         Mode::Warn => {
@@ -143,7 +169,7 @@ async fn legacy_attestations(ctx: &Context<'_>, digest: &str) -> Result<Vec<Stri
         if layer.size > bundle::MAX_BUNDLE {
             continue;
         }
-        let envelope = read_blob(ctx, &ctx.scope.source, layer, bundle::MAX_BUNDLE)
+        let envelope = read_blob(ctx.client, &ctx.scope.source, layer, bundle::MAX_BUNDLE)
             .await
             .map_err(|e| format!("reading an attestation: {e}"))?;
         match legacy::attestation_bundle(&envelope, &layer.annotations) {
@@ -197,7 +223,7 @@ async fn bundles(ctx: &Context<'_>, digest: &str) -> Result<Vec<String>, String>
             if layer.size > bundle::MAX_BUNDLE {
                 continue;
             }
-            let bytes = read_blob(ctx, &ctx.scope.referrer_source, layer, bundle::MAX_BUNDLE)
+            let bytes = read_blob(ctx.client, &ctx.scope.referrer_source, layer, bundle::MAX_BUNDLE)
                 .await
                 .map_err(|e| format!("reading a bundle: {e}"))?;
             out.push(String::from_utf8_lossy(&bytes).into_owned());
@@ -218,7 +244,7 @@ async fn candidates(ctx: &Context<'_>, digest: &str) -> Result<Vec<Candidate>, S
             let kib = MAX_PAYLOAD / 1024;
             return Err(format!("a signature payload of {} bytes is larger than {kib} KiB", layer.size));
         }
-        let payload = read_blob(ctx, &ctx.scope.source, layer, MAX_PAYLOAD)
+        let payload = read_blob(ctx.client, &ctx.scope.source, layer, MAX_PAYLOAD)
             .await
             .map_err(|e| format!("reading a signature payload: {e}"))?;
         out.extend(Candidate::of_layer(payload, &layer.annotations));
@@ -228,8 +254,13 @@ async fn candidates(ctx: &Context<'_>, digest: &str) -> Result<Vec<Candidate>, S
 
 /// A small blob (a payload, a bundle) of `repo`, read only up to `max` and
 /// its descriptor's size, and checked against its digest.
-async fn read_blob(ctx: &Context<'_>, repo: &Reference, layer: &Descriptor, max: u64) -> Result<Vec<u8>, String> {
-    let mut stream = ctx.client.blob_get(repo, &layer.digest).await.map_err(|e| e.to_string())?;
+pub(super) async fn read_blob(
+    client: &Client,
+    repo: &Reference,
+    layer: &Descriptor,
+    max: u64,
+) -> Result<Vec<u8>, String> {
+    let mut stream = client.blob_get(repo, &layer.digest).await.map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| e.to_string())?;

@@ -1,5 +1,6 @@
 //! Plugins seen through the runtime's extension points: a tag-filter plugin
-//! as a filter-stage hook, a template plugin as a template function provider.
+//! as a filter-stage hook, a template plugin as a template function
+//! provider, a gate plugin as the gate stage's extension.
 
 use std::sync::Arc;
 
@@ -41,5 +42,23 @@ impl crate::template::FunctionProvider for PluginFunctions {
 
     fn call(&self, function: &str, args: &[String]) -> Result<String, String> {
         off_async(|| self.0.call_function(function, args)).map_err(|e| e.to_string())
+    }
+}
+
+/// A gate plugin as the pipeline's gate stage sees it.
+pub struct PluginGate(pub Arc<Plugin>);
+
+impl crate::pipeline::gate::GateExtension for PluginGate {
+    fn name(&self) -> String {
+        format!("plugin \"{}\"", self.0.name())
+    }
+
+    fn decide(
+        &self,
+        facts: &crate::pipeline::gate::ImageFacts,
+        settings: &std::collections::BTreeMap<String, String>,
+        reader: Arc<dyn crate::pipeline::gate::ReferrerReader>,
+    ) -> Result<crate::pipeline::gate::Decision, String> {
+        self.0.decide(facts, settings, reader).map_err(|e| e.to_string())
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::{EventKind, Plugin, PluginHost, PluginKind, SUPPORTED_WIT, SyncEvent, oci};
 use crate::config::{Config, PluginSpec};
 use crate::duration::GoDuration;
+use crate::pipeline::gate::{Decision, ImageFacts, ReferrerReader};
 
 /// Where a component comes from and how it is sandboxed for one call.
 #[derive(Debug, Clone)]
@@ -49,6 +50,31 @@ pub enum Call {
         /// The event (`{"kind": "image-copied", "source": …}`).
         event_json: String,
     },
+    /// `decide` on an image's facts given as JSON.
+    Gate {
+        /// The facts (`{"source": …, "created": …}`), as [`ImageFacts`] serialises them.
+        facts_json: String,
+        /// What `read-referrer` answers: by `digest` (its manifest) or
+        /// `digest/N` (its layer N).
+        referrers: BTreeMap<String, Vec<u8>>,
+    },
+}
+
+/// `read-referrer` in the harness: files given on the command line.
+struct Files(BTreeMap<String, Vec<u8>>);
+
+impl ReferrerReader for Files {
+    fn read(&self, digest: &str, layer: Option<u32>, max_bytes: u64) -> Result<Vec<u8>, String> {
+        let key = match layer {
+            Some(n) => format!("{digest}/{n}"),
+            None => digest.to_string(),
+        };
+        let bytes = self.0.get(&key).ok_or_else(|| format!("{key} was not given (--referrer {key}=FILE)"))?;
+        if bytes.len() as u64 > max_bytes.min(crate::pipeline::gate::READ_CAP) {
+            return Err(format!("{key} is {} bytes, more than {max_bytes}", bytes.len()));
+        }
+        Ok(bytes.clone())
+    }
 }
 
 /// A harness failure, in words for the terminal.
@@ -171,6 +197,8 @@ fn event_kind(name: &str) -> Option<EventKind> {
         EventKind::ImageCopied,
         EventKind::ImageSkipped,
         EventKind::ImageFailed,
+        EventKind::ImageRefused,
+        EventKind::ImageDenied,
         EventKind::SyncFinished,
         EventKind::SyncFailed,
     ]
@@ -179,7 +207,8 @@ fn event_kind(name: &str) -> Option<EventKind> {
 }
 
 /// Runs one call and returns what to print: the kept tags one per line, the
-/// function's result, or `ok` for a delivered event.
+/// function's result, `ok` for a delivered event, or a gate's `allow` or
+/// `deny: REASON`.
 pub fn call(host: &PluginHost, target: &Target, call: &Call, registry: &Config) -> Result<String, HarnessError> {
     let bytes = read(host, &target.source, registry)?;
     let plugin = load(host, target, bytes)?;
@@ -219,6 +248,17 @@ pub fn call(host: &PluginHost, target: &Target, call: &Call, registry: &Config) 
             };
             plugin.notify(&event).map_err(fail)?;
             Ok("ok\n".into())
+        }
+        Call::Gate { facts_json, referrers } => {
+            if !plugin.is(PluginKind::Gate) {
+                return Err(fail(plugin.wrong_kind(PluginKind::Gate)));
+            }
+            let facts: ImageFacts = serde_json::from_str(facts_json).map_err(|e| fail(format!("facts JSON: {e}")))?;
+            let reader = Arc::new(Files(referrers.clone()));
+            match plugin.decide(&facts, &BTreeMap::new(), reader).map_err(fail)? {
+                Decision::Allow => Ok("allow\n".into()),
+                Decision::Deny(reason) => Ok(format!("deny: {reason}\n")),
+            }
         }
     }
 }

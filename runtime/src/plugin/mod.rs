@@ -1,5 +1,7 @@
 //! WebAssembly component plugins (wasmtime): tag filters, template
-//! functions and notifiers, loaded from the config's `plugins:`.
+//! functions, notifiers and gates, loaded from the config's `plugins:`.
+//! Components of every released WIT version load: each use is bound through
+//! the bindings of the version the component was built against.
 //!
 //! One engine per process, with epoch interruption driven by a ticker
 //! thread; one `InstancePre` per plugin and world; a fresh store per call, so
@@ -10,6 +12,7 @@
 mod adapters;
 mod bindings;
 mod cache;
+mod gate;
 pub mod harness;
 pub(crate) mod kinds;
 pub(crate) mod notify;
@@ -24,9 +27,9 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, Store};
 
-pub use self::adapters::{PluginFunctions, PluginTagFilter};
+pub use self::adapters::{PluginFunctions, PluginGate, PluginTagFilter};
 pub use self::bindings::SUPPORTED_WIT;
-use self::bindings::{notifier, tag_filter, template};
+use self::bindings::{Versioned, v0_1_0, v0_2_0};
 pub use self::kinds::{KINDS, PluginKind};
 pub use self::notify::{EventKind, SyncEvent};
 pub use self::sandbox::{PluginState, Sandbox};
@@ -194,7 +197,6 @@ impl PluginHost {
         let (component, cached) = cache::component(engine, self.cache_dir.as_deref(), bytes, &digest).map_err(fail)?;
         let exports: Vec<String> =
             component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
-        let has = |e: &str| exports.iter().any(|x| x == e);
         let imports: Vec<String> =
             component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect();
         if let Some(wanted) = unsupported_wit(exports.iter().chain(&imports)) {
@@ -204,18 +206,7 @@ impl PluginHost {
                 supported.join(", ")
             )));
         }
-        let mut linker: Linker<PluginState> = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| fail(format!("{e:#}")))?;
-        tag_filter::TagFilterPlugin::add_to_linker::<PluginState, wasmtime::component::HasSelf<PluginState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| fail(format!("{e:#}")))?;
-        notifier::regsync::plugin::outbound_http::add_to_linker::<PluginState, wasmtime::component::HasSelf<PluginState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| fail(format!("{e:#}")))?;
+        let linker = linker(engine).map_err(|e| fail(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| fail(format!("{e:#}")))?;
         let sandbox = Arc::new(Sandbox {
             name: spec.name.clone(),
@@ -224,25 +215,46 @@ impl PluginHost {
             memory: (spec.memory.max(1) as usize) << 20,
             timeout: spec.timeout.to_std(),
         });
+        // The version of each kind's export decides which bindings call it.
+        let version_of = |kind: PluginKind| {
+            exports
+                .iter()
+                .find(|e| PluginKind::of_export(e) == Some(kind))
+                .and_then(|e| e.split_once('@'))
+                .map(|(_, v)| v)
+        };
+        let wrap = |e: wasmtime::Error| fail(format!("{e:#}"));
         let mut plugin = Plugin {
             sandbox,
             spec: spec.clone(),
             digest,
             engine: engine.clone(),
-            tag_filter: if has(PluginKind::TagFilter.info().export) {
-                Some(tag_filter::TagFilterPluginPre::new(pre.clone()).map_err(|e| fail(format!("{e:#}")))?)
-            } else {
-                None
+            tag_filter: match version_of(PluginKind::TagFilter) {
+                Some(v0_1_0::VERSION) => {
+                    Some(Versioned::V0_1(v0_1_0::tag_filter::TagFilterPluginPre::new(pre.clone()).map_err(wrap)?))
+                }
+                Some(_) => {
+                    Some(Versioned::V0_2(v0_2_0::tag_filter::TagFilterPluginPre::new(pre.clone()).map_err(wrap)?))
+                }
+                None => None,
             },
-            template: if has(PluginKind::Template.info().export) {
-                Some(template::TemplatePluginPre::new(pre.clone()).map_err(|e| fail(format!("{e:#}")))?)
-            } else {
-                None
+            template: match version_of(PluginKind::Template) {
+                Some(v0_1_0::VERSION) => {
+                    Some(Versioned::V0_1(v0_1_0::template::TemplatePluginPre::new(pre.clone()).map_err(wrap)?))
+                }
+                Some(_) => Some(Versioned::V0_2(v0_2_0::template::TemplatePluginPre::new(pre.clone()).map_err(wrap)?)),
+                None => None,
             },
-            notifier: if has(PluginKind::Notifier.info().export) {
-                Some(notifier::NotifierPluginPre::new(pre).map_err(|e| fail(format!("{e:#}")))?)
-            } else {
-                None
+            notifier: match version_of(PluginKind::Notifier) {
+                Some(v0_1_0::VERSION) => {
+                    Some(Versioned::V0_1(v0_1_0::notifier::NotifierPluginPre::new(pre.clone()).map_err(wrap)?))
+                }
+                Some(_) => Some(Versioned::V0_2(v0_2_0::notifier::NotifierPluginPre::new(pre.clone()).map_err(wrap)?)),
+                None => None,
+            },
+            gate: match version_of(PluginKind::Gate) {
+                Some(_) => Some(v0_2_0::gate::GatePluginPre::new(pre).map_err(wrap)?),
+                None => None,
             },
             functions: Vec::new(),
         };
@@ -256,10 +268,32 @@ impl PluginHost {
             tag_filter = plugin.tag_filter.is_some(),
             template = plugin.template.is_some(),
             notifier = plugin.notifier.is_some(),
+            gate = plugin.gate.is_some(),
             "Plugin loaded"
         );
         Ok(Arc::new(plugin))
     }
+}
+
+/// A linker with every import of every supported WIT version: WASI, `host`,
+/// `outbound-http` and `image-reader`. Extra imports cost nothing, and one
+/// linker serves components of any version.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
+    use wasmtime::component::HasSelf;
+    let mut linker: Linker<PluginState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    v0_1_0::host::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+    v0_1_0::notifier::regsync::plugin::outbound_http::add_to_linker::<PluginState, HasSelf<PluginState>>(
+        &mut linker,
+        |s| s,
+    )?;
+    v0_2_0::host::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+    v0_2_0::notifier::regsync::plugin::outbound_http::add_to_linker::<PluginState, HasSelf<PluginState>>(
+        &mut linker,
+        |s| s,
+    )?;
+    v0_2_0::image_reader::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+    Ok(linker)
 }
 
 /// A component's interface names, as `regsync plugin push` records them.
@@ -308,10 +342,38 @@ pub struct Plugin {
     spec: PluginSpec,
     digest: [u8; 32],
     engine: Engine,
-    tag_filter: Option<tag_filter::TagFilterPluginPre<PluginState>>,
-    template: Option<template::TemplatePluginPre<PluginState>>,
-    notifier: Option<notifier::NotifierPluginPre<PluginState>>,
+    tag_filter: Option<
+        Versioned<
+            v0_1_0::tag_filter::TagFilterPluginPre<PluginState>,
+            v0_2_0::tag_filter::TagFilterPluginPre<PluginState>,
+        >,
+    >,
+    template: Option<
+        Versioned<v0_1_0::template::TemplatePluginPre<PluginState>, v0_2_0::template::TemplatePluginPre<PluginState>>,
+    >,
+    notifier: Option<
+        Versioned<v0_1_0::notifier::NotifierPluginPre<PluginState>, v0_2_0::notifier::NotifierPluginPre<PluginState>>,
+    >,
+    gate: Option<v0_2_0::gate::GatePluginPre<PluginState>>,
     functions: Vec<String>,
+}
+
+/// Instantiates `$pre` (either version) in `$store` and runs `$body` with
+/// the instance as `$i`: the generated APIs of both versions have the same
+/// names, so one body serves both.
+macro_rules! with_instance {
+    ($self:ident, $pre:expr, $store:ident, $call:literal, |$i:ident| $body:expr) => {
+        match $pre {
+            Versioned::V0_1(pre) => {
+                let $i = pre.instantiate(&mut $store).map_err(|e| $self.trap($call, e))?;
+                $body
+            }
+            Versioned::V0_2(pre) => {
+                let $i = pre.instantiate(&mut $store).map_err(|e| $self.trap($call, e))?;
+                $body
+            }
+        }
+    };
 }
 
 impl Plugin {
@@ -336,6 +398,7 @@ impl Plugin {
             PluginKind::TagFilter => self.tag_filter.is_some(),
             PluginKind::Template => self.template.is_some(),
             PluginKind::Notifier => self.notifier.is_some(),
+            PluginKind::Gate => self.gate.is_some(),
         }
     }
 
@@ -359,8 +422,17 @@ impl Plugin {
         &self.functions
     }
 
+    /// True when it exports `gate`.
+    pub fn is_gate(&self) -> bool {
+        self.is(PluginKind::Gate)
+    }
+
     fn store(&self) -> Store<PluginState> {
-        let mut store = Store::new(&self.engine, PluginState::new(self.sandbox.clone()));
+        self.store_with(PluginState::new(self.sandbox.clone()))
+    }
+
+    fn store_with(&self, state: PluginState) -> Store<PluginState> {
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let ticks = (self.sandbox.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
@@ -393,47 +465,65 @@ impl Plugin {
     pub fn filter_tags(&self, repo: &str, tags: &[String]) -> Result<Vec<String>, PluginError> {
         let pre = self.tag_filter.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::TagFilter))?;
         let mut store = self.store();
-        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("filter-tags", e))?;
-        instance
+        with_instance!(self, pre, store, "filter-tags", |instance| instance
             .regsync_plugin_tag_filter()
             .call_filter_tags(&mut store, repo, tags)
             .map_err(|e| self.trap("filter-tags", e))?
-            .map_err(|m| self.returned("filter-tags", m))
+            .map_err(|m| self.returned("filter-tags", m)))
     }
 
     fn list_functions(&self) -> Result<Vec<String>, PluginError> {
         let pre = self.template.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::Template))?;
         let mut store = self.store();
-        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("list-functions", e))?;
-        instance
+        with_instance!(self, pre, store, "list-functions", |instance| instance
             .regsync_plugin_template_functions()
             .call_list_functions(&mut store)
-            .map_err(|e| self.trap("list-functions", e))
+            .map_err(|e| self.trap("list-functions", e)))
     }
 
     /// `template-functions.call`.
     pub fn call_function(&self, name: &str, args: &[String]) -> Result<String, PluginError> {
         let pre = self.template.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::Template))?;
         let mut store = self.store();
-        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("call", e))?;
-        instance
+        with_instance!(self, pre, store, "call", |instance| instance
             .regsync_plugin_template_functions()
             .call_call(&mut store, name, args)
             .map_err(|e| self.trap("call", e))?
-            .map_err(|m| self.returned("call", m))
+            .map_err(|m| self.returned("call", m)))
     }
 
     /// `notifier.notify`. Blocks: call it off the async threads.
     pub fn notify(&self, event: &SyncEvent) -> Result<(), PluginError> {
         let pre = self.notifier.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::Notifier))?;
         let mut store = self.store();
-        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("notify", e))?;
-        let event = notify::to_wit(event);
-        instance
+        with_instance!(self, pre, store, "notify", |instance| instance
             .regsync_plugin_notifier()
-            .call_notify(&mut store, &event)
+            .call_notify(&mut store, &event.into())
             .map_err(|e| self.trap("notify", e))?
-            .map_err(|m| self.returned("notify", m))
+            .map_err(|m| self.returned("notify", m)))
+    }
+
+    /// `gate.decide`, with `settings` over the plugin's own and `reader` for
+    /// the image's referrers. Blocks: call it off the async threads.
+    pub fn decide(
+        &self,
+        facts: &crate::pipeline::gate::ImageFacts,
+        settings: &std::collections::BTreeMap<String, String>,
+        reader: Arc<dyn crate::pipeline::gate::ReferrerReader>,
+    ) -> Result<crate::pipeline::gate::Decision, PluginError> {
+        use v0_2_0::gate::exports::regsync::plugin::gate::Decision;
+        let pre = self.gate.as_ref().ok_or_else(|| self.wrong_kind(PluginKind::Gate))?;
+        let state = PluginState::new(self.sandbox.clone()).for_gate(settings.clone(), reader);
+        let mut store = self.store_with(state);
+        let instance = pre.instantiate(&mut store).map_err(|e| self.trap("decide", e))?;
+        let decision = instance
+            .regsync_plugin_gate()
+            .call_decide(&mut store, &gate::to_wit(facts))
+            .map_err(|e| self.trap("decide", e))?;
+        Ok(match decision {
+            Decision::Allow => crate::pipeline::gate::Decision::Allow,
+            Decision::Deny(reason) => crate::pipeline::gate::Decision::Deny(reason),
+        })
     }
 }
 

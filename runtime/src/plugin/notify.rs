@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::Plugin;
-use super::bindings::notifier::exports::regsync::plugin::notifier as wit;
+use super::bindings::{v0_1_0, v0_2_0};
 use crate::pipeline::{Outcome, StepReport};
 
 /// Events waiting per notifier before new ones are dropped.
@@ -28,6 +28,8 @@ pub enum EventKind {
     ImageFailed,
     /// The signature policy refused an image.
     ImageRefused,
+    /// A gate denied an image.
+    ImageDenied,
     /// A step run ended without errors.
     SyncFinished,
     /// A step run ended with errors.
@@ -43,6 +45,7 @@ impl EventKind {
             EventKind::ImageSkipped => "image-skipped",
             EventKind::ImageFailed => "image-failed",
             EventKind::ImageRefused => "image-refused",
+            EventKind::ImageDenied => "image-denied",
             EventKind::SyncFinished => "sync-finished",
             EventKind::SyncFailed => "sync-failed",
         }
@@ -72,19 +75,31 @@ pub struct SyncEvent {
     pub details: Vec<(String, String)>,
 }
 
-pub(super) fn to_wit(e: &SyncEvent) -> wit::SyncEvent {
-    wit::SyncEvent {
-        kind: e.kind.as_str().to_string(),
-        source: e.source.clone(),
-        target: e.target.clone(),
-        repo: e.repo.clone(),
-        tags: e.tags.clone(),
-        digest: e.digest.clone(),
-        error: e.error.clone(),
-        duration_ms: e.duration_ms,
-        details: e.details.clone(),
-    }
+/// The event as each WIT version's record (the same fields in both).
+macro_rules! to_wit {
+    ($($wit:path),*) => {$(
+        impl From<&SyncEvent> for $wit {
+            fn from(e: &SyncEvent) -> Self {
+                Self {
+                    kind: e.kind.as_str().to_string(),
+                    source: e.source.clone(),
+                    target: e.target.clone(),
+                    repo: e.repo.clone(),
+                    tags: e.tags.clone(),
+                    digest: e.digest.clone(),
+                    error: e.error.clone(),
+                    duration_ms: e.duration_ms,
+                    details: e.details.clone(),
+                }
+            }
+        }
+    )*};
 }
+
+to_wit!(
+    v0_1_0::notifier::exports::regsync::plugin::notifier::SyncEvent,
+    v0_2_0::notifier::exports::regsync::plugin::notifier::SyncEvent
+);
 
 /// The events of one finished step run: each image, then the step's end.
 pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
@@ -97,6 +112,7 @@ pub fn events_of(report: &StepReport) -> Vec<SyncEvent> {
             Outcome::Failed if image.error.is_none() => continue,
             Outcome::Failed => EventKind::ImageFailed,
             Outcome::Refused => EventKind::ImageRefused,
+            Outcome::Denied => EventKind::ImageDenied,
             _ => EventKind::ImageSkipped,
         };
         let mut details = vec![step.clone()];

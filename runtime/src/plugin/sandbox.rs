@@ -1,7 +1,8 @@
 //! What a plugin instance may touch: an empty WASI (no files, no
 //! environment, no sockets), its own settings, a memory limit, a deadline,
-//! and, for notifiers, HTTP POSTs to the hosts it is allowed. Plugins never
-//! see credentials: none are in reach of this state.
+//! for notifiers HTTP POSTs to the hosts it is allowed, and for gates the
+//! referrers of the image being judged. Plugins never see credentials: none
+//! are in reach of this state.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -11,8 +12,8 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::host::{self, Level};
-use super::bindings::notifier::regsync::plugin::outbound_http;
+use super::bindings::{v0_1_0, v0_2_0};
+use crate::pipeline::gate::ReferrerReader;
 
 /// The settings of one plugin that every call needs.
 #[derive(Debug, Clone)]
@@ -32,6 +33,10 @@ pub struct Sandbox {
 /// The store data of one call.
 pub struct PluginState {
     sandbox: Arc<Sandbox>,
+    /// A gate use's settings, read before the plugin's own.
+    settings: BTreeMap<String, String>,
+    /// What a gate may read; none outside gate calls.
+    reader: Option<Arc<dyn ReferrerReader>>,
     wasi: WasiCtx,
     table: ResourceTable,
     /// Memory limit.
@@ -70,7 +75,29 @@ impl PluginState {
         let limits = Limits { memory: sandbox.memory };
         // Nothing inherited: no args, env, preopened dirs or network.
         let wasi = WasiCtxBuilder::new().build();
-        PluginState { sandbox, wasi, table: ResourceTable::new(), limits }
+        PluginState { sandbox, settings: BTreeMap::new(), reader: None, wasi, table: ResourceTable::new(), limits }
+    }
+
+    /// The state of a gate call: the use's settings and the image's referrers in reach.
+    pub fn for_gate(mut self, settings: BTreeMap<String, String>, reader: Arc<dyn ReferrerReader>) -> Self {
+        self.settings = settings;
+        self.reader = Some(reader);
+        self
+    }
+
+    fn log(&self, level: tracing::Level, message: &str) {
+        let plugin = self.sandbox.name.as_str();
+        match level {
+            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
+            _ => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    fn config(&self, key: &str) -> Option<String> {
+        self.settings.get(key).or_else(|| self.sandbox.config.get(key)).cloned()
     }
 }
 
@@ -80,20 +107,43 @@ impl WasiView for PluginState {
     }
 }
 
-impl host::Host for PluginState {
-    fn log(&mut self, level: Level, message: String) {
-        let plugin = self.sandbox.name.as_str();
-        match level {
-            Level::Trace => tracing::trace!(plugin, "{message}"),
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
-        }
-    }
+/// `host` of each WIT version: the same two functions.
+macro_rules! host {
+    ($($v:ident),*) => {$(
+        impl $v::host::Host for PluginState {
+            fn log(&mut self, level: $v::host::Level, message: String) {
+                use $v::host::Level;
+                let level = match level {
+                    Level::Trace => tracing::Level::TRACE,
+                    Level::Debug => tracing::Level::DEBUG,
+                    Level::Info => tracing::Level::INFO,
+                    Level::Warn => tracing::Level::WARN,
+                    Level::Error => tracing::Level::ERROR,
+                };
+                PluginState::log(self, level, &message);
+            }
 
-    fn get_config(&mut self, key: String) -> Option<String> {
-        self.sandbox.config.get(&key).cloned()
+            fn get_config(&mut self, key: String) -> Option<String> {
+                self.config(&key)
+            }
+        }
+
+        impl $v::notifier::regsync::plugin::outbound_http::Host for PluginState {
+            fn post(&mut self, url: String, content_type: String, body: String) -> Result<u16, String> {
+                self.post(&url, content_type, body)
+            }
+        }
+    )*};
+}
+
+host!(v0_1_0, v0_2_0);
+
+impl v0_2_0::image_reader::Host for PluginState {
+    fn read_referrer(&mut self, digest: String, layer: Option<u32>, max_bytes: u64) -> Result<Vec<u8>, String> {
+        let Some(reader) = &self.reader else {
+            return Err("read-referrer is only available to gates".to_string());
+        };
+        reader.read(&digest, layer, max_bytes)
     }
 }
 
@@ -131,9 +181,9 @@ fn http() -> &'static reqwest::Client {
     })
 }
 
-impl outbound_http::Host for PluginState {
-    fn post(&mut self, url: String, content_type: String, body: String) -> Result<u16, String> {
-        if !allowed(&url, &self.sandbox.allow_hosts) {
+impl PluginState {
+    fn post(&mut self, url: &str, content_type: String, body: String) -> Result<u16, String> {
+        if !allowed(url, &self.sandbox.allow_hosts) {
             tracing::warn!(plugin = self.sandbox.name, url, "Plugin HTTP request refused: host not in allowHosts");
             return Err(format!("host of {url} is not in allowHosts"));
         }
@@ -141,7 +191,7 @@ impl outbound_http::Host for PluginState {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| "no runtime for HTTP".to_string())?;
         handle.block_on(async {
             http()
-                .post(&url)
+                .post(url)
                 // Past the plugin's deadline the call is over anyway.
                 .timeout(self.sandbox.timeout)
                 .header("content-type", content_type)

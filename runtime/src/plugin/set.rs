@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::notify::Notifier;
-use super::{Plugin, PluginHost, PluginTagFilter, cache};
+use super::{Plugin, PluginGate, PluginHost, PluginTagFilter, cache};
 use crate::config::yaml::Pos;
 use crate::config::{Config, Diagnostic, PluginSpec, Severity, StepId};
 use crate::pipeline::Pipeline;
@@ -88,9 +88,10 @@ impl PluginSet {
             let pos = Pos { line: step.line, col: 1 };
             for info in &KINDS {
                 let Some(key) = info.config_key else { continue };
-                let names = match info.kind {
-                    PluginKind::TagFilter => &step.spec.filters,
-                    PluginKind::Notifier => &step.spec.options.notify,
+                let names: Vec<&str> = match info.kind {
+                    PluginKind::TagFilter => step.spec.filters.iter().map(String::as_str).collect(),
+                    PluginKind::Notifier => step.spec.options.notify.iter().map(String::as_str).collect(),
+                    PluginKind::Gate => step.spec.options.gates.iter().map(|g| g.name.as_str()).collect(),
                     PluginKind::Template => continue,
                 };
                 for name in names {
@@ -105,13 +106,16 @@ impl PluginSet {
         problems
     }
 
-    /// Gives `engine` the tag filters and notifiers; returns the notifiers so
+    /// Gives `engine` the tag filters, gates and notifiers; returns the notifiers so
     /// they can be flushed before the process exits. Needs a tokio runtime.
     pub fn attach(&self, pipeline: &mut Pipeline) -> Vec<Notifier> {
         let mut notifiers = Vec::new();
         for p in &self.plugins {
             if p.is_tag_filter() {
                 pipeline.add_tag_filter(p.name(), Arc::new(PluginTagFilter(p.clone())));
+            }
+            if p.is_gate() {
+                pipeline.add_gate(p.name(), Arc::new(PluginGate(p.clone())));
             }
             if p.is_notifier() {
                 let n = Notifier::start(p.clone());

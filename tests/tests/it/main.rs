@@ -13,6 +13,7 @@ mod engine_referrers;
 mod engine_stress;
 mod engine_work;
 mod fixtures;
+mod gates;
 mod harness;
 mod hostile;
 mod image;

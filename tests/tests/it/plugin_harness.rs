@@ -33,20 +33,24 @@ fn inspect_names_the_kind_version_interfaces_and_size() {
     let out = ok(&["inspect", keep.to_str().unwrap()]);
     let size = std::fs::metadata(&keep).unwrap().len();
     assert!(field(&out, "component").contains(&format!("({size} bytes, sha256:")), "{out}");
-    assert_eq!(field(&out, "world"), "regsync:plugin/tag-filter-plugin@0.1.0");
-    assert_eq!(field(&out, "wit"), "regsync:plugin@0.1.0 (supported)");
+    assert_eq!(field(&out, "world"), "regsync:plugin/tag-filter-plugin@0.2.0");
+    assert_eq!(field(&out, "wit"), "regsync:plugin@0.2.0 (supported)");
     assert_eq!(field(&out, "kinds"), "tag filter");
-    assert_eq!(field(&out, "exports"), "regsync:plugin/tag-filter@0.1.0");
-    assert!(field(&out, "imports").starts_with("regsync:plugin/host@0.1.0"), "{out}");
+    assert_eq!(field(&out, "exports"), "regsync:plugin/tag-filter@0.2.0");
+    assert!(field(&out, "imports").starts_with("regsync:plugin/host@0.2.0"), "{out}");
+    // A component built against the frozen 0.1.0 is still supported.
+    let frozen = ok(&["inspect", rust_plugin("test-frozen").to_str().unwrap()]);
+    assert_eq!(field(&frozen, "wit"), "regsync:plugin@0.1.0 (supported)");
+    assert_eq!(field(&frozen, "world"), "regsync:plugin/tag-filter-plugin@0.1.0");
 
     let fns = ok(&["inspect", rust_plugin("semver-fns").to_str().unwrap()]);
     assert_eq!(field(&fns, "kinds"), "template functions");
     assert_eq!(field(&fns, "functions"), "semverMajor, semverMinor, semverPatch, sha256");
     let hook = ok(&["inspect", rust_plugin("webhook").to_str().unwrap()]);
-    assert!(field(&hook, "imports").contains("regsync:plugin/outbound-http@0.1.0"), "{hook}");
+    assert!(field(&hook, "imports").contains("regsync:plugin/outbound-http@0.2.0"), "{hook}");
 
     let future = ok(&["inspect", rust_plugin("test-future").to_str().unwrap()]);
-    assert_eq!(field(&future, "wit"), "regsync:plugin@0.9.0 (not supported; this regsync supports 0.1.0)");
+    assert_eq!(field(&future, "wit"), "regsync:plugin@0.9.0 (not supported; this regsync supports 0.1.0, 0.2.0)");
 
     // From an OCI layout, as pushed by `regsync plugin push`.
     let dir = tempfile::tempdir().unwrap();
@@ -85,7 +89,7 @@ fn call_runs_one_call_in_the_sandbox() {
     // The wrong kind of call for the component.
     let wrong = plugin(&["call", fns.to_str().unwrap(), "filter-tags", "--", "a"]);
     assert_eq!(wrong.code, 1);
-    assert!(wrong.stderr.contains("does not export regsync:plugin/tag-filter@0.1.0"), "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("does not export regsync:plugin/tag-filter@0.2.0"), "{}", wrong.stderr);
 
     // A notifier posts the event it is given, only to an allowed host.
     let receiver = Receiver::start();

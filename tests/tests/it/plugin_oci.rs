@@ -114,9 +114,9 @@ fn a_pushed_plugin_loads_by_digest_and_by_tag_and_filters_a_sync() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(config["component"]["target"], "regsync:plugin/tag-filter-plugin@0.1.0");
-    assert!(config["component"]["exports"].as_array().unwrap().iter().any(|e| e == "regsync:plugin/tag-filter@0.1.0"));
-    assert!(config["component"]["imports"].as_array().unwrap().iter().any(|e| e == "regsync:plugin/host@0.1.0"));
+    assert_eq!(config["component"]["target"], "regsync:plugin/tag-filter-plugin@0.2.0");
+    assert!(config["component"]["exports"].as_array().unwrap().iter().any(|e| e == "regsync:plugin/tag-filter@0.2.0"));
+    assert!(config["component"]["imports"].as_array().unwrap().iter().any(|e| e == "regsync:plugin/host@0.2.0"));
 
     // By digest: the newest two tags land.
     let r = w.run(&w.sync_with(&pinned, "pinned"), &["once"], "cache");

@@ -199,7 +199,7 @@ fn a_component_for_an_unknown_wit_version_is_refused_with_both_versions() {
     assert!(
         r.stderr.contains("plugin \"future\"")
             && r.stderr
-                .contains("it was built for regsync:plugin@0.9.0, and this regsync supports regsync:plugin@0.1.0"),
+                .contains("it was built for regsync:plugin@0.9.0, and this regsync supports regsync:plugin@0.1.0, regsync:plugin@0.2.0"),
         "{}",
         r.stderr
     );
@@ -259,7 +259,7 @@ fn config_errors_name_the_plugin_the_step_and_the_line() {
     let cases = [
         (
             format!("{}sync:\n  - source: ocidir://a\n    target: ocidir://b\n    type: repository\n    filters: [fns]\n", "plugins:\n".to_string() + &plugin("fns", &fns, "")),
-            "regsync.yml:5:1: sync[0] (source \"ocidir://a\") filters: plugin \"fns\" is used as a tag filter but does not export regsync:plugin/tag-filter@0.1.0".to_string(),
+            "regsync.yml:5:1: sync[0] (source \"ocidir://a\") filters: plugin \"fns\" is used as a tag filter but does not export regsync:plugin/tag-filter@0.2.0".to_string(),
         ),
         (
             format!("plugins:\n{}sync: []\n", plugin("junk", &garbage, "")),

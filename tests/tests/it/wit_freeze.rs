@@ -10,7 +10,10 @@ use regsync_tests::repo_root;
 use sha2::{Digest, Sha256};
 
 /// Every released `regsync:plugin` version and the sha256 of its WIT file.
-const RELEASED: &[(&str, &str)] = &[("0.1.0", "9402d2efc12e4304cbe802897f49ebb9b393ac6027231e31274019f925738353")];
+const RELEASED: &[(&str, &str)] = &[
+    ("0.1.0", "9402d2efc12e4304cbe802897f49ebb9b393ac6027231e31274019f925738353"),
+    ("0.2.0", "40b16ee01c6fdab9ee1c5a2db0893f0da76727db66eca60ba611f439e43a4dfd"),
+];
 
 fn sha256_hex(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
