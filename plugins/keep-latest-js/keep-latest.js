@@ -4,7 +4,7 @@
 // versions are dropped, `prerelease: "false"` drops pre-releases.
 // Settings: count (default 5), prerelease (default "true").
 
-import { getConfig, log } from "regsync:plugin/host@0.1.0";
+import { getConfig, log } from "regsync:plugin/host@0.2.0";
 
 const CORE = /^v?(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?(?:-([0-9A-Za-z.-]+))?$/;
 
