@@ -200,6 +200,7 @@ mod tests {
         let text = m.encode();
         assert!(text.contains(r#"regsync_runs_total{source="r:5000/a",target="r:5001/a",result="ok"} 1"#), "{text}");
         assert_eq!(action_label(Outcome::Refused), "refused");
+        assert_eq!(action_label(Outcome::Denied), "denied");
         assert!(text.contains(r#"regsync_copied_bytes_total{source="r:5000/a",target="r:5001/a"} 300"#));
         assert!(text.contains(r#"regsync_blobs_total{source="r:5000/a",target="r:5001/a",how="mounted"} 1"#));
         assert!(text.contains(r#"regsync_source_ratelimit_remaining{registry="r:5000"} 42"#));

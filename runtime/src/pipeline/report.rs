@@ -438,6 +438,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn summaries_count_refusals_and_denials_apart() {
+        let c = |refused, denied| Counts { refused, denied, ..Counts::default() };
+        assert_eq!(refused(&c(0, 0)), "");
+        assert_eq!(refused(&c(2, 0)), " (2 refused by the signature policy)");
+        assert_eq!(refused(&c(0, 3)), " (3 denied by gates)");
+        assert_eq!(refused(&c(1, 1)), " (1 refused by the signature policy, 1 denied by gates)");
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(human_bytes(12), "12 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");

@@ -314,6 +314,20 @@ mod tests {
     }
 
     #[test]
+    fn a_denied_image_is_an_image_denied_event_with_the_gates_reason() {
+        let mut report = StepReport::new(0, "src/app", "dst/app", "repository");
+        let mut denied = image("dst/app:v1", Outcome::Denied, "sha256:1");
+        denied.reason = "gate \"max-age\": built 400 days ago".into();
+        report.add(denied, true);
+        let events = events_of(&report);
+        assert_eq!(events[0].kind.as_str(), "image-denied");
+        assert!(
+            events[0].details.contains(&("reason".to_string(), "gate \"max-age\": built 400 days ago".to_string()))
+        );
+        assert_eq!(events[1].kind, EventKind::SyncFinished, "a denial adds no step error by itself");
+    }
+
+    #[test]
     fn tags_are_split_from_references() {
         assert_eq!(split_tag("r:5000/app:v1"), ("r:5000/app".to_string(), Some("v1".to_string())));
         assert_eq!(split_tag("r:5000/app:v1@sha256:ab"), ("r:5000/app".to_string(), Some("v1".to_string())));

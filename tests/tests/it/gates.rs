@@ -395,3 +395,26 @@ fn plugin_call_runs_one_gate_decision_and_inspect_names_the_kind() {
     assert_eq!(run("spdx.json").stdout, "allow\n");
     assert!(run("m.json").stdout.starts_with("deny: no SPDX or CycloneDX SBOM among its referrers ("), "not an SBOM");
 }
+
+/// The verify stage's accepted signatures reach the gate: entry, identity, issuer.
+#[test]
+fn a_gate_sees_which_signatures_the_policy_accepted() {
+    use regsync_tests::signing::{Signer, sign};
+    let dir = tempfile::tempdir().unwrap();
+    let key = Signer::p256();
+    key.write_public(&dir.path().join("a.pub"));
+    let mut l = Layout::create(dir.path().join("src"));
+    let image = l.image(AMD64, &[("s", b"signed")]);
+    l.tag("v1", &image);
+    sign(&mut l, &image, &image.digest, &[&key]);
+    l.save();
+    let yaml = format!(
+        "plugins:\n{}sync:\n  - source: ocidir://src:v1\n    target: ocidir://dst:v1\n    type: image\n    verify:\n      signatures:\n        entries:\n          - name: team\n            keys: [a.pub]\n            tlog: ignore\n    gates:\n      - name: t\n        config: {{behave: facts}}\n",
+        plugin("t", &test_gate(), "")
+    );
+    let run = once_with(dir.path(), &yaml, &["--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let facts = reason(&run);
+    assert!(facts.contains("signer=team - -"), "{facts}");
+    assert!(facts.contains(&format!("digest={}", image.digest)), "{facts}");
+}
