@@ -17,6 +17,7 @@ phase() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 # Debian packages: the real registry the integration tests start
 # (distribution), and for the image, progress and Kubernetes tests: musl-gcc,
 # umoci, CA certificates, tmux and kubectl. A kubectl from elsewhere will do.
+# (The prometheus package brings promtool; its service is not started here.)
 # openssl makes the RSA keys of the signature tests (ring cannot).
 missing=()
 [ -x "${REGSYNC_TEST_REGISTRY_BIN:-/usr/bin/docker-registry}" ] || missing+=(docker-registry)
@@ -25,6 +26,9 @@ command -v umoci >/dev/null || missing+=(umoci)
 command -v tmux >/dev/null || missing+=(tmux)
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
 command -v openssl >/dev/null || missing+=(openssl)
+# The status page is tested in Debian's Chromium; promtool checks the alert rules.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if [ ${#missing[@]} -gt 0 ]; then
     phase "installing ${missing[*]}"
@@ -57,6 +61,10 @@ if [ ! -f "$js/node_modules/@bytecodealliance/componentize-js/src/componentize.j
     mkdir -p "$js"
     [ -f "$js/package.json" ] || echo '{"private": true}' >"$js/package.json"
     npm install --prefix "$js" --no-audit --no-fund --silent @bytecodealliance/componentize-js@0.23.0
+fi
+# ...and playwright-core, which drives Chromium in the status page test.
+if [ ! -f "$js/node_modules/playwright-core/package.json" ]; then
+    npm install --prefix "$js" --no-audit --no-fund --silent playwright-core@1.64.1
 fi
 # oras-py, the ORAS project's OCI artifact client: pushes plugin artifacts as other tools do.
 if ! "$venv/bin/python" -c 'import oras.client' 2>/dev/null; then

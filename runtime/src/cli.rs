@@ -64,7 +64,7 @@ pub enum Command {
         /// Flags every syncing command has.
         #[command(flatten)]
         run: RunFlags,
-        /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9090)
+        /// Serve the status page (/), /status.json, /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9090)
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
         /// How long running copies may take to finish at shutdown (Go duration)

@@ -1,5 +1,7 @@
 //! Prometheus metrics of a server: runs, images, bytes and blobs per step,
-//! last success and duration, source rate limits, and reload outcomes.
+//! last success, duration and schedule interval, source rate limits, reload
+//! outcomes, and plugin failures. `examples/monitoring/` has a dashboard and
+//! alert rules over these names.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -50,7 +52,29 @@ struct ResultLabels {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric family the server exports, as scrapers see their names
+/// (counters with `_total`). The dashboard and alerts of
+/// `examples/monitoring/` use only these; a test keeps the list true.
+pub const FAMILIES: &[&str] = &[
+    "regsync_runs_total",
+    "regsync_images_total",
+    "regsync_copied_bytes_total",
+    "regsync_blobs_total",
+    "regsync_step_last_success_timestamp_seconds",
+    "regsync_step_last_duration_seconds",
+    "regsync_source_ratelimit_remaining",
+    "regsync_reloads_total",
+    "regsync_step_interval_seconds",
+    "regsync_config_last_reload_successful",
+    "regsync_plugin_failures_total",
+];
 
 /// Every metric the server exports.
 pub struct Metrics {
@@ -63,6 +87,9 @@ pub struct Metrics {
     last_duration: Family<StepLabels, FloatGauge>,
     rate_limit: Family<RegistryLabels, Gauge>,
     reloads: Family<ResultLabels, Counter>,
+    interval: Family<StepLabels, FloatGauge>,
+    reload_ok: Gauge,
+    plugin_failures: Family<PluginLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -85,8 +112,12 @@ impl Metrics {
             last_duration: Family::default(),
             rate_limit: Family::default(),
             reloads: Family::default(),
+            interval: Family::default(),
+            reload_ok: Gauge::default(),
+            plugin_failures: Family::default(),
             registry: Registry::default(),
         };
+        m.reload_ok.set(1);
         registry.register("runs", "Step runs, by result (ok or error)", m.runs.clone());
         registry.register("images", "Images handled, by action", m.images.clone());
         registry.register("copied_bytes", "Bytes of blobs sent", m.bytes.clone());
@@ -103,6 +134,21 @@ impl Metrics {
             m.rate_limit.clone(),
         );
         registry.register("reloads", "Config reloads, by result (applied or rejected)", m.reloads.clone());
+        registry.register(
+            "step_interval_seconds",
+            "Seconds between a step's scheduled runs (for cron, between its next two)",
+            m.interval.clone(),
+        );
+        registry.register(
+            "config_last_reload_successful",
+            "1 when the last config reload was applied (or none happened), 0 when it was rejected",
+            m.reload_ok.clone(),
+        );
+        registry.register(
+            "plugin_failures",
+            "Plugin calls that trapped, timed out, ran out of memory or returned an error",
+            m.plugin_failures.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -158,10 +204,30 @@ impl Metrics {
     pub fn reload(&self, applied: bool) {
         let result = if applied { "applied" } else { "rejected" };
         self.reloads.get_or_create(&ResultLabels { result: result.into() }).inc();
+        self.reload_ok.set(i64::from(applied));
     }
 
-    /// The Prometheus text exposition.
+    /// How often a step is scheduled to run.
+    pub fn step_interval(&self, source: &str, target: &str, every: std::time::Duration) {
+        let step = StepLabels { source: source.to_string(), target: target.to_string() };
+        self.interval.get_or_create(&step).set(every.as_secs_f64());
+    }
+
+    /// The exposition in the classic Prometheus text format (0.0.4), for
+    /// scrapers and tools that do not ask for OpenMetrics (`promtool check
+    /// metrics`, curl): counters are described under their `_total` name,
+    /// and OpenMetrics' `# UNIT` and `# EOF` lines are left out.
+    pub fn encode_prometheus(&self) -> String {
+        to_prometheus_text(&self.encode())
+    }
+
+    /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
+        // Plugins count their failures themselves; bring the counters level.
+        for (plugin, count) in crate::plugin::failures() {
+            let counter = self.plugin_failures.get_or_create(&PluginLabels { plugin });
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -169,11 +235,65 @@ impl Metrics {
     }
 }
 
+/// OpenMetrics text as Prometheus text 0.0.4.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{p}{name}_total {tail}"))
+        });
+        out.push_str(described.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::{CopyStats, ImageReport};
     use std::time::Duration;
+
+    #[test]
+    fn the_families_list_is_what_is_exported() {
+        let m = Metrics::default();
+        let mut report = StepReport::new(0, "r:5000/a", "r:5001/a", "repository");
+        report.add(
+            ImageReport {
+                source: "r:5000/a:v1".into(),
+                target: "r:5001/a:v1".into(),
+                outcome: Outcome::Copied,
+                rate_limit_remaining: Some(7),
+                source_registry: "r:5000".into(),
+                ..ImageReport::failed("r:5000/a:v1", "r:5001/a:v1")
+            },
+            false,
+        );
+        m.record(&report);
+        m.reload(false);
+        m.step_interval("r:5000/a", "r:5001/a", Duration::from_secs(3600));
+        crate::plugin::count_failure("probe");
+        let text = m.encode_prometheus();
+        let exported: Vec<&str> =
+            text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+        assert_eq!(exported, FAMILIES, "{text}");
+    }
+
+    #[test]
+    fn prometheus_text_describes_counters_under_their_sample_names() {
+        let om = "# HELP regsync_runs Step runs.\n# TYPE regsync_runs counter\nregsync_runs_total{a=\"b\"} 1\n# HELP regsync_x X.\n# TYPE regsync_x gauge\n# UNIT regsync_x seconds\nregsync_x 2\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP regsync_runs_total Step runs.\n# TYPE regsync_runs_total counter\nregsync_runs_total{a=\"b\"} 1\n# HELP regsync_x X.\n# TYPE regsync_x gauge\nregsync_x 2\n"
+        );
+    }
 
     #[test]
     fn records_runs_and_encodes_text() {

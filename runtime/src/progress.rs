@@ -62,11 +62,11 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 impl ImageWatch for Display {
-    fn images_found(&self, n: usize) {
+    fn images_found(&self, _step: usize, n: usize) {
         self.images.inc_length(n as u64);
     }
 
-    fn image_done(&self, _image: &ImageReport) {
+    fn image_done(&self, _step: usize, _image: &ImageReport) {
         self.images.inc(1);
     }
 }

@@ -260,6 +260,19 @@ impl Schedule {
         Schedule::Every(Duration::from_secs(secs))
     }
 
+    /// The time between runs: the period, or for cron the gap between the
+    /// next two firings from now (none when it never fires twice).
+    pub fn period(&self) -> Option<std::time::Duration> {
+        match self {
+            Schedule::Every(d) => Some(*d),
+            Schedule::Cron { .. } => {
+                let first = self.next_after(Utc::now())?;
+                let second = self.next_after(first)?;
+                (second - first).to_std().ok()
+            }
+        }
+    }
+
     /// The first fire time strictly after `after`, if any within cron's search range.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {

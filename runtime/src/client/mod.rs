@@ -10,6 +10,7 @@ pub(crate) mod error;
 pub(crate) mod locks;
 pub(crate) mod ocidir;
 pub mod registry;
+pub mod stats;
 pub(crate) mod types;
 
 use std::collections::BTreeMap;

@@ -108,10 +108,11 @@ pub struct Pipeline {
 
 /// Follows a run image by image (a progress display).
 pub trait ImageWatch: Send + Sync {
-    /// `n` more images were found to process (a step's filtered tags).
-    fn images_found(&self, n: usize);
-    /// One image ended, whichever way.
-    fn image_done(&self, image: &ImageReport);
+    /// `n` more images of step `step` (its position in `sync:`) were found
+    /// to process (a repository's filtered tags).
+    fn images_found(&self, step: usize, n: usize);
+    /// One image of step `step` ended, whichever way.
+    fn image_done(&self, step: usize, image: &ImageReport);
 }
 
 /// Told when a step run starts and ends (notifier plugins).
@@ -294,7 +295,7 @@ impl Pipeline {
                 let (source, target) = (*source, *target);
                 if self.claim(&mut report, unit_of(&target.common_name())) {
                     let scope = self.scope(step, source.clone(), target.clone(), vec![]);
-                    self.found(1);
+                    self.found(step.index, 1);
                     let image = self.process_image_in(step, &options, &scope, source, target, action, state).await;
                     self.collect(&mut report, image, keep_all);
                 }
@@ -346,15 +347,15 @@ impl Pipeline {
         }
     }
 
-    fn found(&self, n: usize) {
+    fn found(&self, step: usize, n: usize) {
         if let Some(w) = &self.images {
-            w.images_found(n);
+            w.images_found(step, n);
         }
     }
 
     fn collect(&self, report: &mut StepReport, (image, error): (ImageReport, Option<StageError>), keep_all: bool) {
         if let Some(w) = &self.images {
-            w.image_done(&image);
+            w.image_done(report.index, &image);
         }
         if let Some(e) = error {
             self.note_error(report, e);
@@ -449,7 +450,7 @@ impl Pipeline {
             };
             tags = filter::missing_only(tags, &existing);
         }
-        self.found(tags.len());
+        self.found(step.index, tags.len());
         let scope = self.scope(step, src_repo, tgt_repo, tags);
         let scope = &scope;
         // Boxed: an image's future is large, and moving it into the stream would copy it.

@@ -36,6 +36,19 @@ pub use self::sandbox::{PluginState, Sandbox};
 pub use self::set::PluginSet;
 use crate::config::PluginSpec;
 
+/// Failed calls per plugin name, for the process's life (`regsync_plugin_failures_total`).
+static FAILURES: std::sync::LazyLock<std::sync::Mutex<std::collections::BTreeMap<String, u64>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Failed calls so far, by plugin name.
+pub fn failures() -> std::collections::BTreeMap<String, u64> {
+    FAILURES.lock().expect("poisoned").clone()
+}
+
+pub(crate) fn count_failure(plugin: &str) {
+    *FAILURES.lock().expect("poisoned").entry(plugin.to_string()).or_default() += 1;
+}
+
 /// How often the deadline clock ticks.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -257,6 +270,11 @@ impl PluginHost {
                 None => None,
             },
             functions: Vec::new(),
+            wit: exports
+                .iter()
+                .chain(&imports)
+                .find_map(|n| n.strip_prefix("regsync:plugin/")?.split_once('@').map(|(_, v)| v.to_string()))
+                .unwrap_or_default(),
         };
         if plugin.template.is_some() {
             plugin.functions = plugin.list_functions()?;
@@ -356,6 +374,8 @@ pub struct Plugin {
     >,
     gate: Option<v0_2_0::gate::GatePluginPre<PluginState>>,
     functions: Vec<String>,
+    /// The `regsync:plugin` version it was built for.
+    wit: String,
 }
 
 /// Instantiates `$pre` (either version) in `$store` and runs `$body` with
@@ -422,6 +442,21 @@ impl Plugin {
         &self.functions
     }
 
+    /// The kinds it exports, in table order.
+    pub fn kinds(&self) -> Vec<PluginKind> {
+        KINDS.iter().map(|k| k.kind).filter(|k| self.is(*k)).collect()
+    }
+
+    /// The `regsync:plugin` version it was built for (`0.2.0`).
+    pub fn wit(&self) -> &str {
+        &self.wit
+    }
+
+    /// `sha256:` of its component.
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", crate::client::hex(&self.digest))
+    }
+
     /// True when it exports `gate`.
     pub fn is_gate(&self) -> bool {
         self.is(PluginKind::Gate)
@@ -440,6 +475,7 @@ impl Plugin {
     }
 
     fn trap(&self, call: &'static str, e: wasmtime::Error) -> PluginError {
+        count_failure(&self.sandbox.name);
         if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
             return PluginError::Timeout { plugin: self.sandbox.name.clone(), call, timeout: self.sandbox.timeout };
         }
@@ -452,6 +488,7 @@ impl Plugin {
     }
 
     fn returned(&self, call: &'static str, message: String) -> PluginError {
+        count_failure(&self.sandbox.name);
         PluginError::Returned { plugin: self.sandbox.name.clone(), call, message }
     }
 

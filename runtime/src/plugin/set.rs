@@ -62,6 +62,11 @@ impl PluginSet {
         PluginSet { plugins }
     }
 
+    /// Every loaded plugin, in `plugins:` order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.iter()
+    }
+
     /// A plugin by name.
     pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
         self.plugins.iter().find(|p| p.name() == name)

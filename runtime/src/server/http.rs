@@ -1,5 +1,6 @@
-//! The server's HTTP endpoints: `/metrics` (Prometheus text), `/healthz`
-//! (alive) and `/readyz` (ready once the first pass is done).
+//! The server's HTTP endpoints: `/` (the status page), `/status.json` (the
+//! same as data), `/metrics` (Prometheus text), `/healthz` (alive) and
+//! `/readyz` (ready once the first pass is done). All read-only.
 //!
 //! The port may face a whole cluster network, so the HTTP/1.1 parsing is
 //! hyper's and every connection is bounded: headers must arrive within
@@ -34,12 +35,14 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// Read buffer per connection: the longest request head accepted.
 pub const MAX_BUFFER: usize = 16 * 1024;
 
+const HTML: &str = "text/html; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Binds `addr` and serves in the background.
 pub async fn spawn(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    tracing::info!(listen = %listener.local_addr()?, "Serving /metrics, /healthz and /readyz");
+    tracing::info!(listen = %listener.local_addr()?, "Serving the status page, /status.json, /metrics, /healthz and /readyz");
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
@@ -74,9 +77,28 @@ pub async fn spawn(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()>
     Ok(())
 }
 
+/// Prometheus asks for OpenMetrics in its `Accept`; anything else (curl,
+/// `promtool check metrics`) gets the classic text format.
+fn wants_openmetrics(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"))
+}
+
 fn answer(request: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => (StatusCode::OK, OPENMETRICS, shared.metrics.encode()),
+        (&Method::GET, "/") => (StatusCode::OK, HTML, super::page::page(&shared.status.snapshot())),
+        (&Method::GET, "/status.fragment") => (StatusCode::OK, HTML, super::page::main(&shared.status.snapshot())),
+        (&Method::GET, "/status.json") => {
+            let body = serde_json::to_string_pretty(&shared.status.snapshot()).unwrap_or_default();
+            (StatusCode::OK, "application/json", body)
+        }
+        (&Method::GET, "/metrics") if wants_openmetrics(request) => {
+            (StatusCode::OK, OPENMETRICS, shared.metrics.encode())
+        }
+        (&Method::GET, "/metrics") => (StatusCode::OK, PROMETHEUS_TEXT, shared.metrics.encode_prometheus()),
         (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", "ok\n".to_string()),
         (&Method::GET, "/readyz") if shared.ready.load(Ordering::SeqCst) => {
             (StatusCode::OK, "text/plain", "ready\n".to_string())
@@ -89,6 +111,13 @@ fn answer(request: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(csp) = HeaderValue::from_str(&super::page::CSP) {
+        headers.insert("content-security-policy", csp);
+    }
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
 }

@@ -12,6 +12,8 @@
 
 pub(crate) mod diff;
 mod http;
+mod page;
+pub mod status;
 mod watch;
 
 use std::collections::HashMap;
@@ -100,6 +102,7 @@ struct StepTask {
 pub struct Shared {
     metrics: Metrics,
     ready: AtomicBool,
+    status: Arc<status::Board>,
 }
 
 type SharedPipeline = Arc<RwLock<Arc<Pipeline>>>;
@@ -140,6 +143,7 @@ async fn prepare_reload(
     running: PluginSet,
     current: Config,
     options: ServerOptions,
+    board: Arc<status::Board>,
 ) -> Result<Reloaded, config::ConfigError> {
     let load = {
         let running = running.clone();
@@ -155,14 +159,19 @@ async fn prepare_reload(
         tokio::task::spawn_blocking(load).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
     let diff = diff::diff(&current, &setup.config);
     let pipeline = if diff.client_changed || !setup.plugins.same_as(&running) {
-        Some(pipeline_for(&setup.config, &setup.plugins, &options).await)
+        Some(pipeline_for(&setup.config, &setup.plugins, &options, board).await)
     } else {
         None
     };
     Ok(Reloaded { setup, diff, pipeline })
 }
 
-async fn pipeline_for(config: &Config, plugins: &PluginSet, options: &ServerOptions) -> Arc<Pipeline> {
+async fn pipeline_for(
+    config: &Config,
+    plugins: &PluginSet,
+    options: &ServerOptions,
+    board: Arc<status::Board>,
+) -> Arc<Pipeline> {
     let client = Client::from_config(config, options.user_agent.clone()).await;
     let mut pipeline = Pipeline::new(
         config,
@@ -173,6 +182,7 @@ async fn pipeline_for(config: &Config, plugins: &PluginSet, options: &ServerOpti
     // Notifier queues live as long as the pipeline; the server never exits
     // early enough to need flushing them.
     let _ = plugins.attach(&mut pipeline);
+    pipeline.watch_images(board);
     Arc::new(pipeline)
 }
 
@@ -186,8 +196,10 @@ fn schedule_of(step: &SyncStep) -> Option<Schedule> {
 }
 
 /// One run of a step; records the outcome for metrics and the exit status.
+#[allow(clippy::too_many_arguments)]
 async fn run_once(
     pipeline: &SharedPipeline,
+    key: &StepKey,
     step: &SyncStep,
     action: Mode,
     status: &StepStatus,
@@ -201,11 +213,13 @@ async fn run_once(
     // Past the grace period the pipeline is cancelled: drop the run where it stands
     // (safe, since a tag is pushed only after everything it names).
     let cancel = pipeline.cancel_token();
+    shared.status.started(key);
     let report = tokio::select! {
         report = pipeline.run_step(step, action) => report,
         _ = cancel.cancelled() => return,
     };
     shared.metrics.record(&report);
+    shared.status.finished(key, &report);
     status.runs.fetch_add(1, Ordering::SeqCst);
     *status.last_ok.lock().expect("poisoned") = Some(report.ok());
     if !report.ok() && abort_on_error {
@@ -244,16 +258,19 @@ impl Server {
             sched = sched_text,
             "Scheduled task"
         );
+        if let Some(every) = schedule.period() {
+            self.shared.metrics.step_interval(&spec.source, &spec.target, every);
+        }
         let (pipeline, shared, tracker, abort) =
             (self.pipeline.clone(), self.shared.clone(), self.tracker.clone(), self.abort.clone());
         let abort_on_error = self.options.abort_on_error;
-        let (task_step, task_status, task_stop) = (step.clone(), status.clone(), stop.clone());
+        let (task_step, task_status, task_stop, task_key) = (step.clone(), status.clone(), stop.clone(), key.clone());
         self.tracker.spawn(async move {
-            let (step, status, stop) = (task_step, task_status, task_stop);
+            let (step, status, stop, key) = (task_step, task_status, task_stop, task_key);
             // A first pass in flight finishes even if the step is stopped meanwhile
             // (reload, shutdown); only the grace period's cancel cuts it short.
             if !status.running.swap(true, Ordering::SeqCst) {
-                run_once(&pipeline, &step, Mode::Missing, &status, &shared, &abort, abort_on_error).await;
+                run_once(&pipeline, &key, &step, Mode::Missing, &status, &shared, &abort, abort_on_error).await;
                 status.running.store(false, Ordering::SeqCst);
             }
             let _ = done_tx.send(());
@@ -273,6 +290,7 @@ impl Server {
                         None => return,
                     },
                 };
+                shared.status.next_run(&key, Some(next));
                 let wait = (next - now).to_std().unwrap_or_default();
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -287,10 +305,11 @@ impl Server {
                     );
                     continue;
                 }
-                let (pipeline, shared, abort, status, step) =
-                    (pipeline.clone(), shared.clone(), abort.clone(), status.clone(), step.clone());
+                shared.status.next_run(&key, None);
+                let (pipeline, shared, abort, status, step, key) =
+                    (pipeline.clone(), shared.clone(), abort.clone(), status.clone(), step.clone(), key.clone());
                 tracker.spawn(async move {
-                    run_once(&pipeline, &step, Mode::Copy, &status, &shared, &abort, abort_on_error).await;
+                    run_once(&pipeline, &key, &step, Mode::Copy, &status, &shared, &abort, abort_on_error).await;
                     status.running.store(false, Ordering::SeqCst);
                 });
             }
@@ -333,7 +352,8 @@ impl Server {
         }
         let (host, plugins, current, options) =
             (self.host.clone(), self.plugins.clone(), self.config.clone(), self.options.clone());
-        Some(tokio::spawn(prepare_reload(path, host, plugins, current, options)))
+        let board = self.shared.status.clone();
+        Some(tokio::spawn(prepare_reload(path, host, plugins, current, options, board)))
     }
 
     /// Applies a prepared reload; an invalid file changes nothing.
@@ -342,9 +362,11 @@ impl Server {
         let Reloaded { setup, diff: mut d, pipeline } = match reloaded {
             Ok(r) => r,
             Err(e) => {
-                for line in e.to_string().lines() {
+                let text = e.to_string();
+                for line in text.lines() {
                     tracing::error!(error = line.trim(), "Config reload rejected");
                 }
+                self.shared.status.reloaded(false, text.lines().map(|l| l.trim().to_string()).collect());
                 tracing::info!(applied = false, "Config reload: rejected, the previous config keeps running");
                 self.shared.metrics.reload(false);
                 return;
@@ -388,6 +410,8 @@ impl Server {
             "Config reload: applied"
         );
         self.shared.metrics.reload(true);
+        self.shared.status.set_config(&new, &plugins);
+        self.shared.status.reloaded(true, Vec::new());
         self.config = new;
         self.plugins = plugins;
     }
@@ -408,7 +432,10 @@ impl Server {
 pub async fn serve(setup: Setup, host: PluginHost, options: ServerOptions) -> Result<Outcome, ServerError> {
     let Setup { config, plugins, .. } = setup;
     use tokio::signal::unix::{SignalKind, signal};
-    let shared = Arc::new(Shared { metrics: Metrics::new(options.shard), ready: AtomicBool::new(false) });
+    let board = Arc::new(status::Board::new(&options.config_path, options.shard));
+    board.set_config(&config, &plugins);
+    let shared =
+        Arc::new(Shared { metrics: Metrics::new(options.shard), ready: AtomicBool::new(false), status: board.clone() });
     if let Some(addr) = options.listen {
         http::spawn(addr, shared.clone()).await.map_err(|source| ServerError::Listen { addr, source })?;
     }
@@ -429,7 +456,7 @@ pub async fn serve(setup: Setup, host: PluginHost, options: ServerOptions) -> Re
     if let Some(w) = &mut watch {
         w.set_plugins(&plugin_files(&config));
     }
-    let pipeline = pipeline_for(&config, &plugins, &options).await;
+    let pipeline = pipeline_for(&config, &plugins, &options, board).await;
     let (gate_tx, gate) = tokio::sync::watch::channel(false);
     let mut server = Server {
         pipeline: Arc::new(RwLock::new(pipeline.clone())),

@@ -28,6 +28,7 @@ mod progress;
 mod quirks;
 mod server;
 mod shard;
+mod status_page;
 mod sync_cli;
 mod verify;
 mod verify_compat;

@@ -93,7 +93,15 @@ fn first_pass_copies_missing_tags_then_the_schedule_copies_changes_srv_1_srv_6()
     eprintln!("new tag copied {:?} after it was pushed", started.elapsed());
     let (status, metrics) = http_get(port, "/metrics").unwrap();
     assert_eq!(status, 200);
-    assert!(metrics.ends_with("# EOF\n"));
+    assert!(metrics.contains("# TYPE regsync_images_total counter\n") && !metrics.contains("# EOF"), "{metrics}");
+    // Prometheus asks for OpenMetrics, and gets it.
+    let om = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .header("accept", "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .send()
+        .unwrap();
+    assert!(om.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(om.text().unwrap().ends_with("# EOF\n"));
     assert!(metric(&metrics, "regsync_images_total{") >= 3.0);
     let copied = metric(
         &metrics,

@@ -190,6 +190,8 @@ pub struct Transport {
     policy: RetryPolicy,
     idle: Duration,
     gate: body::ReadGate,
+    /// Requests and failures, for the server's status page.
+    stats: Arc<crate::client::stats::HostStats>,
 }
 
 /// Why a redirect was not followed.
@@ -251,6 +253,7 @@ impl Transport {
             home: reqwest::Url::parse(&base_url).ok(),
             base_url,
             auth: Auth::new(host.clone(), idle),
+            stats: crate::client::stats::for_registry(&host.registry),
             host,
             http,
             limiter,
@@ -370,6 +373,11 @@ impl Transport {
                 Some(r) => r.map_err(|e| body::request_error(&url, &e)),
                 None => Err(body::idle_error(&strip_query(&url), self.idle)),
             };
+            let failed = match &result {
+                Ok(r) => r.status().as_u16() == 429 || r.status().is_server_error(),
+                Err(_) => true,
+            };
+            self.stats.request(failed);
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -383,6 +391,14 @@ impl Transport {
                 }
             };
             let status = resp.status().as_u16();
+            let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+            if let Some(limit) = crate::client::RateLimitInfo::parse(
+                header("ratelimit-limit"),
+                header("ratelimit-remaining"),
+                header("ratelimit-reset"),
+            ) {
+                self.stats.rate_limit(&limit);
+            }
             // LOG-2: regsync's trace dump; the Authorization header is never logged.
             tracing::trace!(method = %method, url = strip_query(&url), status, "reg http request");
             // Only this host's own challenges touch its login: a 401 from
