@@ -73,6 +73,7 @@ pub fn plain_creds(hosts: &[&str]) -> String {
 
 /// `GET http://127.0.0.1:{port}{path}`: status and body, `None` when nothing answers.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    crate::registry::install_crypto_provider();
     let resp = reqwest::blocking::get(format!("http://127.0.0.1:{port}{path}")).ok()?;
     Some((resp.status().as_u16(), resp.text().unwrap_or_default()))
 }

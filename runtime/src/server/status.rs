@@ -313,3 +313,52 @@ impl ImageWatch for Board {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{CopyStats, Outcome};
+
+    fn config() -> Config {
+        let yaml = "defaults:\n  interval: 1h\nsync:\n  - {source: ocidir://a, target: ocidir://b, type: repository}\n  - {source: ocidir://c:v1, target: ocidir://d:v1, type: image}\n";
+        crate::config::load_str(yaml, "t.yml", &crate::template::Templates::default()).unwrap().config
+    }
+
+    #[test]
+    fn a_run_shows_its_progress_then_its_counts_and_failures() {
+        let config = config();
+        let board = Board::new("t.yml", None);
+        board.set_config(&config, &PluginSet::default());
+        let key = super::super::diff::keys(&config.sync)[0].clone();
+        board.started(&key);
+        board.images_found(0, 3);
+        let mut image = ImageReport::failed("a:v1", "b:v1");
+        image.outcome = Outcome::Copied;
+        image.stats = CopyStats { bytes: 2048, ..CopyStats::default() };
+        board.image_done(0, &image);
+        let running = board.snapshot().steps[0].running.clone().unwrap();
+        assert_eq!((running.found, running.done, running.bytes), (3, 1, 2048));
+        assert!(board.snapshot().steps[1].running.is_none(), "the other step is idle");
+
+        let mut report = StepReport::new(0, "ocidir://a", "ocidir://b", "repository");
+        report.add(image, true);
+        report.errors.push(crate::pipeline::StageError::new(
+            crate::pipeline::Stage::Copy,
+            0,
+            "ocidir://b:v2",
+            crate::pipeline::Cause::Filter("<b>boom</b>".into()),
+        ));
+        board.finished(&key, &report);
+        let row = board.snapshot().steps[0].clone();
+        assert!(row.running.is_none());
+        let last = row.last_run.unwrap();
+        assert_eq!((last.ok, last.copied, last.failed), (false, 1, 1));
+        assert_eq!(row.failures[0].error, "ocidir://b:v2: <b>boom</b>");
+        assert_eq!(row.schedule, "@every 1h0m0s");
+        // A reload that keeps the step keeps its history.
+        board.set_config(&config, &PluginSet::default());
+        assert!(board.snapshot().steps[0].last_run.is_some());
+        board.reloaded(false, vec!["bad".into()]);
+        assert_eq!(board.snapshot().last_reload.unwrap().errors, ["bad"]);
+    }
+}

@@ -86,6 +86,11 @@ fn each_overlay_renders_one_way_of_running_locked_down() {
     let c = &pod(deployment)["containers"][0];
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // Scraped where Prometheus discovers pods by annotation, on the listener's port.
+    let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    assert_eq!(annotations["prometheus.io/path"], "/metrics");
+    assert_eq!(annotations["prometheus.io/port"].as_str(), c["ports"][0]["containerPort"].to_string().as_str().into());
     let [service] = kind(&server, "Service")[..] else { panic!("one Service") };
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
     assert_eq!(kind(&server, "ServiceAccount")[0]["automountServiceAccountToken"], false);

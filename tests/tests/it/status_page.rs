@@ -207,3 +207,41 @@ fn the_monitoring_kit_passes_promtool_and_the_live_metrics_are_valid() {
     assert!(exported >= 8, "{metrics}");
     drop(s);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The README's way in: `regsync server` with the quickstart config serves the page.
+#[test]
+fn the_quickstart_config_serves_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = regsync_tests::repo_root();
+    copy_dir(&root.join("examples/layouts"), &dir.path().join("examples/layouts"));
+    std::fs::copy(root.join("examples/quickstart.yml"), dir.path().join("quickstart.yml")).unwrap();
+    let port = free_port();
+    let server = ServerProcess::start(dir.path(), &["-c", "quickstart.yml", "--listen", &format!("127.0.0.1:{port}")]);
+    assert!(
+        wait_for(Duration::from_secs(30), || http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)),
+        "{}",
+        server.log()
+    );
+    let doc = status(port);
+    for step in doc["steps"].as_array().unwrap() {
+        assert_eq!(step["last_run"]["ok"], true, "{doc}");
+        assert_eq!(step["schedule"], "@every 1h0m0s");
+    }
+    let (code, page) = http_get(port, "/").unwrap();
+    assert_eq!(code, 200);
+    assert!(page.contains("ocidir://examples/layouts/hello:v1 → ocidir://examples/out/hello:v1"), "{page}");
+    assert!(dir.path().join("examples/out/hello/index.json").is_file());
+}
