@@ -62,9 +62,14 @@ if [ ! -f "$js/node_modules/@bytecodealliance/componentize-js/src/componentize.j
     [ -f "$js/package.json" ] || echo '{"private": true}' >"$js/package.json"
     npm install --prefix "$js" --no-audit --no-fund --silent @bytecodealliance/componentize-js@0.23.0
 fi
-# ...and playwright-core, which drives Chromium in the status page test.
-if [ ! -f "$js/node_modules/playwright-core/package.json" ]; then
-    npm install --prefix "$js" --no-audit --no-fund --silent playwright-core@1.64.1
+# playwright-core, which drives Chromium in the status page test, in a
+# directory of its own: a second install into componentize-js's directory
+# prunes packages that one needs.
+browser=target/plugin-tools/browser
+if [ ! -f "$browser/node_modules/playwright-core/package.json" ]; then
+    mkdir -p "$browser"
+    [ -f "$browser/package.json" ] || echo '{"private": true}' >"$browser/package.json"
+    npm install --prefix "$browser" --no-audit --no-fund --silent playwright-core@1.64.1
 fi
 # oras-py, the ORAS project's OCI artifact client: pushes plugin artifacts as other tools do.
 if ! "$venv/bin/python" -c 'import oras.client' 2>/dev/null; then

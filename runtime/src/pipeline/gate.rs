@@ -118,7 +118,7 @@ pub trait GateExtension: Send + Sync {
 /// How the stage ended for an image it let through.
 #[derive(Debug, Default)]
 pub struct Allowed {
-    /// Denials that `mode: warn` let through, one line each.
+    /// What `mode: warn` let through (denials, gates not run), one line each.
     pub warnings: Vec<String>,
 }
 
@@ -165,9 +165,16 @@ pub async fn check(
     let digest = subject.copied.to_string();
     let facts = match facts(ctx, &subject).await {
         Ok(f) => Arc::new(f),
-        // Nothing to show the gates: deny, as a failing gate would.
+        // Nothing to show the gates: the first enforcing one denies, as if it
+        // had failed; with only warning gates the image goes on, with a warning.
         Err(reason) => {
-            let denied = Denied { gate: uses[0].name.clone(), reason: format!("facts of the image: {reason}") };
+            let reason = format!("the image's facts could not be read: {reason}");
+            let Some(first) = uses.iter().find(|u| u.mode == GateMode::Enforce) else {
+                tracing::warn!(image, digest, reason, "Gates not run, copying anyway (mode: warn)");
+                allowed.warnings.push(format!("gates not run: {reason}"));
+                return Ok(allowed);
+            };
+            let denied = Denied { gate: first.name.clone(), reason };
             tracing::error!(image, digest, gate = denied.gate, reason = denied.reason, "Image denied by a gate");
             return Err(denied);
         }
@@ -208,7 +215,7 @@ pub async fn check(
                     reason = denied.reason,
                     "Gate denied the image, copying anyway (mode: warn)"
                 );
-                allowed.warnings.push(denied.to_string());
+                allowed.warnings.push(format!("denied by {denied} (gate mode warn)"));
             }
             GateMode::Enforce => {
                 tracing::error!(image, digest, gate = denied.gate, reason = denied.reason, "Image denied by a gate");

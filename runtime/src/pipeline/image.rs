@@ -329,7 +329,7 @@ impl ImageRun<'_> {
         let allowed = gate::check(self.ctx, &options.gates, &self.pipeline.gates, subject)
             .await
             .map_err(|denied| ImageFailure::new(Stage::Gate, Cause::Denied(denied)))?;
-        warnings.extend(allowed.warnings.into_iter().map(|w| format!("denied by {w} (gate mode warn)")));
+        warnings.extend(allowed.warnings);
         if warnings.is_empty() {
             return Ok(None);
         }

@@ -30,10 +30,10 @@ fn status(port: u16) -> serde_json::Value {
 
 /// Playwright-core, which `scripts/test.sh` installs with npm.
 fn playwright_home() -> PathBuf {
-    let home = regsync_tests::plugins::tools_dir().join("js").join("node_modules").join("playwright-core");
+    let home = regsync_tests::plugins::tools_dir().join("browser").join("node_modules").join("playwright-core");
     assert!(
         home.join("package.json").is_file(),
-        "playwright-core missing: run scripts/test.sh, or `npm install --prefix target/plugin-tools/js playwright-core@1.64.1`"
+        "playwright-core missing: run scripts/test.sh, or `npm install --prefix target/plugin-tools/browser playwright-core@1.64.1`"
     );
     assert!(Path::new("/usr/bin/chromium").is_file(), "chromium missing: apt-get install chromium");
     home
