@@ -224,7 +224,7 @@ impl Metrics {
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         // Plugins count their failures themselves; bring the counters level.
-        for (plugin, count) in crate::plugin::failures() {
+        for (plugin, count) in plugin_failures() {
             let counter = self.plugin_failures.get_or_create(&PluginLabels { plugin });
             counter.inc_by(count.saturating_sub(counter.get()));
         }
@@ -233,6 +233,20 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Failed plugin calls by plugin name, for the process's life: counted
+/// where calls fail (`plugin/`), exported as `regsync_plugin_failures_total`.
+static PLUGIN_FAILURES: std::sync::LazyLock<std::sync::Mutex<std::collections::BTreeMap<String, u64>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// One failed call of `plugin` (a trap, a timeout, a limit, an error it returned).
+pub fn count_plugin_failure(plugin: &str) {
+    *PLUGIN_FAILURES.lock().expect("poisoned").entry(plugin.to_string()).or_default() += 1;
+}
+
+fn plugin_failures() -> std::collections::BTreeMap<String, u64> {
+    PLUGIN_FAILURES.lock().expect("poisoned").clone()
 }
 
 /// OpenMetrics text as Prometheus text 0.0.4.
@@ -279,7 +293,7 @@ mod tests {
         m.record(&report);
         m.reload(false);
         m.step_interval("r:5000/a", "r:5001/a", Duration::from_secs(3600));
-        crate::plugin::count_failure("probe");
+        count_plugin_failure("probe");
         let text = m.encode_prometheus();
         let exported: Vec<&str> =
             text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();

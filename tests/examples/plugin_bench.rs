@@ -42,6 +42,24 @@ fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     (start.elapsed(), out)
 }
 
+/// A component loaded as the benchmark measures it: its size, its first
+/// load (compile), the median of five loads from the cache, and the plugin.
+struct Loaded {
+    size: u64,
+    cold: Duration,
+    warm: Duration,
+    plugin: std::sync::Arc<regsync::plugin::Plugin>,
+}
+
+fn load(path: &Path) -> Loaded {
+    let cache = tempfile::tempdir().unwrap();
+    let host = || PluginHost::new(Some(cache.path().into()));
+    let size = std::fs::metadata(path).unwrap().len();
+    let (cold, _) = time(|| host().load(&spec(path)).unwrap());
+    let warm = median((0..5).map(|_| time(|| host().load(&spec(path)).unwrap()).0).collect());
+    Loaded { size, cold, warm, plugin: host().load(&spec(path)).unwrap() }
+}
+
 fn main() {
     let tags: Vec<String> = (0..10_000).map(|i| format!("v{}.{}.{}", i / 1000, (i / 10) % 100, i % 10)).collect();
     // Tags that are no versions: the filter drops each at once, so this is
@@ -58,13 +76,7 @@ fn main() {
         ("webhook-py", "Python", webhook_py(), false),
     ];
     for (name, language, path, filter) in plugins {
-        let cache = tempfile::tempdir().unwrap();
-        let size = std::fs::metadata(&path).unwrap().len();
-        let (cold, _) = time(|| PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap());
-        let warm = median(
-            (0..5).map(|_| time(|| PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap()).0).collect(),
-        );
-        let plugin = PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap();
+        let Loaded { size, cold, warm, plugin } = load(&path);
         let (call, filter10k, pass10k) = if filter {
             let call = median((0..20).map(|_| time(|| plugin.filter_tags("r", &[]).unwrap()).0).collect());
             let (first, kept) = time(|| plugin.filter_tags("r", &tags).unwrap());
@@ -129,13 +141,7 @@ fn gates() {
     for (name, language, path) in
         [("max-age", "Rust", rust_plugin("max-age")), ("require-sbom-py", "Python", require_sbom_py())]
     {
-        let cache = tempfile::tempdir().unwrap();
-        let size = std::fs::metadata(&path).unwrap().len();
-        let (cold, _) = time(|| PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap());
-        let warm = median(
-            (0..5).map(|_| time(|| PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap()).0).collect(),
-        );
-        let plugin = PluginHost::new(Some(cache.path().into())).load(&spec(&path)).unwrap();
+        let Loaded { size, cold, warm, plugin } = load(&path);
         let settings = BTreeMap::from([("days".to_string(), "30".to_string())]);
         let decide = || plugin.decide(&facts, &settings, reader.clone()).unwrap();
         assert_eq!(decide(), Decision::Allow, "{name}");

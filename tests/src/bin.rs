@@ -47,6 +47,21 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    /// The images of its `--format json` report by tag: action and reason.
+    pub fn actions(&self) -> std::collections::BTreeMap<String, (String, String)> {
+        let doc: serde_json::Value =
+            serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout));
+        let mut out = std::collections::BTreeMap::new();
+        for step in doc["steps"].as_array().expect("steps") {
+            for i in step["images"].as_array().expect("images") {
+                let tag = i["target"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+                let reason = i["reason"].as_str().unwrap_or_default().to_string();
+                out.insert(tag, (i["action"].as_str().unwrap().to_string(), reason));
+            }
+        }
+        out
+    }
+
     /// This run, after asserting it exited 0 (the output in the message if not).
     pub fn expect_ok(self) -> Run {
         assert_eq!(self.code, 0, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);

@@ -36,19 +36,6 @@ pub use self::sandbox::{PluginState, Sandbox};
 pub use self::set::PluginSet;
 use crate::config::PluginSpec;
 
-/// Failed calls per plugin name, for the process's life (`regsync_plugin_failures_total`).
-static FAILURES: std::sync::LazyLock<std::sync::Mutex<std::collections::BTreeMap<String, u64>>> =
-    std::sync::LazyLock::new(Default::default);
-
-/// Failed calls so far, by plugin name.
-pub fn failures() -> std::collections::BTreeMap<String, u64> {
-    FAILURES.lock().expect("poisoned").clone()
-}
-
-pub(crate) fn count_failure(plugin: &str) {
-    *FAILURES.lock().expect("poisoned").entry(plugin.to_string()).or_default() += 1;
-}
-
 /// How often the deadline clock ticks.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -475,7 +462,7 @@ impl Plugin {
     }
 
     fn trap(&self, call: &'static str, e: wasmtime::Error) -> PluginError {
-        count_failure(&self.sandbox.name);
+        crate::metrics::count_plugin_failure(&self.sandbox.name);
         if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
             return PluginError::Timeout { plugin: self.sandbox.name.clone(), call, timeout: self.sandbox.timeout };
         }
@@ -488,7 +475,7 @@ impl Plugin {
     }
 
     fn returned(&self, call: &'static str, message: String) -> PluginError {
-        count_failure(&self.sandbox.name);
+        crate::metrics::count_plugin_failure(&self.sandbox.name);
         PluginError::Returned { plugin: self.sandbox.name.clone(), call, message }
     }
 

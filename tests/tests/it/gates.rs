@@ -55,20 +55,6 @@ fn cyclonedx_doc() -> Vec<u8> {
     serde_json::to_vec(&json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "components": []})).unwrap()
 }
 
-/// The images of a `--format json` report by tag, with action and reason.
-fn actions(run: &Run) -> BTreeMap<String, (String, String)> {
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
-    let mut out = BTreeMap::new();
-    for step in doc["steps"].as_array().unwrap() {
-        for i in step["images"].as_array().unwrap() {
-            let tag = i["target"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
-            let reason = i["reason"].as_str().unwrap_or_default().to_string();
-            out.insert(tag, (i["action"].as_str().unwrap().to_string(), reason));
-        }
-    }
-    out
-}
-
 fn tags(reg: &Registry, repo: &str) -> Vec<String> {
     let mut t = reg.api().tags(repo);
     t.retain(|t| !t.starts_with("sha256-"));
@@ -125,7 +111,7 @@ fn a_repository_sync_copies_only_what_both_gates_allow_and_up_to_date_images_cos
     assert_eq!(tags(&dst, "app"), ["fresh-sbom"], "{}", run.stderr);
     let copied = dst.api().manifest("app", "fresh-sbom").unwrap().2;
     assert_eq!(copied, images["fresh-sbom"].digest);
-    let a = actions(&run);
+    let a = run.actions();
     assert_eq!(a["fresh-sbom"].0, "copied");
     for (tag, why) in [
         ("fresh", "gate \"require-sbom\": no SPDX or CycloneDX SBOM among its referrers"),
@@ -189,7 +175,7 @@ fn one_gate(
 }
 
 fn reason(run: &Run) -> String {
-    actions(run).remove("v1").unwrap_or_else(|| panic!("no v1 in {}", run.stdout)).1
+    run.actions().remove("v1").unwrap_or_else(|| panic!("no v1 in {}", run.stdout)).1
 }
 
 fn target_has_v1(dir: &Path) -> bool {
@@ -297,7 +283,7 @@ fn gates_fail_closed_when_they_trap_time_out_or_run_out_of_memory_and_warn_lets_
         let dir = tempfile::tempdir().unwrap();
         let (run, _) = one_gate(dir.path(), behave, extra, "");
         assert_eq!(run.code, 1, "{behave}: {}", run.stderr);
-        assert_eq!(actions(&run)["v1"].0, "denied", "{behave}");
+        assert_eq!(run.actions()["v1"].0, "denied", "{behave}");
         assert!(reason(&run).contains(why), "{behave}: {} lacks {why:?}", reason(&run));
         assert!(!target_has_v1(dir.path()), "{behave}: nothing written");
     }
@@ -309,7 +295,7 @@ fn gates_fail_closed_when_they_trap_time_out_or_run_out_of_memory_and_warn_lets_
         .unwrap()
         .replace("        config: {behave: deny}\n", "        config: {behave: deny}\n        mode: warn\n");
     let run = once_with(dir.path(), &yaml, &["--format", "json"]).expect_ok();
-    assert_eq!(actions(&run)["v1"].0, "copied");
+    assert_eq!(run.actions()["v1"].0, "copied");
     assert!(reason(&run).contains("denied by gate \"t\": test-gate says no"), "{}", reason(&run));
     assert!(run.stderr.contains(r#"msg="Gate denied the image, copying anyway (mode: warn)""#), "{}", run.stderr);
     let index = std::fs::read_to_string(dir.path().join("dst/index.json")).unwrap();

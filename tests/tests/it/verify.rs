@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use regsync_tests::bin::{Run, once_with, plain_creds, run_in};
+use regsync_tests::bin::{once_with, plain_creds, run_in};
 use regsync_tests::fixtures::{AMD64, ARM64, Layout};
 use regsync_tests::oci::{Descriptor, LayoutReader, RegistryHttp};
 use regsync_tests::proxy::FaultProxy;
@@ -71,20 +71,6 @@ fn digest_of(reg: &Registry, repo: &str, tag: &str) -> Option<String> {
     reg.api().manifest(repo, tag).map(|(_, _, digest)| digest)
 }
 
-/// The images of a `--format json` report by target, with their action and reason.
-fn actions(run: &Run) -> std::collections::BTreeMap<String, (String, String)> {
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
-    let mut out = std::collections::BTreeMap::new();
-    for step in doc["steps"].as_array().unwrap() {
-        for i in step["images"].as_array().unwrap() {
-            let tag = i["target"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
-            let reason = i["reason"].as_str().unwrap_or_default().to_string();
-            out.insert(tag, (i["action"].as_str().unwrap().to_string(), reason));
-        }
-    }
-    out
-}
-
 fn config(src: &str, dst: &str, verify: &str, extra: &str) -> String {
     format!(
         "{creds}sync:\n  - source: {src}/app\n    target: {dst}/app\n    type: repository\n    tags:\n      allow: [\"^[a-z]+$\"]\n{extra}    verify:\n{verify}",
@@ -132,7 +118,7 @@ fn only_images_the_policy_accepts_are_copied_and_the_rest_refused_with_reasons()
     assert_eq!(tags(&dst, "app"), ["multi", "signed"], "{}", run.stderr);
     assert_eq!(digest_of(&dst, "app", "signed").unwrap(), images["signed"].digest);
     assert_eq!(digest_of(&dst, "app", "multi").unwrap(), images["multi"].digest);
-    let a = actions(&run);
+    let a = run.actions();
     assert_eq!(a["signed"].0, "copied");
     for (tag, why) in [
         ("unsigned", "no signatures found for sha256:"),
@@ -167,7 +153,7 @@ fn warn_mode_copies_what_it_would_refuse_and_says_so() {
     let verify = format!("      mode: warn\n{KEY_A}");
     let run = once_with(dir.path(), &config(&src.host, &dst.host, &verify, ""), &["--format", "json"]).expect_ok();
     assert_eq!(digest_of(&dst, "app", "unsigned").unwrap(), images["unsigned"].digest);
-    let a = actions(&run);
+    let a = run.actions();
     assert_eq!(a["unsigned"].0, "copied");
     assert!(
         a["unsigned"].1.contains("copied unverified (verify mode warn): no signatures found"),
@@ -187,7 +173,7 @@ fn count_says_how_many_entries_must_be_satisfied() {
     let two = "          - name: team\n            keys: [a.pub]\n            tlog: ignore\n          - name: upstream\n            keys: [b.pub, c.pub]\n            tlog: ignore\n";
     let any = format!("      signatures:\n        count: 1\n        entries:\n{two}");
     let run = once_with(dir.path(), &config(&src.host, &dst.host, &any, ""), &["--format", "json"]);
-    let a = actions(&run);
+    let a = run.actions();
     for tag in ["signed", "wrongkey", "bsigned", "multi"] {
         assert_eq!(a[tag].0, "copied", "{tag} has one of the two: {:?}", a[tag]);
     }
@@ -196,7 +182,7 @@ fn count_says_how_many_entries_must_be_satisfied() {
     let dst2 = Registry::start();
     let all = format!("      signatures:\n        entries:\n{two}");
     let run = once_with(dir.path(), &config(&src.host, &dst2.host, &all, ""), &["--format", "json"]);
-    let a = actions(&run);
+    let a = run.actions();
     assert_eq!(a["signed"].0, "refused", "both entries are needed by default");
     assert!(a["signed"].1.contains("1 of 2 required signature entries satisfied"), "{:?}", a["signed"]);
     assert!(tags(&dst2, "app").is_empty());
@@ -360,7 +346,7 @@ fn keyless_signatures_and_attached_bundles_are_checked_against_a_private_sigstor
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(tags(&dst, "app"), ["bundled", "dev"], "{}", run.stderr);
     assert_eq!(digest_of(&dst, "app", "dev").unwrap(), images["dev"].digest);
-    let a = actions(&run);
+    let a = run.actions();
     for (tag, why) in [
         ("intruder", "signed by \"intruder@example.com\", not /dev@example\\.com/"),
         ("elsewhere", "vouched for by \"https://other-issuer.test\""),
@@ -421,7 +407,7 @@ fn hostile_signatures_are_refusals_with_a_reason_never_a_crash_or_a_flood() {
     }
     let run = once_with(dir.path(), &yaml, &["--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let a = actions(&run);
+    let a = run.actions();
     for (tag, why) in [
         ("big", "a signature payload of 10485760 bytes is larger than 256 KiB"),
         ("liar", "is larger than its descriptor says"),
@@ -521,7 +507,7 @@ fn attestations_must_be_attached_and_signed_by_the_named_entry() {
     let run = once_with(dir.path(), &config(&src.host, &dst.host, &verify, ""), &["--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(tags(&dst, "app"), ["attested", "cosignthree"], "{}", run.stderr);
-    let a = actions(&run);
+    let a = run.actions();
     for tag in ["unattested", "wrongsigner", "othertype"] {
         assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
         assert!(a[tag].1.contains(&format!("no attestation {SLSA} signed by upstream")), "{tag}: {:?}", a[tag]);
@@ -554,7 +540,7 @@ fn bundles_signed_with_a_key_count_for_key_entries_through_the_referrers_api() {
     let run = once_with(dir.path(), &config(&proxy.host, &dst.host, logged, ""), &["--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(tags(&dst, "app"), ["keybundle"], "{}", run.stderr);
-    let a = actions(&run);
+    let a = run.actions();
     assert_eq!(a["otherkey"].0, "refused", "{:?}", a["otherkey"]);
     assert_eq!(a["attestonly"].0, "refused", "an attestation is not a signature: {:?}", a["attestonly"]);
     assert!(proxy.count("GET", "/referrers/") >= 3, "listed through the API: {:#?}", proxy.log());
@@ -604,7 +590,7 @@ fn cosign_2_attestations_in_att_tags_count_signed_by_a_key_or_keyless() {
     let run = once_with(dir.path(), &config(&src.host, &dst.host, &verify, ""), &["--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(tags(&dst, "app"), ["keyatt", "keylessatt"], "{}", run.stderr);
-    let a = actions(&run);
+    let a = run.actions();
     for tag in ["wrongkeyatt", "noatt"] {
         assert_eq!(a[tag].0, "refused", "{tag}: {:?}", a[tag]);
         assert!(a[tag].1.contains(&format!("no attestation {SLSA} signed by any entry")), "{tag}: {:?}", a[tag]);
@@ -669,7 +655,7 @@ fn a_tag_named_like_a_signature_is_judged_by_the_image_it_names_and_a_moved_tag_
     let mut expected = vec![before_signature, signature, "signed".to_string()];
     expected.sort();
     assert_eq!(tags(&dst, "app"), expected, "{}", run.stderr);
-    let a = actions(&run);
+    let a = run.actions();
     let bogus_tag = format!("sha256-{}.sig", "0".repeat(64));
     assert_eq!(a[&bogus_tag].0, "refused", "{:?}", a[&bogus_tag]);
     assert_eq!(a["moved"].0, "refused");
@@ -706,5 +692,5 @@ fn rsa_keys_and_a_platforms_filter_over_a_signed_index() {
     let (_, bytes, _) = dst.api().manifest("app", "signedindex").unwrap();
     let pushed: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(pushed["manifests"].as_array().unwrap().len(), 1);
-    assert_eq!(actions(&run)["rawindex"].0, "refused");
+    assert_eq!(run.actions()["rawindex"].0, "refused");
 }
