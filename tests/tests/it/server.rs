@@ -241,7 +241,9 @@ fn a_reload_during_a_long_copy_does_not_break_it() {
     );
     assert!(server.log().contains("added=1 changed=0 removed=0 unchanged=1"));
     assert_eq!(dst.api().verify_tag("slow", "v1"), Vec::<String>::new());
-    assert!(dst.api().digest_of("other", "v1").is_some());
+    // The added step's copy waits for the one copy slot (`parallel: 1`), so
+    // it starts only once the slow copy has pushed its tag.
+    assert!(wait_for(Duration::from_secs(20), || dst.api().digest_of("other", "v1").is_some()), "{}", server.log());
 }
 
 #[test]
