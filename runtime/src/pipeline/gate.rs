@@ -103,8 +103,6 @@ pub trait ReferrerReader: Send + Sync {
 
 /// A gate the pipeline can call (a WASM plugin).
 pub trait GateExtension: Send + Sync {
-    /// Who it is, for messages (`plugin "max-age"`).
-    fn name(&self) -> String;
     /// Its verdict, with the use's `settings` over the plugin's own. Blocks:
     /// the stage calls it on a blocking thread. An error is the gate failing.
     fn decide(

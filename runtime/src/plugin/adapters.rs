@@ -49,10 +49,6 @@ impl crate::template::FunctionProvider for PluginFunctions {
 pub struct PluginGate(pub Arc<Plugin>);
 
 impl crate::pipeline::gate::GateExtension for PluginGate {
-    fn name(&self) -> String {
-        format!("plugin \"{}\"", self.0.name())
-    }
-
     fn decide(
         &self,
         facts: &crate::pipeline::gate::ImageFacts,
